@@ -1,0 +1,58 @@
+"""Domain errors of the service. No HTTP here: `app/api/errors.py` maps them to status codes in one table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CommitRiskError(Exception):
+    """Base of every domain error; `details` is a JSON-serialisable list of specifics."""
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class ModelNotReady(CommitRiskError):
+    """No model is loaded (yet), so nothing can be scored."""
+
+
+class ModelNotFound(CommitRiskError):
+    """A version that does not exist on disk was asked for."""
+
+
+class InvalidVersion(CommitRiskError):
+    """A version name that is not a positive integer (e.g. a path like `../x`)."""
+
+
+class InvalidModel(CommitRiskError):
+    """A model version exists but cannot be trusted: bad manifest, corrupt ONNX, failed self-test."""
+
+
+class InvalidInput(CommitRiskError):
+    """The client sent data the model cannot score (wrong shape, non-finite values, negative counts)."""
+
+
+class BatchTooLarge(CommitRiskError):
+    """More commits in one request than the configured maximum."""
+
+
+class Unauthenticated(CommitRiskError):
+    """An admin route was called without a bearer token."""
+
+
+class Forbidden(CommitRiskError):
+    """An admin route was called with a wrong bearer token."""
+
+
+class NotEnoughData(CommitRiskError):
+    """A monitoring computation has too few rows to say anything."""
+
+
+class MalformedBody(CommitRiskError):
+    """The request body is not parseable JSON (or not the binary framing it claims)."""
+
+
+class BodyTooLarge(CommitRiskError):
+    """The request body exceeds the configured byte limit."""

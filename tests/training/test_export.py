@@ -1,0 +1,51 @@
+"""ONNX export: contract-shaped graph and probability parity with scikit-learn for every family."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from app.contract import FEATURES, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
+from training import data, export, model
+from training.config import ALL_FAMILIES
+
+
+@pytest.fixture(scope="module")
+def guice(shared_commits_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    frame, _ = data.drop_immature(data.load([shared_commits_dir / "guice.csv"]).frame, 90)
+    return data.features(frame), frame["buggy"].to_numpy()
+
+
+@pytest.mark.parametrize("family", ALL_FAMILIES)
+def test_export_has_parity_and_contract_io(family: str, guice: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = guice
+    candidate = model.search(family, X[:900], y[:900], budget=1, folds=2, seed=3, n_jobs=1)  # type: ignore[arg-type]
+    blob = export.to_onnx(candidate.estimator, len(FEATURES))
+    graph = onnx.load_from_string(blob).graph
+    assert [i.name for i in graph.input] == [INPUT_NAME]
+    assert [o.name for o in graph.output] == [LABEL_OUTPUT, PROBABILITY_OUTPUT]
+    assert not any(node.op_type == "ZipMap" for node in graph.node)
+    parity = export.check_parity(blob, candidate.estimator, X[900:], 1e-5)
+    assert parity.rows == len(X) - 900 and parity.max_abs_diff <= 1e-5
+
+
+def test_log1p_is_exported_faithfully_on_extreme_values() -> None:
+    X = np.array([[0.0] * 15, [1e6] * 15, [0.5] * 15, [3.0] * 15] * 10, dtype=np.float32)
+    y = np.array([0, 1, 0, 1] * 10)
+    candidate = model.search("logistic_regression", X, y, budget=1, folds=2, seed=0, n_jobs=1)
+    blob = export.to_onnx(candidate.estimator, 15)
+    assert export.check_parity(blob, candidate.estimator, X, 1e-5).max_abs_diff <= 1e-5
+
+
+def test_parity_failure_is_refused(guice: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = guice
+    first = model.search("logistic_regression", X[:600], y[:600], budget=1, folds=2, seed=0, n_jobs=1)
+    other = model.search("gradient_boosting", X[:600], y[:600], budget=1, folds=2, seed=0, n_jobs=1)
+    blob = export.to_onnx(first.estimator, 15)
+    with pytest.raises(export.ExportError, match="ONNX parity failed"):
+        export.check_parity(blob, other.estimator, X[600:], 1e-5)
+    with pytest.raises(export.ExportError, match="at least one row"):
+        export.check_parity(blob, first.estimator, X[:0], 1e-5)

@@ -1,0 +1,89 @@
+"""skl2onnx export and the parity check against scikit-learn (the only module importing skl2onnx)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.contract import INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
+from training.model import Log1p, predict
+
+# Opsets every onnxruntime >= 1.14, Triton and KServe runtimes load.
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+
+
+class ExportError(RuntimeError):
+    """The model could not be converted, or the converted model disagrees with scikit-learn."""
+
+
+@dataclass(frozen=True)
+class Parity:
+    """How far ONNX probabilities are from scikit-learn's on the checked rows."""
+
+    rows: int
+    max_abs_diff: float
+
+
+def _register_log1p() -> None:
+    from skl2onnx import update_registered_converter
+    from skl2onnx.algebra.onnx_ops import OnnxAdd, OnnxLog
+    from skl2onnx.common.data_types import FloatTensorType
+
+    def shape(operator: Any) -> None:
+        source = operator.inputs[0]
+        operator.outputs[0].type = FloatTensorType([source.get_first_dimension(), source.get_second_dimension()])
+
+    def convert(scope: Any, operator: Any, container: Any) -> None:
+        opv = container.target_opset
+        one = np.array([1.0], dtype=np.float32)
+        node = OnnxLog(
+            OnnxAdd(operator.inputs[0], one, op_version=opv), op_version=opv, output_names=operator.outputs[:1]
+        )
+        node.add_to(scope, container)
+
+    update_registered_converter(Log1p, "CommitRiskLog1p", shape, convert)
+
+
+def to_onnx(estimator: Any, n_features: int) -> bytes:
+    """Serialized ONNX: float32 input `features` [N, n_features] → `label` [N], `probabilities` [N, 2]."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    _register_log1p()
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    try:
+        onnx_model = convert_sklearn(
+            estimator,
+            initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
+            options={id(final): {"zipmap": False}},
+            target_opset=TARGET_OPSET,
+        )
+    except Exception as exc:  # skl2onnx raises many unrelated types; one message for the CLI
+        raise ExportError(f"ONNX conversion failed for {type(final).__name__}: {exc}") from exc
+    outputs = [o.name for o in onnx_model.graph.output]
+    if outputs != [LABEL_OUTPUT, PROBABILITY_OUTPUT]:
+        raise ExportError(f"unexpected ONNX outputs {outputs}; expected {[LABEL_OUTPUT, PROBABILITY_OUTPUT]}")
+    return bytes(onnx_model.SerializeToString())
+
+
+def onnx_probabilities(model: bytes, X: np.ndarray) -> np.ndarray:
+    """Positive-class probabilities from onnxruntime for float32 rows."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+    (probabilities,) = session.run([PROBABILITY_OUTPUT], {INPUT_NAME: np.ascontiguousarray(X, dtype=np.float32)})
+    return np.asarray(probabilities[:, 1], dtype=np.float64)
+
+
+def check_parity(model: bytes, estimator: Any, X: np.ndarray, tolerance: float) -> Parity:
+    """Compare ONNX with scikit-learn on `X`; raise ExportError beyond `tolerance`."""
+    if len(X) == 0:
+        raise ExportError("parity check needs at least one row")
+    diff = float(np.max(np.abs(onnx_probabilities(model, X) - predict(estimator, X))))
+    if not diff <= tolerance:
+        raise ExportError(f"ONNX parity failed: max |p_onnx - p_sklearn| = {diff:.3g} > {tolerance:g}")
+    return Parity(rows=len(X), max_abs_diff=diff)
