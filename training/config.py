@@ -32,6 +32,9 @@ class TrainConfig(BaseModel):
     models_dir: Path = Path("models")
     budget: int = Field(12, ge=1, description="hyperparameter candidates sampled per model family")
     cv_folds: int = Field(3, ge=2, description="time-ordered cross-validation folds inside the search")
+    max_search_rows: int = Field(
+        30_000, ge=100, description="the search sees at most the newest N training rows; the final fit sees all"
+    )
     label_delay_days: float = Field(90.0, ge=0)
     test_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     validation_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="of the pre-test rows")
@@ -46,9 +49,14 @@ class TrainConfig(BaseModel):
     synthetic_rows: int = Field(6000, ge=100, description="rows generated when no data is given")
     mlflow_uri: str | None = None
     n_jobs: int = Field(-1, description="parallel jobs for the search (-1 = all cores)")
+    fixed_params: dict[str, str | int | float | bool | None] | None = Field(
+        None, description="skip the search: fit one family with these hyperparameters (retrain level refit)"
+    )
 
     @model_validator(mode="after")
     def _families(self) -> TrainConfig:
         if not self.families:
             raise ValueError("at least one model family is required")
+        if self.fixed_params is not None and len(self.families) != 1:
+            raise ValueError("fixed_params needs exactly one model family")
         return self

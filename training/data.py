@@ -76,9 +76,7 @@ def read_file(path: Path) -> tuple[pd.DataFrame, DataFile]:
         raise DataError(f"{path}: missing required columns: {', '.join(missing)}")
     if frame.empty:
         raise DataError(f"{path}: file has a header but no rows")
-    return _normalise(frame, path), DataFile(
-        name=path.name, sha256=hashlib.sha256(raw).hexdigest(), rows=len(frame)
-    )
+    return _normalise(frame, path), DataFile(name=path.name, sha256=hashlib.sha256(raw).hexdigest(), rows=len(frame))
 
 
 def _normalise(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -168,7 +166,7 @@ def split_chronological(frame: pd.DataFrame, test_fraction: float, validation_fr
 
 def _cut_by_time(ordered: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     # Rows sharing the boundary timestamp all go to the newer side, so every older date < every newer date.
-    index = max(1, min(len(ordered) - 1, int(round(len(ordered) * (1 - fraction)))))
+    index = max(1, min(len(ordered) - 1, round(len(ordered) * (1 - fraction))))
     boundary = ordered["author_date"].iloc[index]
     older = ordered["author_date"] < boundary
     return ordered.loc[older].reset_index(drop=True), ordered.loc[~older].reset_index(drop=True)
@@ -180,8 +178,8 @@ def split_random(frame: pd.DataFrame, test_fraction: float, validation_fraction:
     parts: dict[str, list[pd.DataFrame]] = {"train": [], "validation": [], "test": []}
     for _, group in frame.groupby("buggy"):
         shuffled = group.iloc[rng.permutation(len(group))]
-        n_test = int(round(len(group) * test_fraction))
-        n_val = int(round((len(group) - n_test) * validation_fraction))
+        n_test = round(len(group) * test_fraction)
+        n_val = round((len(group) - n_test) * validation_fraction)
         parts["test"].append(shuffled.iloc[:n_test])
         parts["validation"].append(shuffled.iloc[n_test : n_test + n_val])
         parts["train"].append(shuffled.iloc[n_test + n_val :])

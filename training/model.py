@@ -23,18 +23,18 @@ from training.config import ModelFamily
 ParamValue = str | int | float | bool | None
 
 
-class Log1p(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+class Log1p(TransformerMixin, BaseEstimator):
     """log(1 + x) for skewed count metrics; a named class so `training.export` can register an ONNX converter.
 
     `FunctionTransformer(np.log1p)` has no skl2onnx converter.
     """
 
-    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> Log1p:  # noqa: N803 (sklearn API)
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> Log1p:
         """Stateless: nothing to learn."""
         self.n_features_in_ = np.asarray(X).shape[1]
         return self
 
-    def transform(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+    def transform(self, X: np.ndarray) -> np.ndarray:
         """Element-wise log1p."""
         return np.log1p(np.asarray(X, dtype=np.float64))
 
@@ -45,7 +45,7 @@ class Candidate:
 
     family: ModelFamily
     estimator: Any
-    cv_roc_auc: float
+    cv_roc_auc: float | None  # None when the hyperparameters were given, not searched
     params: dict[str, ParamValue]
     fit_seconds: float
 
@@ -87,12 +87,32 @@ def _space(family: ModelFamily, seed: int) -> tuple[Any, dict[str, Any], bool]:
     raise ValueError(f"unknown model family: {family}")
 
 
+def fit_weights(estimator: Any, y: np.ndarray, sample_weight: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Fit keyword arguments carrying row weights (times balanced class weights where a family needs them)."""
+    if isinstance(estimator, GradientBoostingClassifier):
+        balanced = compute_sample_weight("balanced", y)
+        return {"sample_weight": balanced if sample_weight is None else balanced * sample_weight}
+    if sample_weight is None:
+        return {}
+    # The pipeline routes `<step>__sample_weight` to its classifier; class_weight="balanced" still applies.
+    key = "clf__sample_weight" if isinstance(estimator, Pipeline) else "sample_weight"
+    return {key: np.asarray(sample_weight, dtype=np.float64)}
+
+
 def search(
-    family: ModelFamily, X: np.ndarray, y: np.ndarray, *, budget: int, folds: int, seed: int, n_jobs: int
+    family: ModelFamily,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    budget: int,
+    folds: int,
+    seed: int,
+    n_jobs: int,
+    sample_weight: np.ndarray | None = None,
 ) -> Candidate:
     """RandomizedSearchCV on ROC AUC with time-ordered folds (rows must be sorted by time)."""
-    estimator, space, weighted = _space(family, seed)
-    fit_params = {"sample_weight": compute_sample_weight("balanced", y)} if weighted else {}
+    estimator, space, _ = _space(family, seed)
+    fit_params = fit_weights(estimator, y, sample_weight)
     searcher = RandomizedSearchCV(
         estimator,
         space,
@@ -118,14 +138,34 @@ def search(
     )
 
 
-def refit(candidate: Candidate, X: np.ndarray, y: np.ndarray) -> Any:
-    """A fresh estimator with the candidate's hyperparameters, fitted on (X, y)."""
-    estimator = clone(candidate.estimator)
-    weighted = isinstance(estimator, GradientBoostingClassifier)
-    kwargs = {"sample_weight": compute_sample_weight("balanced", y)} if weighted else {}
+def fixed(
+    family: ModelFamily,
+    params: dict[str, ParamValue],
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int,
+    sample_weight: np.ndarray | None = None,
+) -> Candidate:
+    """A candidate with given hyperparameters (no search; e.g. the champion's), fitted on (X, y)."""
+    estimator, _, _ = _space(family, seed)
+    try:
+        estimator.set_params(**params)
+    except ValueError as exc:
+        raise ValueError(f"{family}: hyperparameters do not fit this family: {exc}") from None
+    started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        estimator.fit(X, y, **kwargs)
+        estimator.fit(X, y, **fit_weights(estimator, y, sample_weight))
+    return Candidate(family, estimator, None, dict(params), time.perf_counter() - started)
+
+
+def refit(candidate: Candidate, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Any:
+    """A fresh estimator with the candidate's hyperparameters, fitted on (X, y) (optionally weighted rows)."""
+    estimator = clone(candidate.estimator)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(X, y, **fit_weights(estimator, y, sample_weight))
     return estimator
 
 
@@ -136,7 +176,7 @@ def predict(estimator: ClassifierMixin, X: np.ndarray) -> np.ndarray:
 
 def _plain(value: Any) -> ParamValue:
     if isinstance(value, np.generic):
-        return value.item()  # type: ignore[no-any-return]
+        return value.item()
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)

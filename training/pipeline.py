@@ -71,11 +71,23 @@ def load_inputs(config: TrainConfig, progress: Progress) -> data.Dataset:
         return data.load([path])
 
 
-def run(config: TrainConfig, progress: Progress) -> TrainOutcome:
-    """Train, evaluate and publish one model version; raise GateRefused/DataError/ExportError instead."""
-    dataset = load_inputs(config, progress)
-    mature, immature = data.drop_immature(dataset.frame, config.label_delay_days)
-    progress(f"{len(dataset.frame)} commits loaded, {immature} immature (newest {config.label_delay_days:g} days) held back")
+def run(config: TrainConfig, progress: Progress, dataset: data.Dataset | None = None) -> TrainOutcome:
+    """Train, evaluate and publish one model version; raise GateRefused/DataError/ExportError instead.
+
+    `dataset` (retraining) replaces the configured files and must already hold mature labels only; an
+    optional `weight` column in its frame weights the rows of the search and the final fit.
+    """
+    if dataset is None:
+        dataset = load_inputs(config, progress)
+        mature, immature = data.drop_immature(dataset.frame, config.label_delay_days)
+        progress(
+            f"{len(dataset.frame)} commits loaded, {immature} immature "
+            f"(newest {config.label_delay_days:g} days) held back"
+        )
+    else:
+        # The caller cut immature labels with its own clock; a per-repository cut here would drop mature rows.
+        mature, immature = dataset.frame, 0
+        progress(f"{len(mature)} mature commits given")
     check_data_gates(mature["buggy"].to_numpy(), config.gates, "mature data")
     if config.split == "random":
         split = data.split_random(mature, config.test_fraction, config.validation_fraction, config.seed)
@@ -89,13 +101,25 @@ def run(config: TrainConfig, progress: Progress) -> TrainOutcome:
         if len(np.unique(y)) < 2:
             raise GateRefused(f"{name} period holds only one class; ROC AUC is undefined")
 
+    # Hyperparameters are searched on the newest rows only: on a million commits an exhaustive search would take
+    # hours, and the most recent history is what the test period resembles. The final fit uses every row.
+    X_search, y_search = X_train[-config.max_search_rows :], y_train[-config.max_search_rows :]
+    w_train = row_weights(split.train)
+    w_search = None if w_train is None else w_train[-config.max_search_rows :]
     candidates: list[model.Candidate] = []
     scores: list[CandidateScore] = []
     for family in config.families:
-        progress(f"searching {family} ({config.budget} candidates × {config.cv_folds} time-ordered folds)")
-        candidate = model.search(
-            family, X_train, y_train, budget=config.budget, folds=config.cv_folds, seed=config.seed, n_jobs=config.n_jobs
-        )
+        if config.fixed_params is not None:
+            progress(f"fitting {family} with given hyperparameters (no search)")
+            candidate = model.fixed(
+                family, config.fixed_params, X_train, y_train, seed=config.seed, sample_weight=w_train
+            )
+        else:
+            progress(f"searching {family} ({config.budget} candidates × {config.cv_folds} time-ordered folds)")
+            candidate = model.search(
+                family, X_search, y_search, budget=config.budget, folds=config.cv_folds, seed=config.seed,
+                n_jobs=config.n_jobs, sample_weight=w_search,
+            )  # fmt: skip
         val_auc = evaluate.evaluate(
             y_val, model.predict(candidate.estimator, X_val), split.validation["effort"].to_numpy(), 0.5
         ).roc_auc
@@ -109,7 +133,8 @@ def run(config: TrainConfig, progress: Progress) -> TrainOutcome:
                 fit_seconds=round(candidate.fit_seconds, 3),
             )
         )
-        progress(f"{family}: cv ROC AUC {candidate.cv_roc_auc:.3f}, validation ROC AUC {val_auc:.3f}")
+        cv = "-" if candidate.cv_roc_auc is None else f"{candidate.cv_roc_auc:.3f}"
+        progress(f"{family}: cv ROC AUC {cv}, validation ROC AUC {val_auc:.3f}")
 
     best_index = max(range(len(scores)), key=lambda i: scores[i].validation_roc_auc)
     chosen = candidates[best_index]
@@ -123,7 +148,7 @@ def run(config: TrainConfig, progress: Progress) -> TrainOutcome:
     fit_frame = pd.concat([split.train, split.validation], ignore_index=True)
     X_fit, y_fit = data.features(fit_frame), fit_frame["buggy"].to_numpy()
     progress(f"refitting {chosen.family} on {len(fit_frame)} train + validation rows")
-    final = model.refit(chosen, X_fit, y_fit)
+    final = model.refit(chosen, X_fit, y_fit, row_weights(fit_frame))
     model_bytes = export.to_onnx(final, len(FEATURES))
     parity = export.check_parity(model_bytes, final, X_test, config.parity_tolerance)
     p_test = export.onnx_probabilities(model_bytes, X_test)
@@ -182,6 +207,11 @@ def run(config: TrainConfig, progress: Progress) -> TrainOutcome:
         promoted=_is_champion(config.models_dir, published.version),
         notes=notes,
     )
+
+
+def row_weights(frame: pd.DataFrame) -> np.ndarray | None:
+    """The optional per-row `weight` column (dynamic data selection), or None."""
+    return frame["weight"].to_numpy(dtype=np.float64) if "weight" in frame.columns else None
 
 
 def _publish(

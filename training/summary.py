@@ -117,9 +117,13 @@ class Reporter:
         for c in manifest.candidates:
             mark = " ✔" if c.name == manifest.model_type else ""
             params = ", ".join(f"{k}={_fmt(v)}" for k, v in c.params.items())
-            candidates.add_row(c.name + mark, _fmt(c.cv_roc_auc), _fmt(c.validation_roc_auc), _fmt(c.fit_seconds), params)
+            candidates.add_row(
+                c.name + mark, _fmt(c.cv_roc_auc), _fmt(c.validation_roc_auc), _fmt(c.fit_seconds), params
+            )
         self.out.print(candidates)
-        self.out.print(metrics_table("Metrics", {"validation": manifest.validation_metrics, "test": manifest.test_metrics}))
+        self.out.print(
+            metrics_table("Metrics", {"validation": manifest.validation_metrics, "test": manifest.test_metrics})
+        )
         bands = manifest.bands
         self.out.print(
             f"threshold {manifest.threshold:.3f}; bands low < {bands.medium:.3f} ≤ medium < {bands.high:.3f} ≤ high"
@@ -139,7 +143,9 @@ def print_evaluation(result: Any, json_output: bool) -> None:
         print(json.dumps(result.as_json(), indent=2))
         return
     console = wide_console()
-    console.print(f"version {result.version} on {result.rows_scored} mature rows ({result.immature_dropped} immature held back)")
+    console.print(
+        f"version {result.version} on {result.rows_scored} mature rows ({result.immature_dropped} immature held back)"
+    )
     console.print(metrics_table("Metrics", {"this data": result.metrics, "own test period": result.own_test}))
 
 

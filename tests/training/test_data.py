@@ -14,7 +14,9 @@ from training import data
 HEADER = "commit_id,author_date,buggy,repository_id,commit_message,files," + ",".join(FEATURES)
 
 
-def row(commit: str, date: int, buggy: str = "false", message: str = "msg", files: str = "a.java", **metrics: object) -> str:
+def row(
+    commit: str, date: int, buggy: str = "false", message: str = "msg", files: str = "a.java", **metrics: object
+) -> str:
     values = {name: 1 for name in FEATURES} | metrics
     return f"{commit},{date},{buggy},repo,{message},{files}," + ",".join(str(values[n]) for n in FEATURES)
 
@@ -77,7 +79,7 @@ def test_bad_files_name_file_and_problem(tmp_path: Path, lines: list[str], raw: 
 def test_missing_path_and_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(data.DataError, match="no such file or folder"):
         data.load([tmp_path / "absent.csv"])
-    with pytest.raises(data.DataError, match="folder holds no .csv files"):
+    with pytest.raises(data.DataError, match=r"folder holds no \.csv files"):
         data.load([tmp_path])
 
 
@@ -91,7 +93,9 @@ def test_duplicates_dropped_and_counted(tmp_path: Path) -> None:
 
 def frame_of(dates: list[int], repos: list[str] | None = None) -> pd.DataFrame:
     n = len(dates)
-    frame = pd.DataFrame({"commit_id": [f"c{i}" for i in range(n)], "author_date": dates, "buggy": [i % 2 for i in range(n)]})
+    frame = pd.DataFrame(
+        {"commit_id": [f"c{i}" for i in range(n)], "author_date": dates, "buggy": [i % 2 for i in range(n)]}
+    )
     frame["repository"] = repos or ["r"] * n
     for name in FEATURES:
         frame[name] = 1.0

@@ -1,0 +1,55 @@
+"""What every benchmark prints and appends: the machine it ran on, and a Markdown table in BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+
+
+def describe() -> str:
+    """One line: CPU model, cores, memory, OS, Python — the context a figure needs to mean anything."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem_kb = int(
+            next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")).split()[1]
+        )
+        memory = f"{mem_kb / 1024 / 1024:.0f} GiB"
+    except (OSError, StopIteration, ValueError):
+        memory = "unknown memory"
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=BENCHMARKS.parent, timeout=10).stdout.strip() or "uncommitted"  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return (f"{cpu}, {os.cpu_count()} cores, {memory}, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, commit {commit}")  # fmt: skip
+
+
+def table(header: list[str], rows: list[list[object]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def append(title: str, body: str) -> None:
+    """Print `body` and append it to BENCHMARKS.md under a dated heading with the machine line."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    section = f"\n## {title} — {stamp}\n\nMachine: {describe()}\n\n{body}\n"
+    print(section)
+    if not BENCHMARKS.exists():
+        BENCHMARKS.write_text("# Benchmarks\n\nAppended by the scripts in `bench/`; newest sections last.\n")
+    with BENCHMARKS.open("a") as handle:
+        handle.write(section)
