@@ -153,6 +153,15 @@ class SelfTest(_Frozen):
         return self
 
 
+class Calibration(_Frozen):
+    """The monotone map the model file applies to its raw probability: sigmoid(a · logit(p) + b)."""
+
+    method: Literal["platt"] = "platt"
+    a: float = Field(gt=0.0)
+    b: float
+    fitted_on: Literal["validation"] = "validation"
+
+
 class ModelManifest(_Frozen):
     """`models/<N>/manifest.json`: everything a loader needs to trust and explain a model."""
 
@@ -166,6 +175,7 @@ class ModelManifest(_Frozen):
     label_output: str = LABEL_OUTPUT
     probability_output: str = PROBABILITY_OUTPUT
     threshold: float = Field(ge=0.0, le=1.0)
+    calibration: Calibration | None = None
     bands: RiskBands
     validation_metrics: EvaluationMetrics
     test_metrics: EvaluationMetrics

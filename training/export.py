@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from app.contract import INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
+from training.calibration import EPS, Calibrated, Platt
 from training.model import Log1p, predict
 
 # Opsets every onnxruntime >= 1.14, Triton and KServe runtimes load.
@@ -48,6 +49,12 @@ def _register_log1p() -> None:
 
 def to_onnx(estimator: Any, n_features: int) -> bytes:
     """Serialized ONNX: float32 input `features` [N, n_features] → `label` [N], `probabilities` [N, 2]."""
+    if isinstance(estimator, Calibrated):
+        return _append_platt(_convert(estimator.base, n_features), estimator.platt)
+    return _convert(estimator, n_features)
+
+
+def _convert(estimator: Any, n_features: int) -> bytes:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
@@ -66,6 +73,42 @@ def to_onnx(estimator: Any, n_features: int) -> bytes:
     if outputs != [LABEL_OUTPUT, PROBABILITY_OUTPUT]:
         raise ExportError(f"unexpected ONNX outputs {outputs}; expected {[LABEL_OUTPUT, PROBABILITY_OUTPUT]}")
     return bytes(onnx_model.SerializeToString())
+
+
+def _append_platt(model: bytes, platt: Platt) -> bytes:
+    """Route the graph's probabilities through sigmoid(a · logit(p) + b), keeping the output names and shapes."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    proto = onnx.load_from_string(model)
+    graph = proto.graph
+    raw_label, raw_probabilities = "raw_" + LABEL_OUTPUT, "raw_" + PROBABILITY_OUTPUT
+    for node in graph.node:
+        renamed = {LABEL_OUTPUT: raw_label, PROBABILITY_OUTPUT: raw_probabilities}
+        node.output[:] = [renamed.get(o, o) for o in node.output]
+
+    def const(name: str, value: Any, dtype: Any = np.float32) -> str:
+        graph.initializer.append(numpy_helper.from_array(np.array(value, dtype=dtype), name))
+        return name
+
+    nodes = [
+        helper.make_node("Slice", [raw_probabilities, const("platt_start", [1], np.int64),
+                                   const("platt_end", [2], np.int64), const("platt_axis", [1], np.int64)], ["p1"]),
+        helper.make_node("Clip", ["p1", const("platt_lo", EPS), const("platt_hi", 1 - EPS)], ["p1c"]),
+        helper.make_node("Sub", [const("platt_one", 1.0), "p1c"], ["q1c"]),
+        helper.make_node("Div", ["p1c", "q1c"], ["odds"]),
+        helper.make_node("Log", ["odds"], ["logit"]),
+        helper.make_node("Mul", ["logit", const("platt_a", platt.a)], ["scaled"]),
+        helper.make_node("Add", ["scaled", const("platt_b", platt.b)], ["z"]),
+        helper.make_node("Sigmoid", ["z"], ["cal1"]),
+        helper.make_node("Sub", ["platt_one", "cal1"], ["cal0"]),
+        helper.make_node("Concat", ["cal0", "cal1"], [PROBABILITY_OUTPUT], axis=1),
+        helper.make_node("ArgMax", [PROBABILITY_OUTPUT], ["argmax"], axis=1, keepdims=0),
+        helper.make_node("Cast", ["argmax"], [LABEL_OUTPUT], to=TensorProto.INT64),
+    ]  # fmt: skip
+    graph.node.extend(nodes)
+    onnx.checker.check_model(proto)
+    return bytes(proto.SerializeToString())
 
 
 def onnx_probabilities(model: bytes, X: np.ndarray) -> np.ndarray:

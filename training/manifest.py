@@ -11,6 +11,7 @@ import pandas as pd
 
 from app.contract import (
     FEATURES,
+    Calibration,
     CandidateScore,
     EvaluationMetrics,
     FeatureStats,
@@ -88,6 +89,7 @@ def build_manifest(
     immature: int,
     config: TrainConfig,
     threshold: float,
+    calibration: Calibration | None,
     bands: RiskBands,
     validation: EvaluationMetrics,
     test: EvaluationMetrics,
@@ -119,6 +121,7 @@ def build_manifest(
         params=params,
         features=feature_stats(fit_frame),
         threshold=threshold,
+        calibration=calibration,
         bands=bands,
         validation_metrics=validation,
         test_metrics=test,

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from app.contract import FEATURES, CandidateScore, EvaluationMetrics, ModelManifest
-from training import data, evaluate, export, model, report
+from app.contract import FEATURES, Calibration, CandidateScore, EvaluationMetrics, ModelManifest
+from training import calibration, data, evaluate, export, model, report
 from training.config import QualityGates, TrainConfig
 from training.manifest import build_manifest, importances, reference_sample
 
@@ -138,7 +138,9 @@ def run(config: TrainConfig, progress: Progress, dataset: data.Dataset | None = 
 
     best_index = max(range(len(scores)), key=lambda i: scores[i].validation_roc_auc)
     chosen = candidates[best_index]
-    p_val = model.predict(chosen.estimator, X_val)
+    # Platt map, threshold and bands all come from the validation period (calibration.py says why).
+    platt = calibration.fit(y_val, model.predict(chosen.estimator, X_val))
+    p_val = platt.apply(model.predict(chosen.estimator, X_val))
     threshold = evaluate.choose_threshold(y_val, p_val)
     bands = evaluate.choose_bands(y_val, p_val, threshold)
     validation_metrics = evaluate.evaluate(y_val, p_val, split.validation["effort"].to_numpy(), threshold)
@@ -148,7 +150,7 @@ def run(config: TrainConfig, progress: Progress, dataset: data.Dataset | None = 
     fit_frame = pd.concat([split.train, split.validation], ignore_index=True)
     X_fit, y_fit = data.features(fit_frame), fit_frame["buggy"].to_numpy()
     progress(f"refitting {chosen.family} on {len(fit_frame)} train + validation rows")
-    final = model.refit(chosen, X_fit, y_fit, row_weights(fit_frame))
+    final = calibration.Calibrated(model.refit(chosen, X_fit, y_fit, row_weights(fit_frame)), platt)
     model_bytes = export.to_onnx(final, len(FEATURES))
     parity = export.check_parity(model_bytes, final, X_test, config.parity_tolerance)
     p_test = export.onnx_probabilities(model_bytes, X_test)
@@ -169,6 +171,7 @@ def run(config: TrainConfig, progress: Progress, dataset: data.Dataset | None = 
         immature=immature,
         config=config,
         threshold=threshold,
+        calibration=Calibration(a=platt.a, b=platt.b) if platt != calibration.IDENTITY else None,
         bands=bands,
         validation=validation_metrics,
         test=test_metrics,
@@ -178,7 +181,8 @@ def run(config: TrainConfig, progress: Progress, dataset: data.Dataset | None = 
         libraries=library_versions(),
         warnings=notes,
     )
-    weights = importances(final, X_test, y_test, config.seed)
+    # The Platt map is monotone, so ROC AUC importances of the base model are those of the calibrated one.
+    weights = importances(final.base, X_test, y_test, config.seed)
 
     def write_report(directory: Path, published: ModelManifest) -> None:
         report.write_report(

@@ -9,7 +9,7 @@ import onnx
 import pytest
 
 from app.contract import FEATURES, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
-from training import data, export, model
+from training import calibration, data, export, model
 from training.config import ALL_FAMILIES
 
 
@@ -49,3 +49,18 @@ def test_parity_failure_is_refused(guice: tuple[np.ndarray, np.ndarray]) -> None
         export.check_parity(blob, other.estimator, X[600:], 1e-5)
     with pytest.raises(export.ExportError, match="at least one row"):
         export.check_parity(blob, first.estimator, X[:0], 1e-5)
+
+
+def test_calibrated_model_exports_with_parity_and_same_ranking(guice: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = guice
+    candidate = model.search("gradient_boosting", X[:700], y[:700], budget=1, folds=2, seed=0, n_jobs=1)
+    platt = calibration.fit(y[700:900], model.predict(candidate.estimator, X[700:900]))
+    assert platt.a > 0 and platt != calibration.IDENTITY
+    calibrated = calibration.Calibrated(candidate.estimator, platt)
+    blob = export.to_onnx(calibrated, 15)
+    graph = onnx.load_from_string(blob).graph
+    assert [o.name for o in graph.output] == [LABEL_OUTPUT, PROBABILITY_OUTPUT]
+    assert export.check_parity(blob, calibrated, X[900:], 1e-5).max_abs_diff <= 1e-5
+    raw, cooked = model.predict(candidate.estimator, X[900:]), export.onnx_probabilities(blob, X[900:])
+    assert np.array_equal(np.argsort(raw, kind="stable"), np.argsort(platt.apply(raw), kind="stable"))
+    assert np.allclose(cooked, platt.apply(raw), atol=1e-5)

@@ -1,0 +1,38 @@
+"""Platt calibration: fitted on validation labels, monotone, and it reduces the Brier score of weighted models."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from training import calibration, evaluate
+
+
+def test_platt_recovers_a_known_distortion() -> None:
+    rng = np.random.default_rng(0)
+    true_p = rng.uniform(0.01, 0.6, 20_000)
+    y = (rng.uniform(size=true_p.size) < true_p).astype(int)
+    inflated = 1 / (1 + np.exp(-(2.0 * np.log(true_p / (1 - true_p)) + 1.5)))  # what class weights do
+    platt = calibration.fit(y, inflated)
+    assert 0.4 < platt.a < 0.6 and -1.0 < platt.b < -0.5
+    assert evaluate.brier(y, platt.apply(inflated)) < evaluate.brier(y, inflated)
+    order = np.argsort(inflated, kind="stable")
+    assert np.all(np.diff(platt.apply(inflated)[order]) >= 0)
+
+
+def test_one_class_or_inverted_scores_keep_identity() -> None:
+    assert calibration.fit(np.zeros(10), np.linspace(0, 1, 10)) == calibration.IDENTITY
+    y = np.array([1, 1, 1, 0, 0, 0] * 20)
+    assert calibration.fit(y, np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9] * 20)) == calibration.IDENTITY
+
+
+def test_calibrated_wrapper_interface() -> None:
+    class Base:
+        def predict_proba(self, X: np.ndarray) -> np.ndarray:
+            return np.column_stack([1 - X[:, 0], X[:, 0]])
+
+    wrapped = calibration.Calibrated(Base(), calibration.Platt(a=1.0, b=0.0))
+    X = np.array([[0.2], [0.9]])
+    assert np.allclose(wrapped.predict_proba(X)[:, 1], [0.2, 0.9])
+    assert list(wrapped.predict(X)) == [0, 1]
+    assert wrapped.fit(X, np.array([0, 1])) is wrapped
+    assert wrapped.score(X, np.array([0, 1])) == 1.0
