@@ -4,13 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System tools the tests drive for real: promtool + a Prometheus server (Debian package `prometheus`).
-if ! command -v promtool >/dev/null 2>&1; then
+# System tools the tests drive for real: promtool + a Prometheus server (Debian package `prometheus`) and
+# docker-compose v1 (Debian package `docker-compose`: `docker-compose config` needs no Docker daemon).
+if ! command -v promtool >/dev/null 2>&1 || ! command -v docker-compose >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus docker-compose >/dev/null
   else
-    echo "error: promtool not found: install Debian's 'prometheus' package (sudo apt-get install prometheus)" >&2
+    echo "error: promtool or docker-compose not found: sudo apt-get install prometheus docker-compose" >&2
     exit 2
   fi
 fi

@@ -413,9 +413,6 @@ class DeployMode(str, Enum):
 ServiceUrl = Annotated[
     str | None, typer.Option("--url", envvar="COMMITRISK_SERVICE_URL", help="service to /reload after deploying")
 ]
-AdminToken = Annotated[
-    str | None, typer.Option("--token", envvar="COMMITRISK_ADMIN_TOKEN", help="the service's admin bearer token")
-]
 
 
 @cli.command("retrain")
@@ -442,7 +439,9 @@ def retrain_command(
     max_age_days: Annotated[float, typer.Option(min=0.001, help="interval trigger")] = 30.0,
     performance_floor: Annotated[float, typer.Option(min=0, max=1, help="performance trigger")] = 0.65,
     drift_threshold: Annotated[float, typer.Option(min=0, max=1, help="drift share trigger")] = 0.5,
-    label_delay_days: Annotated[float, typer.Option(min=0, help="production labels mature after")] = 90.0,
+    label_delay_days: Annotated[
+        float, typer.Option(min=0, envvar="COMMITRISK_LABEL_DELAY_DAYS", help="production labels mature after")
+    ] = 90.0,
     budget: Annotated[int, typer.Option(min=1, help="search candidates per family")] = 8,
     mlflow: Annotated[str | None, typer.Option("--mlflow", envvar="MLFLOW_TRACKING_URI", help="MLflow URI")] = (None),
 ) -> None:
@@ -471,7 +470,9 @@ def retrain_command(
 
 
 @cli.command("promote")
-def promote_command(models: ModelsDir = Path("models"), url: ServiceUrl = None, token: AdminToken = None) -> None:
+def promote_command(
+    models: ModelsDir = Path("models"), url: ServiceUrl = None, token: AdminToken = None
+) -> None:
     """Finish a shadow deployment: the challenger becomes champion, the service reloads."""
     from training.deployment import DeployError, promote
 
@@ -483,7 +484,9 @@ def promote_command(models: ModelsDir = Path("models"), url: ServiceUrl = None, 
 
 
 @cli.command("rollback")
-def rollback_command(models: ModelsDir = Path("models"), url: ServiceUrl = None, token: AdminToken = None) -> None:
+def rollback_command(
+    models: ModelsDir = Path("models"), url: ServiceUrl = None, token: AdminToken = None
+) -> None:
     """Undo: drop the shadow challenger, or (without one) move the champion back to its previous version."""
     from training.deployment import DeployError, rollback
 

@@ -11,15 +11,34 @@ from pydantic import ValidationError
 from app.contract import FEATURES, MANIFEST_FILE, ModelManifest, RiskBands, is_version_name
 
 
-@pytest.mark.parametrize(("name", "ok"), [("1", True), ("42", True), ("0", False), ("01", False), ("../x", False),
-                                          ("1/..", False), ("", False), ("champion", False), ("1e3", False)])
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("1", True),
+        ("42", True),
+        ("0", False),
+        ("01", False),
+        ("../x", False),
+        ("1/..", False),
+        ("", False),
+        ("champion", False),
+        ("1e3", False),
+    ],
+)
 def test_version_names(name: str, ok: bool) -> None:
     assert is_version_name(name) is ok
 
 
 def test_bands() -> None:
     bands = RiskBands(medium=0.2, high=0.5, rule="test")
-    assert [bands.band(p) for p in (0.0, 0.19, 0.2, 0.49, 0.5, 1.0)] == ["low", "low", "medium", "medium", "high", "high"]
+    assert [bands.band(p) for p in (0.0, 0.19, 0.2, 0.49, 0.5, 1.0)] == [
+        "low",
+        "low",
+        "medium",
+        "medium",
+        "high",
+        "high",
+    ]
     with pytest.raises(ValidationError, match="must not exceed"):
         RiskBands(medium=0.6, high=0.5, rule="bad")
 

@@ -47,8 +47,20 @@ def test_train_on_embedded_default_without_data(tmp_path: Path) -> None:
 
 
 def test_random_split_is_flagged(tmp_path: Path, shared_commits_dir: Path) -> None:
-    result = run("train", "--data", shared_commits_dir / "guice.csv", "--models", tmp_path / "m", "--budget", "1",
-                 "--family", "logistic_regression", "--split", "random", "--json")
+    result = run(
+        "train",
+        "--data",
+        shared_commits_dir / "guice.csv",
+        "--models",
+        tmp_path / "m",
+        "--budget",
+        "1",
+        "--family",
+        "logistic_regression",
+        "--split",
+        "random",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["window"]["split"] == "random"
@@ -72,8 +84,20 @@ def test_gates_refuse_and_publish_nothing(
         pd.read_csv(source).head(rows).to_csv(small, index=False)
         source = small
     models = tmp_path / "models"
-    result = run("train", "--data", source, "--models", models, "--budget", "1", "--family", "logistic_regression",
-                 "--label-delay-days", "0", *extra)
+    result = run(
+        "train",
+        "--data",
+        source,
+        "--models",
+        models,
+        "--budget",
+        "1",
+        "--family",
+        "logistic_regression",
+        "--label-delay-days",
+        "0",
+        *extra,
+    )
     assert result.returncode == 3
     assert "refused, nothing published" in result.stderr and reason in result.stderr
     assert publish.versions(models) == []
@@ -101,8 +125,11 @@ def test_evaluate_and_pointer_commands(tmp_path: Path, trained_models: Path, sha
     out = json.loads(result.stdout)
     assert out["version"] == 1 and out["rows_scored"] + out["immature_dropped"] == 1428
     assert 0.5 < out["metrics"]["roc_auc"] <= 1
-    v2 = json.loads(run("evaluate", "--models", models, "--version", "2", "--data", shared_commits_dir / "jedis.csv",
-                        "--json").stdout)
+    v2 = json.loads(
+        run(
+            "evaluate", "--models", models, "--version", "2", "--data", shared_commits_dir / "jedis.csv", "--json"
+        ).stdout
+    )
     assert v2["version"] == 2
     assert run("models", "promote", "2", "--models", models).stdout.strip() == "champion -> 2"
     assert run("models", "rollback", "--models", models).stdout.strip() == "champion -> 1"

@@ -28,7 +28,9 @@ def test_search_and_refit(family: str, hikari: tuple[np.ndarray, np.ndarray]) ->
     candidate = model.search(family, X, y, budget=2, folds=3, seed=0, n_jobs=1)  # type: ignore[arg-type]
     assert candidate.family == family
     assert 0.5 < candidate.cv_roc_auc <= 1.0
-    assert candidate.params and all(isinstance(v, str | int | float | bool | type(None)) for v in candidate.params.values())
+    assert candidate.params and all(
+        isinstance(v, str | int | float | bool | type(None)) for v in candidate.params.values()
+    )
     p = model.predict(candidate.estimator, X)
     assert p.shape == (len(X),) and np.all((p >= 0) & (p <= 1))
     refitted = model.refit(candidate, X[:500], y[:500])

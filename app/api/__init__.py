@@ -1,0 +1,1 @@
+"""HTTP layer: routers, dependencies, the error table and the request middleware."""

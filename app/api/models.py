@@ -1,0 +1,97 @@
+"""`GET /models`, `GET /models/{version}` and the admin `POST /reload`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from app.api.deps import AdminDep, RegistryDep, parse_json, validate
+from app.contract import CHALLENGER_POINTER, CHAMPION_POINTER, ModelManifest
+from app.errors import CommitRiskError
+from app.repository import parse_version
+from app.schemas import ErrorOut, ReloadIn, request_body
+
+router = APIRouter(tags=["models"])
+
+
+def summary(manifest: ModelManifest) -> dict[str, Any]:
+    """What an operator wants at a glance about one version."""
+    return {
+        "version": manifest.version,
+        "created_at": manifest.created_at.isoformat(),
+        "model_type": manifest.model_type,
+        "threshold": manifest.threshold,
+        "bands": {"medium": manifest.bands.medium, "high": manifest.bands.high},
+        "train_rows": manifest.window.train_rows,
+        "test_window": [manifest.window.test_start.isoformat(), manifest.window.test_end.isoformat()],
+        "test_metrics": manifest.test_metrics.model_dump(),
+        "warnings": manifest.warnings,
+    }
+
+
+def _pointer(registry: RegistryDep, name: str) -> int | str | None:
+    try:
+        return registry.repository.pointer(name)
+    except CommitRiskError as exc:
+        return f"invalid: {exc.message}"
+
+
+@router.get("/models", summary="Versions on disk, pointers, and what this process serves")
+async def list_models(registry: RegistryDep) -> dict[str, Any]:
+    """Each process answers for itself: `served.pid` tells the uvicorn workers apart."""
+    repository = registry.repository
+    versions = []
+    for number in repository.versions():
+        try:
+            versions.append(summary(repository.manifest(number)))
+        except CommitRiskError as exc:
+            versions.append({"version": number, "error": exc.message, "details": exc.details})
+    served = registry.served
+    return {
+        "models_dir": str(repository.root),
+        "versions": versions,
+        "champion": _pointer(registry, CHAMPION_POINTER),
+        "challenger": _pointer(registry, CHALLENGER_POINTER),
+        "served": {
+            "pid": os.getpid(),
+            "version": served.champion.version if served else None,
+            "loaded_at": served.loaded_at if served else None,
+            "ready": served is not None,
+            "reason": registry.reason or None,
+        },
+    }
+
+
+@router.get(
+    "/models/{version}",
+    summary="The full manifest of one version",
+    responses={code: {"model": ErrorOut} for code in (400, 404, 409)},
+)
+async def get_model(version: str, registry: RegistryDep) -> dict[str, Any]:
+    """400 for a name that is not a version number, 404 when it is not on disk."""
+    manifest = registry.repository.manifest(parse_version(version))
+    return manifest.model_dump(mode="json")
+
+
+@router.post(
+    "/reload",
+    summary="Load the champion (or `version`, moving the champion pointer) — admin",
+    responses={code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 422)},
+    openapi_extra=request_body(ReloadIn, required=False),
+)
+async def reload(request: Request, registry: RegistryDep, _: AdminDep) -> dict[str, Any]:
+    """Build + self-test first, then swap; on failure the old model keeps serving and the error says why."""
+    body = await request.body()
+    data = validate(ReloadIn, parse_json(body) if body.strip() else {})
+    version = None if data.version is None else parse_version(data.version)
+    previous = registry.served.champion.version if registry.served else None
+    predictor = await asyncio.wrap_future(registry.loader.submit(registry.reload, version))
+    return {
+        "version": predictor.version,
+        "previous": previous,
+        "pid": os.getpid(),
+        "champion": registry.repository.pointer(CHAMPION_POINTER),
+    }

@@ -1,0 +1,219 @@
+"""Open Inference Protocol v2 (KServe / Triton / MLServer clients): model `commitrisk`, FP32 [N, 15] in.
+
+Supports JSON tensors and Triton's binary tensor extension (`Inference-Header-Content-Length`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from app.api.deps import DirectRoute, RegistryDep, parse_json, validate
+from app.contract import FEATURES, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
+from app.errors import BatchTooLarge, InvalidInput, ModelNotFound, ModelNotReady
+from app.predictor import Predictor
+from app.registry import ModelRegistry
+from app.repository import parse_version
+from app.schemas import ErrorOut, InferRequestIn, request_body
+
+MODEL_NAME = "commitrisk"
+HEADER_LENGTH = "inference-header-content-length"
+_DTYPES: dict[str, np.dtype[Any]] = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
+_OUTPUT_TYPES = {PROBABILITY_OUTPUT: "FP32", LABEL_OUTPUT: "INT64"}
+# Above this many rows the scoring leaves the event loop so small requests keep flowing.
+THREADPOOL_ROWS = 64
+
+router = APIRouter(prefix="/v2", tags=["v2"])
+_ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": ErrorOut} for c in (400, 404, 413, 422, 503)}
+
+
+def _predictor(registry: ModelRegistry, name: str, version: str | None) -> Predictor:
+    """The served predictor if it is the model (and version) asked for."""
+    if name != MODEL_NAME:
+        raise ModelNotFound(f"unknown model {name[:60]!r}; this server serves {MODEL_NAME!r}")
+    predictor = registry.require().champion
+    if version is not None:
+        number = parse_version(version)
+        if number != predictor.version:
+            registry.repository.version_dir(number)  # 404 when it does not exist at all
+            raise ModelNotReady(f"version {number} is not loaded; this process serves {predictor.version}")
+    return predictor
+
+
+def _metadata(predictor: Predictor) -> dict[str, Any]:
+    return {
+        "name": MODEL_NAME,
+        "versions": [str(predictor.version)],
+        "platform": "onnxruntime_onnx",
+        "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, len(FEATURES)]}],
+        "outputs": [{"name": n, "datatype": t, "shape": [-1]} for n, t in _OUTPUT_TYPES.items()],
+    }
+
+
+def _matrix(request: InferRequestIn, binary: bytes, max_rows: int) -> np.ndarray:
+    """The one input tensor as float32 [N, 15]; InvalidInput/BatchTooLarge otherwise."""
+    if len(request.inputs) != 1 or request.inputs[0].name != INPUT_NAME:
+        raise InvalidInput(f"expected exactly one input named {INPUT_NAME!r}", [{"field": "inputs"}])
+    tensor = request.inputs[0]
+    width = len(FEATURES)
+    dtype = _DTYPES.get(tensor.datatype)
+    if dtype is None:
+        raise InvalidInput(f"datatype {tensor.datatype[:20]!r} not supported; send FP32", [{"field": "datatype"}])
+    if len(tensor.shape) != 2 or tensor.shape[1] != width or tensor.shape[0] < 1:
+        raise InvalidInput(f"shape must be [N, {width}] with N >= 1", [{"field": "inputs.0.shape"}])
+    rows = tensor.shape[0]
+    if rows > max_rows:
+        raise BatchTooLarge(f"{rows} rows in one request; the limit is {max_rows}")
+    size = (tensor.parameters or {}).get("binary_data_size")
+    try:
+        if size is not None:
+            if not isinstance(size, int) or size != rows * width * dtype.itemsize or size > len(binary):
+                raise ValueError(f"binary_data_size {size!r} does not match shape and datatype")
+            flat = np.frombuffer(binary, dtype=dtype, count=rows * width)
+        else:
+            flat = np.asarray(tensor.data if tensor.data is not None else [])
+            if flat.dtype.kind not in "iuf":
+                raise ValueError("data must hold numbers only")
+            flat = flat.reshape(-1)
+        with np.errstate(over="ignore"):  # too large for float32 → inf → rejected just below
+            matrix = flat.astype(np.float32).reshape(rows, width)
+    except ValueError as exc:
+        raise InvalidInput(f"input {INPUT_NAME!r}: {exc}", [{"field": "inputs.0.data", "message": str(exc)}]) from None
+    bad = ~np.isfinite(matrix) | (matrix < 0)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        message = f"row {r}, {FEATURES[c]}: values must be finite and >= 0 (got {matrix[r, c]})"
+        raise InvalidInput(message, [{"field": f"inputs.0.data.{r}.{FEATURES[c]}", "message": message}])
+    return matrix
+
+
+def _infer(request: Request, predictor: Predictor, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    predictions = predictor.predict(matrix, explain=False)
+    request.app.state.metrics.observe_predictions(predictions, predictor.out_of_range(matrix))
+    monitoring = getattr(request.app.state, "monitoring", None)
+    if monitoring is not None:  # the prediction log (app/monitor.py); never blocks
+        monitoring.log_matrix(matrix, predictions)
+    probs = np.fromiter((p.probability for p in predictions), dtype=np.float32, count=len(predictions))
+    labels = np.fromiter((p.buggy for p in predictions), dtype=np.int64, count=len(predictions))
+    return probs, labels
+
+
+@router.get("", summary="Server metadata")
+async def server_metadata() -> dict[str, Any]:
+    return {"name": MODEL_NAME, "version": "1", "extensions": ["binary_tensor_data"]}
+
+
+@router.get("/health/live", summary="Server liveness")
+async def server_live() -> dict[str, bool]:
+    return {"live": True}
+
+
+@router.get("/health/ready", summary="Server readiness", responses=_ERRORS)
+async def server_ready(registry: RegistryDep) -> dict[str, bool]:
+    registry.require()
+    return {"ready": True}
+
+
+@router.get("/models/{name}", summary="Model metadata", responses=_ERRORS)
+async def model_metadata(registry: RegistryDep, name: str) -> dict[str, Any]:
+    return _metadata(_predictor(registry, name, None))
+
+
+@router.get("/models/{name}/versions/{version}", summary="Model version metadata", responses=_ERRORS)
+async def version_metadata(registry: RegistryDep, name: str, version: str) -> dict[str, Any]:
+    return _metadata(_predictor(registry, name, version))
+
+
+@router.get("/models/{name}/ready", summary="Model readiness", responses=_ERRORS)
+async def model_ready(registry: RegistryDep, name: str) -> dict[str, Any]:
+    _predictor(registry, name, None)
+    return {"name": MODEL_NAME, "ready": True}
+
+
+@router.get("/models/{name}/versions/{version}/ready", summary="Model version readiness", responses=_ERRORS)
+async def version_ready(registry: RegistryDep, name: str, version: str) -> dict[str, Any]:
+    _predictor(registry, name, version)
+    return {"name": MODEL_NAME, "ready": True}
+
+
+async def infer(request: Request) -> Response:
+    """Probabilities of the positive class (FP32 [N]) and labels at the model's threshold (INT64 [N])."""
+    state = request.app.state
+    body = await request.body()
+    header_length = request.headers.get(HEADER_LENGTH)
+    split = len(body)
+    if header_length is not None:
+        if not header_length.isdigit() or int(header_length) > len(body):
+            raise InvalidInput(f"{HEADER_LENGTH} {header_length[:20]!r} does not fit the body")
+        split = int(header_length)
+    payload = validate(InferRequestIn, parse_json(body[:split]))
+    params = request.path_params
+    predictor = _predictor(state.registry, params["name"], params.get("version"))
+    matrix = _matrix(payload, body[split:], state.settings.max_batch)
+    if matrix.shape[0] > THREADPOOL_ROWS:
+        probs, labels = await run_in_threadpool(_infer, request, predictor, matrix)
+    else:
+        probs, labels = _infer(request, predictor, matrix)
+    return _respond(payload, predictor, {PROBABILITY_OUTPUT: probs, LABEL_OUTPUT: labels})
+
+
+def _path(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+
+
+for _path_template, _names in (
+    ("/models/{name}/infer", ("name",)),
+    ("/models/{name}/versions/{version}/infer", ("name", "version")),
+):
+    router.add_api_route(
+        _path_template,
+        infer,
+        methods=["POST"],
+        summary="Inference" + (" on a version" if "version" in _names else ""),
+        responses=_ERRORS,
+        response_model=None,
+        openapi_extra={**request_body(InferRequestIn), "parameters": _path(*_names)},
+        route_class_override=DirectRoute,
+    )
+
+
+def _respond(payload: InferRequestIn, predictor: Predictor, tensors: dict[str, np.ndarray]) -> Response:
+    requested = payload.outputs or []
+    names = [o.name for o in requested] or list(tensors)
+    unknown = [n for n in names if n not in tensors]
+    if unknown:
+        raise InvalidInput(f"unknown output(s) {unknown}; available: {list(tensors)}", [{"field": "outputs"}])
+    binary_all = bool((payload.parameters or {}).get("binary_data_output"))
+    flags = {o.name: bool((o.parameters or {}).get("binary_data", binary_all)) for o in requested}
+    outputs: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for n in names:
+        array = tensors[n]
+        entry: dict[str, Any] = {"name": n, "datatype": _OUTPUT_TYPES[n], "shape": list(array.shape)}
+        if flags.get(n, binary_all):
+            blob = array.tobytes()
+            entry["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            entry["data"] = array.tolist()
+        outputs.append(entry)
+    head: dict[str, Any] = {
+        "model_name": MODEL_NAME,
+        "model_version": str(predictor.version),
+        "outputs": outputs,
+    }
+    if payload.id is not None:
+        head["id"] = payload.id
+    header = orjson.dumps(head)
+    if not blobs:
+        return Response(header, media_type="application/json")
+    return Response(
+        header + b"".join(blobs),
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )

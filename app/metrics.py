@@ -1,0 +1,124 @@
+"""Prometheus metrics of the service on an injected registry; multiprocess-aware for `--workers N`.
+
+prometheus-client picks its value storage when it is first imported: with PROMETHEUS_MULTIPROC_DIR set,
+every worker writes its samples to files there and `exposition` merges them (MultiProcessCollector).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+from app.contract import FEATURES
+
+if TYPE_CHECKING:
+    from app.predictor import Prediction, Predictor
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+PROBABILITY_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
+RELOAD_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ServiceMetrics:
+    """Every metric the service exports, named per ARCHITECTURE.md (prefix, base units, `_total`)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "commitrisk_http_requests_total", "HTTP requests by route template, method and status",
+            ["route", "method", "status"], registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "commitrisk_http_request_duration_seconds", "HTTP request latency by route, method and status",
+            ["route", "method", "status"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.in_flight = Gauge(
+            "commitrisk_http_requests_in_flight", "HTTP requests being served right now",
+            registry=r, multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.predictions = Counter(
+            "commitrisk_predictions_total", "Scored commits by model version and risk band",
+            ["model_version", "risk_band"], registry=r,
+        )  # fmt: skip
+        self.probability = Histogram(
+            "commitrisk_prediction_probability", "Predicted probability that a commit is bug-inducing",
+            buckets=PROBABILITY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.out_of_range = Counter(
+            "commitrisk_input_out_of_range_total", "Input values outside the model's training [min, max]",
+            ["feature"], registry=r,
+        )  # fmt: skip
+        self.model_info = Gauge(
+            "commitrisk_model_info", "1 for the model version a process serves (0 once replaced)",
+            ["version", "model_type"], registry=r, multiprocess_mode="liveall",
+        )  # fmt: skip
+        self.reloads = Counter(
+            "commitrisk_model_reloads_total",
+            "Model loads by result (success/failure)",
+            ["result"],
+            registry=r,
+        )
+        self.reload_duration = Histogram(
+            "commitrisk_model_reload_duration_seconds", "Time to build, self-test and swap a model",
+            buckets=RELOAD_BUCKETS, registry=r,
+        )  # fmt: skip
+        # Label lookups take a lock each; the hot path reuses children instead.
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._prediction_children: dict[tuple[int, str], Counter] = {}
+        self._range_children = [self.out_of_range.labels(f) for f in FEATURES]
+        for result in ("success", "failure"):
+            self.reloads.labels(result)  # export zeros so alerts on increase() see the first failure
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one finished HTTP request and its latency."""
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            code = str(status)
+            children = (self.requests.labels(route, method, code), self.latency.labels(route, method, code))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_predictions(self, predictions: Sequence[Prediction], out_of_range: dict[int, int]) -> None:
+        """Count scored commits by version/band, their probabilities and out-of-range inputs."""
+        bands: dict[tuple[int, str], int] = {}
+        key: tuple[int, str]
+        observe = self.probability.observe
+        for p in predictions:
+            key = (p.model_version, p.risk_band)
+            bands[key] = bands.get(key, 0) + 1
+            observe(p.probability)
+        for key, n in bands.items():
+            child = self._prediction_children.get(key)
+            if child is None:
+                child = self._prediction_children[key] = self.predictions.labels(str(key[0]), key[1])
+            child.inc(n)
+        for i, n in out_of_range.items():
+            self._range_children[i].inc(n)
+
+    def observe_reload(self, result: str, seconds: float) -> None:
+        """Count one reload attempt (`success` or `failure`) and its duration."""
+        self.reloads.labels(result).inc()
+        self.reload_duration.observe(seconds)
+
+    def model_swapped(self, previous: Predictor | None, current: Predictor) -> None:
+        """Move the info gauge from the replaced model to the new one."""
+        if previous is not None:
+            self.model_info.labels(str(previous.version), previous.manifest.model_type).set(0)
+        self.model_info.labels(str(current.version), current.manifest.model_type).set(1)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text exposition (merged over worker processes in multiprocess mode) and its media type."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)
+            return generate_latest(merged), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,228 @@
+"""One ONNX session plus its manifest: checks it can be trusted, scores commits, explains scores."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from app.contract import FEATURES, ModelManifest, RiskBand
+from app.errors import InvalidInput, InvalidModel
+
+N_FEATURES = len(FEATURES)
+# Row i+1 of an explanation block is the original row with feature i set to its training median.
+_DIAGONAL = np.arange(N_FEATURES)
+_INDICES = tuple(range(N_FEATURES))
+
+_PHRASES: dict[str, str] = {
+    "ns": "{v} subsystems touched",
+    "nd": "{v} directories touched",
+    "nf": "{v} files changed",
+    "entropy": "change spread over files (entropy {v})",
+    "la": "{v} lines added",
+    "ld": "{v} lines deleted",
+    "ha": "{v} hunks with added lines",
+    "hd": "{v} hunks with deleted lines",
+    "lt": "changed files average {v} lines",
+    "ndev": "{v} developers changed these files before",
+    "age": "{v} days since these files last changed",
+    "nuc": "{v} earlier changes to these files",
+    "exp": "the author has {v} earlier commits",
+    "rexp": "recent author experience {v}",
+    "sexp": "the author has {v} earlier commits in these subsystems",
+}
+_EXP, _AGE = FEATURES.index("exp"), FEATURES.index("age")
+
+
+@dataclass(frozen=True, slots=True)
+class Factor:
+    """How much one metric raised the probability versus that metric at its training median."""
+
+    feature: str
+    value: float
+    median: float
+    effect: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """The score of one commit by one model version (serialisable as is by orjson)."""
+
+    probability: float
+    buggy: bool
+    risk_band: RiskBand
+    threshold: float
+    model_version: int
+    factors: list[Factor]
+
+
+def format_number(value: float) -> str:
+    """Human formatting: thousands separators for counts, few decimals for small fractions."""
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.1f}"
+    return f"{value:.2g}"
+
+
+def rule_reason(index: int, value: float) -> str | None:
+    """A plain-language rule that fires for this metric value, if any."""
+    if index == _EXP and value == 0:
+        return "the author's first commit"
+    if index == _AGE and 0 < value < 2:
+        return "files changed in the last 2 days"
+    return None
+
+
+def session_options(intra_op_threads: int, inter_op_threads: int) -> ort.SessionOptions:
+    """Explicit threading: one worker process should not oversubscribe the cores of its neighbours."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = inter_op_threads
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    # Spinning pool threads burn a core between requests on a small machine.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
+class Predictor:
+    """Immutable once built: `load` validates and self-tests, so a Predictor is always servable."""
+
+    def __init__(self, manifest: ModelManifest, session: ort.InferenceSession) -> None:
+        self.manifest = manifest
+        self.version = manifest.version
+        self._session = session
+        # The binding's run skips the Python wrapper's per-call checks (~10 µs, measured): inputs here are
+        # always the one float32 C-contiguous [N, 15] tensor, validated before they get this far.
+        self._run = getattr(session, "_sess", session).run
+        self._input = manifest.input_name
+        self._outputs = [manifest.probability_output]
+        self._medians = np.array([f.median for f in manifest.features], dtype=np.float32)
+        self._median_list = [f.median for f in manifest.features]
+        self._mins = np.array([f.min for f in manifest.features], dtype=np.float32)
+        self._maxs = np.array([f.max for f in manifest.features], dtype=np.float32)
+        self._ranges = (self._mins.tolist(), self._maxs.tolist())
+        self._threshold = manifest.threshold
+        self._bands = manifest.bands
+
+    @classmethod
+    def load(
+        cls, manifest: ModelManifest, model_bytes: bytes, intra_op_threads: int = 1, inter_op_threads: int = 1
+    ) -> Predictor:
+        """Build a predictor; InvalidModel unless features, checksum, signature and self-test all pass."""
+        where = f"model version {manifest.version}"
+        if manifest.feature_names != FEATURES:
+            raise InvalidModel(
+                f"{where}: manifest features do not match the service's feature list",
+                [{"field": "features", "message": f"expected {list(FEATURES)}"}],
+            )
+        digest = hashlib.sha256(model_bytes).hexdigest()
+        if digest != manifest.onnx_sha256:
+            raise InvalidModel(f"{where}: model.onnx sha256 {digest[:12]}… does not match the manifest")
+        try:
+            options = session_options(intra_op_threads, inter_op_threads)
+            session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises several unrelated types for corrupt graphs
+            raise InvalidModel(f"{where}: onnxruntime cannot load model.onnx: {exc}") from None
+        cls._check_signature(manifest, session)
+        predictor = cls(manifest, session)
+        predictor.self_test()
+        return predictor
+
+    @staticmethod
+    def _check_signature(manifest: ModelManifest, session: ort.InferenceSession) -> None:
+        inputs = {i.name: i for i in session.get_inputs()}
+        outputs = {o.name for o in session.get_outputs()}
+        node = inputs.get(manifest.input_name)
+        problems = []
+        if len(inputs) != 1 or node is None or node.type != "tensor(float)":
+            problems.append(f"expected one float input {manifest.input_name!r}, found {sorted(inputs)}")
+        elif len(node.shape) != 2 or node.shape[1] != N_FEATURES:
+            problems.append(f"input shape {node.shape} is not [N, {N_FEATURES}]")
+        if manifest.probability_output not in outputs:
+            problems.append(f"no output {manifest.probability_output!r} (found {sorted(outputs)})")
+        if problems:
+            raise InvalidModel(
+                f"model version {manifest.version}: ONNX signature does not match the manifest",
+                [{"field": "model.onnx", "message": p} for p in problems],
+            )
+
+    def self_test(self) -> None:
+        """Score the manifest's sample rows; InvalidModel if any differs beyond the tolerance."""
+        test = self.manifest.self_test
+        try:
+            got = self.probabilities(np.asarray(test.rows, dtype=np.float32))
+        except Exception as exc:
+            raise InvalidModel(f"model version {self.version}: self-test could not run: {exc}") from None
+        bad = [
+            {"field": f"self_test.rows.{i}", "message": f"expected {want:.6f}, got {float(p):.6f}"}
+            for i, (want, p) in enumerate(zip(test.probabilities, got, strict=True))
+            if not abs(want - float(p)) <= test.tolerance
+        ]
+        if bad:
+            raise InvalidModel(f"model version {self.version}: self-test failed on {len(bad)} row(s)", bad)
+
+    def probabilities(self, matrix: np.ndarray) -> np.ndarray:
+        """Positive-class probability per row of a float32 [N, 15] matrix."""
+        out: Any = self._run(self._outputs, {self._input: matrix}, None)[0]
+        out = np.asarray(out)
+        if out.ndim == 2:
+            out = out[:, -1]
+        return out.astype(np.float64, copy=False)
+
+    def out_of_range(self, matrix: np.ndarray) -> dict[int, int]:
+        """{feature index: rows outside the training [min, max]} for the features that have any."""
+        if matrix.shape[0] == 1:  # numpy's per-call overhead dominates for a single commit
+            lows, highs = self._ranges
+            return {i: 1 for i, v in enumerate(matrix[0].tolist()) if v < lows[i] or v > highs[i]}
+        counts = ((matrix < self._mins) | (matrix > self._maxs)).sum(axis=0)
+        return {int(i): int(counts[i]) for i in np.flatnonzero(counts)}
+
+    def predict(self, matrix: np.ndarray, explain: bool = True, top_k: int = 3) -> list[Prediction]:
+        """Score (and optionally explain) every row; explanations use one onnxruntime run for all rows."""
+        if matrix.ndim != 2 or matrix.shape[1] != N_FEATURES:
+            raise InvalidInput(f"expected a [N, {N_FEATURES}] matrix, got shape {list(matrix.shape)}")
+        n = matrix.shape[0]
+        if not explain or top_k == 0:
+            return [self._prediction(p, []) for p in self.probabilities(matrix).tolist()]
+        block = np.repeat(matrix[:, None, :], N_FEATURES + 1, axis=1)
+        block[:, 1 + _DIAGONAL, _DIAGONAL] = self._medians
+        probs = self.probabilities(block.reshape(n * (N_FEATURES + 1), N_FEATURES)).reshape(n, -1)
+        effects = (probs[:, :1] - probs[:, 1:]).tolist()
+        rows = matrix.tolist()
+        first = probs[:, 0].tolist()
+        return [self._prediction(first[r], self._factors(rows[r], effects[r], top_k)) for r in range(n)]
+
+    def _prediction(self, p: float, factors: list[Factor]) -> Prediction:
+        return Prediction(p, p >= self._threshold, self._bands.band(p), self._threshold, self.version, factors)
+
+    def _factors(self, row: list[float], effects: list[float], top_k: int) -> list[Factor]:
+        order = [i for i in sorted(_INDICES, key=effects.__getitem__, reverse=True)[:top_k] if effects[i] > 0]
+        # A fired rule is worth stating whenever the model agrees it raised the risk.
+        for i in (_EXP, _AGE):
+            if i not in order and effects[i] > 0 and rule_reason(i, row[i]) is not None:
+                order.append(i)
+        # float32 → shortest decimal the client most likely sent (0.8, not 0.800000011920929)
+        return [self._factor(i, round(row[i], 6), effects[i]) for i in order]
+
+    def _factor(self, i: int, value: float, effect: float) -> Factor:
+        median = self._median_list[i]
+        name = FEATURES[i]
+        text = f"{_PHRASES[name].format(v=format_number(value))} (typical: {format_number(median)})"
+        rule = rule_reason(i, value)
+        return Factor(name, value, median, round(effect, 6), f"{rule}; {text}" if rule else text)
+
+
+def feature_matrix(rows: Sequence[Sequence[float]]) -> np.ndarray:
+    """Rows of 15 numbers in FEATURES order → float32 [N, 15]."""
+    return np.asarray(rows, dtype=np.float32).reshape(len(rows), N_FEATURES)

@@ -1,0 +1,137 @@
+"""The predictors this process serves: build + self-test a version, then swap one reference.
+
+Requests read `registry.served` once and use that snapshot to the end, so a reload never changes the
+model under a request in flight. A shadow/challenger predictor is one more field of `Served` built by the
+same `build` and followed through its own pointer; routes keep answering with `served.champion`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from app.contract import CHAMPION_POINTER
+from app.errors import CommitRiskError, InvalidModel, ModelNotFound, ModelNotReady
+from app.metrics import ServiceMetrics
+from app.predictor import Predictor
+from app.repository import ModelRepository, PointerStamp
+
+log = logging.getLogger("commitrisk.registry")
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One consistent snapshot of what this process answers with."""
+
+    champion: Predictor
+    loaded_at: float
+
+
+class ModelRegistry:
+    """Owns the served snapshot; `reload` and `sync` are the only ways it changes."""
+
+    def __init__(
+        self,
+        repository: ModelRepository,
+        metrics: ServiceMetrics,
+        intra_op_threads: int = 1,
+        inter_op_threads: int = 1,
+    ) -> None:
+        self.repository = repository
+        self.metrics = metrics
+        self._threads = (intra_op_threads, inter_op_threads)
+        self.served: Served | None = None
+        self.reason = "no model loaded yet"
+        self._lock = threading.Lock()
+        # Loads run on this one thread (callers await `loader.submit(...)`): they are serialised, stay off
+        # the event loop, and allocate from one malloc arena, so RSS plateaus over many reloads (measured).
+        self.loader = ThreadPoolExecutor(1, thread_name_prefix="commitrisk-model-loader")
+        self._seen_stamp: PointerStamp | None = None
+        self._failed: tuple[int, PointerStamp | None] | None = None
+
+    @property
+    def pid(self) -> int:
+        """The process this registry lives in (each uvicorn worker has its own)."""
+        return os.getpid()
+
+    def require(self) -> Served:
+        """The served snapshot; ModelNotReady (with the reason) when nothing is loaded."""
+        served = self.served
+        if served is None:
+            raise ModelNotReady(f"no model is being served: {self.reason}")
+        return served
+
+    def build(self, version: int) -> Predictor:
+        """A validated, self-tested predictor for a version on disk (nothing is swapped)."""
+        manifest = self.repository.manifest(version)
+        if manifest.version != version:
+            raise InvalidModel(f"model version {version}: manifest says version {manifest.version}")
+        try:
+            model_bytes = self.repository.model_path(version).read_bytes()
+        except OSError as exc:
+            raise InvalidModel(f"model version {version}: cannot read model.onnx: {exc}") from None
+        return Predictor.load(manifest, model_bytes, *self._threads)
+
+    def reload(self, version: int | None = None) -> Predictor:
+        """Load `version` (and point the champion at it) or the current target; swap only on success."""
+        with self._lock:
+            started = time.perf_counter()
+            try:
+                target = self.repository.target() if version is None else version
+                if target is None:
+                    raise ModelNotFound(f"no model version is published in {self.repository.root}")
+                predictor = self.build(target)
+                if version is not None:
+                    self.repository.set_pointer(version, CHAMPION_POINTER)
+            except CommitRiskError as exc:
+                self.metrics.observe_reload("failure", time.perf_counter() - started)
+                if self.served is None:
+                    self.reason = exc.message
+                raise
+            self._swap(predictor)
+            self.metrics.observe_reload("success", time.perf_counter() - started)
+            return predictor
+
+    def sync(self) -> bool:
+        """Converge to the pointer (cheap stat when unchanged); True when a new model was swapped in."""
+        stamp = self.repository.pointer_stamp()
+        if stamp is not None and stamp == self._seen_stamp and self.served is not None:
+            return False
+        try:
+            target = self.repository.target()
+        except CommitRiskError as exc:
+            self._note_failure(exc, None, stamp)
+            return False
+        self._seen_stamp = stamp
+        served = self.served
+        if target is None:
+            if served is None:
+                self.reason = f"no model version is published in {self.repository.root}"
+            return False
+        if (served is not None and served.champion.version == target) or self._failed == (target, stamp):
+            return False
+        try:
+            self.reload()
+        except CommitRiskError as exc:
+            self._note_failure(exc, target, stamp)
+            return False
+        return True
+
+    def _note_failure(self, exc: CommitRiskError, target: int | None, stamp: PointerStamp | None) -> None:
+        # Remember the failure so a broken pointer is retried only once it changes, not every second.
+        if target is not None:
+            self._failed = (target, stamp)
+        self._seen_stamp = stamp
+        log.warning("model sync failed: %s %s", exc.message, exc.details)
+
+    def _swap(self, predictor: Predictor) -> None:
+        previous = self.served
+        self.served = Served(predictor, time.time())
+        self._failed = None
+        self.reason = ""
+        self.metrics.model_swapped(previous.champion if previous else None, predictor)
+        log.info("serving model version %s (pid %s)", predictor.version, os.getpid())

@@ -1,0 +1,306 @@
+"""Benchmark the model service with wrk; print a table and append it to BENCHMARKS.md.
+
+Every scenario is measured next to the constant route (`GET /health/live`) of the same server in the same run,
+so a busy machine shows up as a slow baseline rather than as a slow service.
+
+    .venv/bin/python bench/serve.py                    # trains a model with `commitrisk train` first
+    .venv/bin/python bench/serve.py --models models    # or uses an existing models dir (champion served)
+
+Needs `wrk` (Debian: apt-get install -y wrk) and the shared datasets in ../shared/data/commits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "commits"
+FEATURES = (
+    "ns",
+    "nd",
+    "nf",
+    "entropy",
+    "la",
+    "ld",
+    "ha",
+    "hd",
+    "lt",
+    "ndev",
+    "age",
+    "nuc",
+    "exp",
+    "rexp",
+    "sexp",
+)
+LUA = """
+wrk.method = "{method}"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("{body}", "rb"); if f then wrk.body = f:read("*a"); f:close() end
+"""
+
+
+@dataclass
+class Result:
+    workers: int
+    scenario: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    baseline_rps: float
+    rss_mb: float
+
+
+def commits(n: int) -> list[dict[str, float | str]]:
+    """Real rows from the shared datasets, repeated to n."""
+    rows: list[dict[str, float | str]] = []
+    for path in sorted(DATA.glob("*.csv")):
+        csv.field_size_limit(1 << 30)
+        with path.open(newline="") as fh:
+            for record in csv.DictReader(fh):
+                rows.append({**{f: float(record[f]) for f in FEATURES}, "commit_id": record["commit_hash"]})
+    return [rows[i % len(rows)] for i in range(n)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(models: Path, workers: int, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "COMMITRISK_ADMIN_TOKEN": "bench", "COMMITRISK_DATABASE_URL": f"sqlite:///{work}/p{port}.db"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    cmd = [sys.executable, "-m", "training", "serve", "--models", str(models), "--port", str(port)]
+    log = (work / f"server-{port}.log").open("wb")
+    proc = subprocess.Popen([*cmd, "--workers", str(workers)], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"server did not become ready; see {work / f'server-{port}.log'}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def worker_pids(proc: subprocess.Popen[bytes], workers: int) -> set[int]:
+    """The processes that serve: the server itself, or uvicorn's spawned workers."""
+    if workers == 1:
+        return {proc.pid}
+    pids = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text, cmdline = status.read_text(), (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if (
+            re.search(rf"PPid:\s+{proc.pid}\n", text)
+            and b"spawn_main" in cmdline
+            and b"resource_tracker" not in cmdline
+        ):
+            pids.add(int(status.parent.name))
+    return pids
+
+
+def rss_mb(pids: set[int]) -> float:
+    """Largest resident set among the worker processes, MB."""
+    sizes = []
+    for pid in pids:
+        status = Path(f"/proc/{pid}/status").read_text()
+        sizes.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024)  # type: ignore[union-attr]
+    return max(sizes)
+
+
+def wrk(url: str, script: Path | None, connections: int, seconds: int) -> tuple[float, float, float, int]:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script is not None:
+        cmd[1:1] = ["-s", str(script)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def percentile(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)\b", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rps, percentile("50"), percentile("99"), int(errors.group(1)) if errors else 0
+
+
+def script_for(work: Path, name: str, body: object) -> Path:
+    body_path = work / f"{name}.json"
+    body_path.write_bytes(json.dumps(body).encode())
+    script = work / f"{name}.lua"
+    script.write_text(LUA.format(method="POST", body=body_path))
+    return script
+
+
+def scenarios(work: Path) -> list[tuple[str, str, Path, int]]:
+    """(label, path, wrk script, connections); batches run one at a time so p50 is a batch's own latency."""
+    one = commits(1)[0]
+    row = [[float(one[f]) for f in FEATURES]]  # type: ignore[arg-type]
+    infer = {"inputs": [{"name": "features", "shape": [1, 15], "datatype": "FP32", "data": row}]}
+    return [
+        ("/predict explain=false", "/predict?explain=false", script_for(work, "one", one), 16),
+        ("/predict (explained)", "/predict", script_for(work, "one", one), 16),
+        ("/v2/.../infer 1 row", "/v2/models/commitrisk/infer", script_for(work, "infer", infer), 16),
+        (
+            "/predict/batch 100",
+            "/predict/batch?explain=false",
+            script_for(work, "b100", {"commits": commits(100)}),
+            1,
+        ),
+        (
+            "/predict/batch 1000",
+            "/predict/batch?explain=false",
+            script_for(work, "b1k", {"commits": commits(1000)}),
+            1,
+        ),
+        (
+            "/predict/batch 1000 explained",
+            "/predict/batch",
+            script_for(work, "b1k", {"commits": commits(1000)}),
+            1,
+        ),
+    ]
+
+
+def measure(models: Path, workers: int, seconds: int, work: Path) -> list[Result]:
+    proc, url = start(models, workers, work)
+    try:
+        pids = worker_pids(proc, workers)
+        results = []
+        for label, path, script, connections in scenarios(work):
+            wrk(f"{url}{path}", script, connections, 2)  # warm-up
+            rps, p50, p99, errors = wrk(f"{url}{path}", script, connections, seconds)
+            baseline, _, _, _ = wrk(f"{url}/health/live", None, connections, seconds)
+            results.append(Result(workers, label, connections, rps, p50, p99, errors, baseline, rss_mb(pids)))
+            print(f"  {workers}w {label:32s} {rps:9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
+                  f"(constant route {baseline:.0f} req/s)", flush=True)  # fmt: skip
+        return results
+    finally:
+        stop(proc)
+
+
+def reload_growth(models: Path, reloads: int, work: Path) -> tuple[float, float]:
+    """Worker RSS (MB) before and after `reloads` alternating POST /reload, one worker."""
+    proc, url = start(models, 1, work)
+    try:
+        pids = worker_pids(proc, 1)
+        versions = sorted(int(p.name) for p in models.iterdir() if p.name.isdigit())[-2:]
+        with httpx.Client(base_url=url, headers={"Authorization": "Bearer bench"}, timeout=60) as admin:
+            for i in range(20):  # allocator warm-up
+                admin.post("/reload", json={"version": versions[i % len(versions)]}).raise_for_status()
+            before = rss_mb(pids)
+            for i in range(reloads):
+                admin.post("/reload", json={"version": versions[i % len(versions)]}).raise_for_status()
+            return before, rss_mb(pids)
+    finally:
+        stop(proc)
+
+
+def prepare_models(work: Path, models: Path | None) -> Path:
+    """A models dir with at least two versions (a copy of the champion as the next number if needed)."""
+    if models is None:
+        models = work / "models"
+        cmd = [sys.executable, "-m", "training", "train", "--data", str(DATA), "--models", str(models), "--budget", "2"]
+        subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    else:
+        shutil.copytree(models, work / "models")
+        models = work / "models"
+    versions = sorted(int(p.name) for p in models.iterdir() if p.name.isdigit())
+    if len(versions) < 2:
+        clone = models / str(versions[-1] + 1)
+        shutil.copytree(models / str(versions[-1]), clone)
+        manifest = json.loads((clone / "manifest.json").read_text())
+        manifest["version"] = versions[-1] + 1
+        (clone / "manifest.json").write_text(json.dumps(manifest))
+    return models
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())  # fmt: skip
+    meminfo = Path("/proc/meminfo").read_text()
+    mem = int(re.search(r"MemTotal:\s+(\d+)", meminfo).group(1)) // 1024  # type: ignore[union-attr]
+    import onnxruntime
+
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    versions = f"Python {platform.python_version()}, onnxruntime {onnxruntime.__version__}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} cores, {mem} MB RAM, {system}, {versions}, load average {load}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=Path, help="existing models dir (default: train one)")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--reloads", type=int, default=500)
+    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("error: wrk: not installed (apt-get install -y wrk)")
+    with tempfile.TemporaryDirectory(prefix="commitrisk-bench-") as tmp:
+        work = Path(tmp)
+        models = prepare_models(work, args.models)
+        model_type = json.loads((models / "1" / "manifest.json").read_text())["model_type"]
+        info = machine()
+        results = [r for w in args.workers for r in measure(models, w, args.seconds, work)]
+        before, after = reload_growth(models, args.reloads, work)
+    overrides = ", ".join(f"{k}={v}" for k, v in os.environ.items() if k.startswith("COMMITRISK_")) or "none"
+    lines = [
+        f"## Serving — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (`bench/serve.py`)",
+        "",
+        f"Machine: {info}. Model: {model_type} (version 1 of the models dir). wrk -t1, {args.seconds} s "
+        "per row; batches with 1 connection (p50 = one batch's latency). `constant` = `GET /health/live` of "
+        f"the same server measured right after. Settings: defaults (prediction log on, SQLite) + {overrides}.",
+        "",
+        "| workers | scenario | conns | req/s | p50 ms | p99 ms | non-2xx | constant req/s | worker RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.workers} | {r.scenario} | {r.connections} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
+        f"{r.errors} | {r.baseline_rps:,.0f} | {r.rss_mb:.0f} |"
+        for r in results
+    ]
+    lines += ["", f"RSS of one worker over {args.reloads} reloads: {before:.0f} MB → {after:.0f} MB "
+              f"(growth {after - before:+.1f} MB).", ""]  # fmt: skip
+    table = "\n".join(lines)
+    print("\n" + table)
+    with args.out.open("a", encoding="utf-8") as fh:
+        fh.write(("\n" if args.out.exists() and args.out.stat().st_size else "") + table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+
+
+def test_live_and_ready_with_a_model(client: Any) -> None:
+    assert client.get("/health/live").json() == {"status": "live"}
+    assert client.get("/health/ready").json() == {"status": "ready", "model_version": 1}
+
+
+def test_no_model_is_live_but_not_ready(tmp_path: Path) -> None:
+    with TestClient(create_app(Settings(models_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/p.db"))) as client:
+        assert client.get("/health/live").status_code == 200
+        r = client.get("/health/ready")
+        assert r.status_code == 503
+        assert r.json()["error"]["type"] == "ModelNotReady"
+        assert "no model version is published" in r.json()["error"]["message"]
+
+
+def test_becomes_ready_when_a_model_is_published(tmp_path: Path, model_store: Path) -> None:
+    import shutil
+    import time
+
+    with TestClient(
+        create_app(Settings(models_dir=tmp_path, pointer_poll_seconds=0.05, database_url=f"sqlite:///{tmp_path}/p.db"))
+    ) as client:
+        assert client.get("/health/ready").status_code == 503
+        shutil.copytree(model_store / "1", tmp_path / "1")
+        deadline = time.monotonic() + 10
+        while client.get("/health/ready").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.get("/health/ready").json()["model_version"] == 1

@@ -1,0 +1,205 @@
+"""The monitoring routes on a real app: predictions reach the log, feedback joins them, drift and metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sklearn import metrics as skm
+
+from app.contract import FEATURES, REFERENCE_FILE
+from app.main import create_app
+from app.settings import Settings
+from app.store import Store
+from tests.app.conftest import ADMIN_TOKEN, build_model_version
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory, shared_commits_dir: Path) -> Path:
+    models = tmp_path_factory.mktemp("models")
+    version = build_model_version(models, 1)
+    frame = pd.read_csv(shared_commits_dir / "HikariCP.csv", usecols=list(FEATURES))
+    frame.iloc[::2].to_parquet(version / REFERENCE_FILE)
+    return models
+
+
+def settings_for(models_dir: Path, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "models_dir": models_dir,
+        "database_url": f"sqlite:///{tmp_path / 'monitor.db'}",
+        "admin_token": ADMIN_TOKEN,
+        "drift_window_rows": 1000,
+        "drift_min_rows": 50,
+        "drift_interval_seconds": 3600,
+        "log_flush_seconds": 0.05,
+    }
+    return Settings(**(values | overrides))
+
+
+@pytest.fixture
+def client(models_dir: Path, tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(settings_for(models_dir, tmp_path))) as c:
+        yield c
+
+
+def commits(path: Path, n: int) -> list[dict[str, Any]]:
+    frame = pd.read_csv(path, usecols=[*FEATURES, "commit_id", "repository_id", "buggy"]).iloc[:n]
+    return [
+        {name: float(row[name]) for name in FEATURES}
+        | {"commit_id": row["commit_id"], "repository": row["repository_id"]}
+        for _, row in frame.iterrows()
+    ]
+
+
+def wait_logged(client: TestClient, n: int) -> Store:
+    store: Store = client.app.state.monitoring.store  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 20
+    while store.count_predictions() < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert store.count_predictions() == n
+    return store
+
+
+def test_predictions_feedback_performance_and_quality(client: TestClient, shared_commits_dir: Path) -> None:
+    sent = commits(shared_commits_dir / "guice.csv", 300)
+    answer = client.post("/predict/batch", json={"commits": sent})
+    assert answer.status_code == 200, answer.text
+    client.post("/predict", json=sent[0])  # the same commit scored twice: the newest prediction counts
+    store = wait_logged(client, 301)
+
+    labels = pd.read_csv(shared_commits_dir / "guice.csv", usecols=["commit_id", "buggy"]).iloc[:300]
+    feedback = [{"commit_id": c, "buggy": str(b).lower() == "true"} for c, b in labels.itertuples(index=False)]
+    for _ in range(2):  # idempotent: the same labels twice
+        response = client.post("/feedback", json=feedback, headers=AUTH)
+        assert response.status_code == 200 and response.json() == {"received": 300, "upserted": 300}
+
+    perf = client.get("/monitoring/performance").json()
+    labelled, y = store.labelled_window(rows=1000)
+    assert perf["labelled_rows"] == 300 and labelled.rows == 300
+    assert perf["roc_auc"]["value"] == pytest.approx(skm.roc_auc_score(y, labelled.probability))
+    assert perf["pr_auc"]["value"] == pytest.approx(skm.average_precision_score(y, labelled.probability))
+    assert perf["precision"]["value"] == pytest.approx(skm.precision_score(y, labelled.label))
+    assert perf["recall"]["value"] == pytest.approx(skm.recall_score(y, labelled.label))
+    assert perf["brier"]["value"] == pytest.approx(skm.brier_score_loss(y, labelled.probability))
+    assert perf["window_rows"] == 301 and perf["estimated_recall"]["rows"] == 301
+    assert 0 <= perf["recall_at_20_effort"]["value"] <= 1
+
+    quality = client.get("/monitoring/data-quality").json()
+    manifest = client.app.state.registry.require().champion.manifest  # type: ignore[attr-defined]
+    la_max = next(f.max for f in manifest.features if f.name == "la")
+    expected_above = sum(c["la"] > la_max for c in sent) + (sent[0]["la"] > la_max)
+    assert quality["rows"] == 301 and quality["out_of_range"]["la"]["above"] == expected_above
+    assert quality["model_version"] == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [{"buggy": True}],  # no commit id
+        [{"commit_id": "a", "buggy": "maybe"}],
+        [{"commit_id": "", "buggy": True}],
+        [{"commit_id": "a", "buggy": True, "unknown": 1}],
+        {"commit_id": "a", "buggy": True},  # an object, not a list
+        [{"commit_id": "a", "buggy": True, "labeled_at": "yesterday"}],
+    ],
+)
+def test_malformed_feedback_is_422(client: TestClient, body: Any) -> None:
+    response = client.post("/feedback", json=body, headers=AUTH)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["type"] == "InvalidInput" and error["details"]
+
+
+def test_feedback_needs_the_admin_token(client: TestClient) -> None:
+    body = [{"commit_id": "a", "buggy": True}]
+    assert client.post("/feedback", json=body).status_code == 401
+    assert client.post("/feedback", json=body, headers={"Authorization": "Bearer nope"}).status_code == 403
+    assert client.post("/monitoring/drift/refresh").status_code == 401
+    assert client.post("/feedback", content=b"[{", headers=AUTH).status_code == 400
+
+
+def test_drift_before_any_run_and_with_too_few_rows(client: TestClient) -> None:
+    response = client.get("/monitoring/drift")
+    assert response.status_code == 409 and "no drift result yet" in response.json()["error"]["message"]
+    refreshed = client.post("/monitoring/drift/refresh", headers=AUTH)
+    assert refreshed.status_code == 409
+    assert refreshed.json()["error"]["message"] == "not enough data (0 < 50)"
+    assert client.get("/monitoring/drift/report").status_code == 409
+
+
+@pytest.mark.slow
+def test_refresh_computes_drift_out_of_process_and_exports_gauges(client: TestClient, shared_commits_dir: Path) -> None:
+    client.post("/predict/batch", json={"commits": commits(shared_commits_dir / "jedis.csv", 400)})
+    wait_logged(client, 400)
+    response = client.post("/monitoring/drift/refresh", headers=AUTH)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["drift_share"] > 0.5 and report["window"]["rows"] == 400
+    assert {f["feature"] for f in report["features"]} == set(FEATURES)
+    assert client.get("/monitoring/drift").json() == report
+    html = client.get("/monitoring/drift/report")
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    exposition = client.get("/metrics").text
+    assert f"commitrisk_drift_share {report['drift_share']}" in exposition
+    assert 'commitrisk_feature_drifted{feature="la"}' in exposition
+    assert "commitrisk_drift_last_run_timestamp_seconds" in exposition
+    assert 'commitrisk_model_performance_rows{metric="roc_auc"} 0.0' in exposition
+    assert "commitrisk_prediction_log_dropped_total 0.0" in exposition
+
+
+def test_shutdown_flushes_the_log(models_dir: Path, tmp_path: Path, shared_commits_dir: Path) -> None:
+    # A flush interval far beyond the test: only the lifespan shutdown can write these rows.
+    settings = settings_for(models_dir, tmp_path, log_flush_seconds=3600, log_batch_size=100_000)
+    with TestClient(create_app(settings)) as c:
+        for _ in range(5):
+            body = {"commits": commits(shared_commits_dir / "YCSB.csv", 100)}
+            assert c.post("/predict/batch", json=body).status_code == 200
+    store = Store.open(settings.database_url)
+    assert store.count_predictions() == 500
+    window = store.window(rows=1)
+    assert np.isfinite(window.probability).all() and window.commit_id[0] is not None
+    store.close()
+
+
+def test_log_off_writes_nothing(models_dir: Path, tmp_path: Path, shared_commits_dir: Path) -> None:
+    settings = settings_for(models_dir, tmp_path, prediction_log=False)
+    with TestClient(create_app(settings)) as c:
+        assert c.post("/predict/batch", json={"commits": commits(shared_commits_dir / "YCSB.csv", 10)}).is_success
+    store = Store.open(settings.database_url)
+    assert store.count_predictions() == 0
+    store.close()
+
+
+def test_rejected_inputs_are_counted_by_reason(client: TestClient) -> None:
+    assert client.post("/predict", json={"la": -1}).status_code == 422
+    assert client.post("/predict", content=b"{nope").status_code == 400
+    too_many = {"commits": [{"la": 1}] * 1001}
+    assert client.post("/predict/batch", json=too_many).status_code == 413
+    assert client.post("/feedback", json=[{}], headers=AUTH).status_code == 422  # not a scoring route
+    exposition = client.get("/metrics").text
+    assert 'commitrisk_rejected_inputs_total{reason="invalid_input"} 1.0' in exposition
+    assert 'commitrisk_rejected_inputs_total{reason="malformed_body"} 1.0' in exposition
+    assert 'commitrisk_rejected_inputs_total{reason="batch_too_large"} 1.0' in exposition
+    store: Store = client.app.state.monitoring.store  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 20
+    while len(store.rejection_counts(since=0)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    quality = client.get("/monitoring/data-quality").json()
+    assert quality["rejected"] == {"invalid_input": 1, "malformed_body": 1, "batch_too_large": 1}
+
+
+def test_open_inference_protocol_rows_are_logged_too(client: TestClient, shared_commits_dir: Path) -> None:
+    rows = [[c[name] for name in FEATURES] for c in commits(shared_commits_dir / "YCSB.csv", 3)]
+    body = {"inputs": [{"name": "features", "shape": [3, 15], "datatype": "FP32", "data": rows}]}
+    assert client.post("/v2/models/commitrisk/infer", json=body).status_code == 200
+    store = wait_logged(client, 3)
+    window = store.window()
+    assert window.commit_id == [None, None, None] and window.features["la"][2] == rows[0][4]

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.contract import FEATURES
+
+
+def test_predict_answers_the_contract(client: Any, commit: dict[str, Any]) -> None:
+    r = client.post("/predict", json=commit)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"request_id", "commit_id", "probability", "buggy", "risk_band", "threshold",
+                         "model_version", "factors"}  # fmt: skip
+    assert body["commit_id"] == "abc123" and body["model_version"] == 1
+    assert 0 <= body["probability"] <= 1 and body["risk_band"] in {"low", "medium", "high"}
+    assert body["buggy"] == (body["probability"] >= body["threshold"])
+    assert body["factors"], "a 1,250-line change by a first-time author must have reasons"
+    for factor in body["factors"]:
+        assert set(factor) == {"feature", "value", "median", "effect", "reason"}
+        assert factor["feature"] in FEATURES and factor["effect"] > 0 and factor["reason"]
+    reasons = " | ".join(f["reason"] for f in body["factors"])
+    assert "1,250 lines added" in reasons
+
+
+def test_explain_false_skips_factors(client: Any, commit: dict[str, Any]) -> None:
+    explained = client.post("/predict", json=commit).json()
+    plain = client.post("/predict?explain=false", json=commit).json()
+    assert plain["factors"] == []
+    assert plain["probability"] == pytest.approx(explained["probability"], abs=1e-6)
+    assert client.post("/predict?explain=maybe", json=commit).status_code == 422
+
+
+def test_optional_fields_may_be_omitted(client: Any, commit: dict[str, Any]) -> None:
+    metrics_only = {f: commit[f] for f in FEATURES}
+    r = client.post("/predict", json={**metrics_only, "author_date": 1_700_000_000})
+    assert r.status_code == 200 and r.json()["commit_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"la": -1}, "la"),
+        ({"la": "12"}, "la"),
+        ({"la": True}, "la"),
+        ({"la": None}, "la"),
+        ({"surprise": 1}, "surprise"),
+        ({"author_date": "yesterday"}, "author_date"),
+        ({"commit_id": 5}, "commit_id"),
+    ],
+)
+def test_bad_fields_are_422_with_the_field_named(
+    client: Any, commit: dict[str, Any], change: dict[str, Any], field: str
+) -> None:
+    r = client.post("/predict", json={**commit, **change})
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["type"] == "InvalidInput"
+    assert field in [d["field"] for d in error["details"]]
+
+
+def test_missing_fields_are_listed(client: Any, commit: dict[str, Any]) -> None:
+    r = client.post("/predict", json={"ns": 1})
+    assert r.status_code == 422
+    missing = {d["field"] for d in r.json()["error"]["details"] if d["type"] == "missing"}
+    assert missing == set(FEATURES) - {"ns"}
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+def test_non_finite_numbers_are_422(client: Any, commit: dict[str, Any], literal: bytes) -> None:
+    import json
+
+    body = json.dumps({**commit, "la": 0}).replace('"la": 0', '"la": ' + literal.decode()).encode()
+    r = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"][0]["field"] == "la"
+
+
+@pytest.mark.parametrize("body", [b"{", b"", b"not json", b'{"la": 1,}'])
+def test_malformed_json_is_400(client: Any, body: bytes) -> None:
+    r = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["error"]["type"] == "MalformedBody"
+
+
+def test_non_object_json_is_422(client: Any) -> None:
+    assert client.post("/predict", json=[1, 2, 3]).status_code == 422
+
+
+def test_batch_preserves_order(client: Any, commit: dict[str, Any]) -> None:
+    small = {**commit, "la": 1, "nf": 1, "entropy": 0, "exp": 500, "commit_id": "small"}
+    commits = [commit, small, commit, small]
+    single = [client.post("/predict?explain=false", json=c).json()["probability"] for c in commits]
+    r = client.post("/predict/batch", json={"commits": commits})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["model_version"] == 1
+    assert [p["commit_id"] for p in body["predictions"]] == ["abc123", "small", "abc123", "small"]
+    assert [p["probability"] for p in body["predictions"]] == pytest.approx(single, abs=1e-6)
+    assert len({p["request_id"] for p in body["predictions"]}) == 4
+
+
+def test_batch_limits_and_errors(client: Any, commit: dict[str, Any]) -> None:
+    assert client.post("/predict/batch", json={"commits": []}).json()["predictions"] == []
+    big = client.post("/predict/batch", json={"commits": [commit] * 1001})
+    assert big.status_code == 413 and big.json()["error"]["type"] == "BatchTooLarge"
+    bad = client.post("/predict/batch", json={"commits": [commit, {**commit, "ld": -3}]})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["details"][0]["field"] == "commits.1.ld"
+    assert client.post("/predict/batch", json={"items": []}).status_code == 422
+
+
+def test_large_batch_is_scored_off_the_loop_and_matches(client: Any, commit: dict[str, Any]) -> None:
+    r = client.post("/predict/batch", json={"commits": [commit] * 200})
+    assert r.status_code == 200
+    probabilities = {p["probability"] for p in r.json()["predictions"]}
+    assert len(probabilities) == 1
+
+
+def test_prediction_sink_receives_scored_commits(client: Any, commit: dict[str, Any]) -> None:
+    received: list[Any] = []
+    client.app.state.prediction_sink = received.extend
+    client.post("/predict", json=commit)
+    client.post("/predict/batch", json={"commits": [commit, commit]})
+    assert len(received) == 3
+    assert received[0].commit.commit_id == "abc123" and received[0].prediction.model_version == 1
+
+
+def test_no_model_is_503_with_reason(tmp_path: Any, commit: dict[str, Any]) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    with TestClient(create_app(Settings(models_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/p.db"))) as client:
+        r = client.post("/predict", json=commit)
+        assert r.status_code == 503
+        assert "no model version is published" in r.json()["error"]["message"]
+        assert client.post("/predict/batch", json={"commits": [commit]}).status_code == 503

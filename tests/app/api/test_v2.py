@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from app.contract import FEATURES
+
+
+def rows(commit: dict[str, Any], n: int) -> list[list[float]]:
+    return [[float(commit[f]) for f in FEATURES]] * n
+
+
+def test_metadata_and_health(client: Any) -> None:
+    assert client.get("/v2").json()["name"] == "commitrisk"
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    meta = client.get("/v2/models/commitrisk").json()
+    assert meta["versions"] == ["1"]
+    assert meta["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, 15]}]
+    assert {o["name"] for o in meta["outputs"]} == {"probabilities", "label"}
+    assert client.get("/v2/models/commitrisk/versions/1").status_code == 200
+    assert client.get("/v2/models/commitrisk/ready").json()["ready"] is True
+    assert client.get("/v2/models/commitrisk/versions/2/ready").status_code == 503  # on disk, not served
+    assert client.get("/v2/models/commitrisk/versions/9").status_code == 404
+    assert client.get("/v2/models/commitrisk/versions/..x").status_code == 400
+    assert client.get("/v2/models/other").status_code == 404
+
+
+def test_json_infer_matches_predict(client: Any, commit: dict[str, Any]) -> None:
+    body = {
+        "id": "r1",
+        "inputs": [{"name": "features", "shape": [2, 15], "datatype": "FP32", "data": rows(commit, 2)}],
+    }
+    r = client.post("/v2/models/commitrisk/infer", json=body)
+    assert r.status_code == 200, r.text
+    out = {o["name"]: o for o in r.json()["outputs"]}
+    assert r.json()["id"] == "r1" and r.json()["model_version"] == "1"
+    expected = client.post("/predict?explain=false", json=commit).json()
+    assert out["probabilities"]["shape"] == [2]
+    assert out["probabilities"]["data"][0] == pytest.approx(expected["probability"], abs=1e-6)
+    assert out["label"]["data"] == [int(expected["buggy"])] * 2
+
+
+@pytest.mark.parametrize(
+    "tensor",
+    [
+        {"name": "x", "shape": [1, 15], "datatype": "FP32", "data": [0] * 15},
+        {"name": "features", "shape": [1, 14], "datatype": "FP32", "data": [0] * 14},
+        {"name": "features", "shape": [1, 15], "datatype": "BYTES", "data": [0] * 15},
+        {"name": "features", "shape": [2, 15], "datatype": "FP32", "data": [0] * 15},
+        {"name": "features", "shape": [1, 15], "datatype": "FP32", "data": ["a"] * 15},
+        {"name": "features", "shape": [1, 15], "datatype": "FP32", "data": [-1] + [0] * 14},
+        {"name": "features", "shape": [1, 15], "datatype": "FP32", "data": [[0, 1], [2]]},
+    ],
+)
+def test_bad_tensors_are_422(client: Any, tensor: dict[str, Any]) -> None:
+    r = client.post("/v2/models/commitrisk/infer", json={"inputs": [tensor]})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["type"] == "InvalidInput"
+
+
+def test_nan_in_tensor_is_422_and_too_many_rows_413(client: Any) -> None:
+    data = ",".join(["NaN"] + ["0"] * 14)
+    body = ('{"inputs":[{"name":"features","shape":[1,15],"datatype":"FP32","data":[' + data + "]}]}").encode()
+    assert client.post("/v2/models/commitrisk/infer", content=body).status_code == 422
+    big = {"inputs": [{"name": "features", "shape": [1001, 15], "datatype": "FP32", "data": [0] * 15015}]}
+    assert client.post("/v2/models/commitrisk/infer", json=big).status_code == 413
+
+
+def test_tritonclient_round_trip(serve: Callable[..., str], models_dir: Path, commit: dict[str, Any]) -> None:
+    import tritonclient.http as httpclient
+
+    url = serve(models_dir)
+    triton = httpclient.InferenceServerClient(url=url.removeprefix("http://"))
+    try:
+        assert triton.is_server_live() and triton.is_server_ready()
+        assert triton.is_model_ready("commitrisk")
+        assert triton.get_model_metadata("commitrisk")["inputs"][0]["name"] == "features"
+        batch = np.asarray(rows(commit, 3), dtype=np.float32)
+        batch[1, FEATURES.index("la")] = 1  # a different commit in the middle
+        for binary in (True, False):
+            tensor = httpclient.InferInput("features", list(batch.shape), "FP32")
+            tensor.set_data_from_numpy(batch, binary_data=binary)
+            outputs = [httpclient.InferRequestedOutput(n, binary_data=binary) for n in ("probabilities", "label")]
+            result = triton.infer("commitrisk", inputs=[tensor], outputs=outputs)
+            probabilities = result.as_numpy("probabilities")
+            assert probabilities.dtype == np.float32 and probabilities.shape == (3,)
+            assert probabilities[0] == pytest.approx(probabilities[2]) and probabilities[0] != probabilities[1]
+            assert result.as_numpy("label").dtype == np.int64
+        default = triton.infer("commitrisk", inputs=[tensor])  # no outputs named: all of them
+        assert default.as_numpy("probabilities") is not None
+    finally:
+        triton.close()

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import schemathesis
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from schemathesis.checks import not_a_server_error
+
+from app.contract import FEATURES
+from tests.app.conftest import ADMIN_TOKEN, REPO
+
+
+def test_import_and_create_app_load_no_training_libraries(models_dir: Path) -> None:
+    code = (
+        "import sys; import app.main; from app.settings import Settings;"
+        f"app.main.create_app(Settings(models_dir={str(models_dir)!r}));"
+        "banned = {'sklearn', 'skl2onnx', 'onnx', 'training'};"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in banned);"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_import_reads_no_environment_and_loads_no_model() -> None:
+    code = "import app.main, sys; print('onnxruntime.capi.onnxruntime_pybind11_state' in sys.modules)"
+    env = {"COMMITRISK_MAX_BATCH": "not-a-number", "PATH": "/usr/bin"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr  # a bad variable only matters to create_app_from_env
+
+
+def test_fuzz_every_route_never_500(settings: Any) -> None:
+    """Every operation in the OpenAPI schema, schemathesis-generated (valid and invalid) inputs."""
+    from app.main import create_app
+
+    api = schemathesis.openapi.from_asgi("/openapi.json", create_app(settings))
+    operations = [result.ok() for result in api.get_all_operations()]
+    assert len(operations) >= 15
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @hypothesis_settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def fuzz(case: Any) -> None:
+            response = case.call(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            case.validate_response(response, checks=[not_a_server_error])
+            if response.status_code >= 400:
+                error = response.json()["error"]
+                assert set(error) == {"type", "message", "details"} and isinstance(error["details"], list)
+
+        fuzz()
+
+
+def commit_body(la: float) -> dict[str, Any]:
+    return {**dict.fromkeys(FEATURES, 1.0), "la": la}
+
+
+def test_start_without_model_is_live_not_ready(serve: Callable[..., str], tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    url = serve(empty)
+    assert httpx.get(f"{url}/health/live").status_code == 200
+    ready = httpx.get(f"{url}/health/ready")
+    assert ready.status_code == 503 and "no model" in ready.json()["error"]["message"]
+    assert httpx.post(f"{url}/predict", json=commit_body(10)).status_code == 503
+
+
+def test_reload_under_load_with_two_workers(serve: Callable[..., str], models_dir: Path) -> None:
+    url = serve(models_dir, workers=2, COMMITRISK_POINTER_POLL_SECONDS="0.2")
+    statuses: list[int] = []
+    versions: set[int] = set()
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            while not stop.is_set():
+                r = http.post("/predict", json=commit_body(300))
+                statuses.append(r.status_code)
+                if r.status_code == 200:
+                    versions.add(r.json()["model_version"])
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+            for i in range(20):
+                r = admin.post("/reload", json={"version": 2 if i % 2 == 0 else 1})
+                assert r.status_code == 200, r.text
+                time.sleep(0.1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert len(statuses) > 100
+    assert set(statuses) == {200}
+    assert versions <= {1, 2} and versions
+    # Every worker converges to the final pointer (version 1) within a few poll intervals.
+    deadline = time.monotonic() + 5
+    served: dict[int, int] = {}
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{url}/models").json()
+        served[body["served"]["pid"]] = body["served"]["version"]
+        if len(served) == 2 and set(served.values()) == {1}:
+            break
+    assert len(served) == 2 and set(served.values()) == {1}, served
+
+
+def test_two_workers_share_one_metrics_view(serve: Callable[..., str], models_dir: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = serve(models_dir, workers=2)
+
+    def one(_: int) -> int:  # a fresh connection each time, concurrently: both workers get some
+        assert httpx.post(f"{url}/predict?explain=false", json=commit_body(5)).status_code == 200
+        return int(httpx.get(f"{url}/models").json()["served"]["pid"])
+
+    with ThreadPoolExecutor(8) as pool:
+        pids = set(pool.map(one, range(60)))
+    text = httpx.get(f"{url}/metrics").text
+    total = sum(
+        float(line.split()[-1]) for line in text.splitlines() if line.startswith("commitrisk_predictions_total{")
+    )
+    assert total == 60  # counted by whichever worker answered, merged by MultiProcessCollector
+    info = [line for line in text.splitlines() if line.startswith("commitrisk_model_info{")]
+    assert len(info) == len(pids) and all('pid="' in line for line in info)
+    lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_serve_rejects_a_missing_models_dir(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "training", "serve", "--models", str(tmp_path / "nope")]
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.startswith("error: ")

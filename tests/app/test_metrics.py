@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from app.metrics import ServiceMetrics
+from app.predictor import Predictor, feature_matrix
+from app.registry import ModelRegistry
+from app.repository import ModelRepository
+
+
+def loaded(models_dir: Path) -> tuple[ServiceMetrics, Predictor]:
+    metrics = ServiceMetrics(CollectorRegistry())
+    registry = ModelRegistry(ModelRepository(models_dir), metrics)
+    registry.sync()
+    return metrics, registry.require().champion
+
+
+def test_observations_land_on_the_injected_registry(models_dir: Path) -> None:
+    metrics, predictor = loaded(models_dir)
+    row = [f.median for f in predictor.manifest.features]
+    wild = [*row[:4], 10.0**9, *row[5:]]
+    matrix = feature_matrix([row, wild, wild])
+    predictions = predictor.predict(matrix, explain=False)
+    metrics.observe_predictions(predictions, predictor.out_of_range(matrix))
+    metrics.observe_request("/predict", "POST", 200, 0.003)
+    get = metrics.registry.get_sample_value
+    assert sum(get("commitrisk_predictions_total", {"model_version": "1", "risk_band": b}) or 0
+               for b in ("low", "medium", "high")) == 3  # fmt: skip
+    assert get("commitrisk_prediction_probability_count") == 3
+    assert get("commitrisk_input_out_of_range_total", {"feature": "la"}) == 2
+    assert get("commitrisk_input_out_of_range_total", {"feature": "ns"}) == 0
+    labels = {"route": "/predict", "method": "POST", "status": "200"}
+    assert get("commitrisk_http_requests_total", labels) == 1
+    assert get("commitrisk_http_request_duration_seconds_bucket", {**labels, "le": "0.005"}) == 1
+    assert get("commitrisk_model_reloads_total", {"result": "failure"}) == 0
+
+
+def test_two_apps_in_one_process_do_not_collide(models_dir: Path) -> None:
+    loaded(models_dir)
+    loaded(models_dir)  # a fresh registry each: no "Duplicated timeseries"
+
+
+def test_exposition_passes_promtool(models_dir: Path) -> None:
+    if shutil.which("promtool") is None:
+        pytest.fail("promtool missing: apt-get install -y prometheus")
+    metrics, predictor = loaded(models_dir)
+    matrix = feature_matrix([[f.median for f in predictor.manifest.features]])
+    metrics.observe_predictions(predictor.predict(matrix, explain=False), {})
+    metrics.observe_request("/models/{version}", "GET", 404, 0.001)
+    body, media_type = metrics.exposition()
+    assert media_type.startswith("text/plain")
+    lint = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    names = {line.split()[2] for line in body.decode().splitlines() if line.startswith("# TYPE")}
+    assert all(name.startswith("commitrisk_") for name in names)

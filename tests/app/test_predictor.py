@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from app.contract import FEATURES, ModelManifest
+from app.errors import InvalidInput, InvalidModel
+from app.predictor import Predictor, feature_matrix, format_number, rule_reason
+
+
+def load(models_dir: Path, version: int = 1, **changes: Any) -> Predictor:
+    raw = json.loads((models_dir / str(version) / "manifest.json").read_text())
+    raw.update(changes)
+    manifest = ModelManifest.model_validate(raw)
+    return Predictor.load(manifest, (models_dir / str(version) / "model.onnx").read_bytes())
+
+
+def test_scores_match_the_self_test(models_dir: Path) -> None:
+    predictor = load(models_dir)
+    test = predictor.manifest.self_test
+    got = predictor.probabilities(np.asarray(test.rows, dtype=np.float32))
+    assert np.allclose(got, test.probabilities, atol=1e-6)
+
+
+def test_predict_labels_bands_and_explains(models_dir: Path, commit: dict[str, Any]) -> None:
+    predictor = load(models_dir)
+    matrix = feature_matrix([[commit[f] for f in FEATURES]] * 3)
+    explained = predictor.predict(matrix, explain=True, top_k=3)
+    plain = predictor.predict(matrix, explain=False)
+    assert len(explained) == 3 and all(p.factors == [] for p in plain)
+    first = explained[0]
+    assert first.probability == pytest.approx(plain[0].probability, abs=1e-6)
+    assert first.buggy == (first.probability >= predictor.manifest.threshold)
+    assert first.risk_band == predictor.manifest.bands.band(first.probability)
+    effects = [f.effect for f in first.factors]
+    assert all(e > 0 for e in effects)
+    top = effects[:3]
+    assert top == sorted(top, reverse=True)
+    la = next(f for f in first.factors if f.feature == "la")
+    assert la.reason.startswith("1,250 lines added (typical:")
+
+
+def test_rules_speak_plainly() -> None:
+    assert rule_reason(FEATURES.index("exp"), 0) == "the author's first commit"
+    assert rule_reason(FEATURES.index("age"), 1.5) == "files changed in the last 2 days"
+    assert rule_reason(FEATURES.index("age"), 0) is None
+    assert rule_reason(FEATURES.index("la"), 0) is None
+    assert format_number(1250) == "1,250" and format_number(0.5) == "0.5" and format_number(12.25) == "12.2"
+
+
+def test_out_of_range_counts_per_feature(models_dir: Path) -> None:
+    predictor = load(models_dir)
+    row = [f.median for f in predictor.manifest.features]
+    wild = list(row)
+    wild[FEATURES.index("la")] = 10**9
+    assert predictor.out_of_range(feature_matrix([row])) == {}
+    assert predictor.out_of_range(feature_matrix([wild])) == {FEATURES.index("la"): 1}
+    assert predictor.out_of_range(feature_matrix([wild, wild, row])) == {FEATURES.index("la"): 2}
+
+
+def test_wrong_shape_is_invalid_input(models_dir: Path) -> None:
+    with pytest.raises(InvalidInput):
+        load(models_dir).predict(np.zeros((2, 14), dtype=np.float32))
+
+
+def test_checksum_mismatch_is_rejected(models_dir: Path) -> None:
+    with pytest.raises(InvalidModel, match="sha256"):
+        load(models_dir, onnx_sha256="0" * 64)
+
+
+def test_feature_list_mismatch_is_rejected(models_dir: Path) -> None:
+    raw = json.loads((models_dir / "1" / "manifest.json").read_text())
+    raw["features"][0]["name"] = "lines"
+    with pytest.raises(InvalidModel, match="feature list"):
+        load(models_dir, features=raw["features"])
+
+
+def test_failed_self_test_is_rejected(models_dir: Path) -> None:
+    raw = json.loads((models_dir / "1" / "manifest.json").read_text())
+    raw["self_test"]["probabilities"][0] += 0.01
+    with pytest.raises(InvalidModel, match="self-test failed") as info:
+        load(models_dir, self_test=raw["self_test"])
+    assert info.value.details[0]["field"] == "self_test.rows.0"
+
+
+def test_corrupt_onnx_is_rejected(models_dir: Path) -> None:
+    import hashlib
+
+    blob = b"not an onnx graph"
+    manifest = ModelManifest.model_validate(
+        {
+            **json.loads((models_dir / "1" / "manifest.json").read_text()),
+            "onnx_sha256": hashlib.sha256(blob).hexdigest(),
+        }
+    )
+    with pytest.raises(InvalidModel, match="onnxruntime cannot load"):
+        Predictor.load(manifest, blob)

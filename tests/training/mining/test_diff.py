@@ -1,0 +1,73 @@
+"""Per-commit diffs: libgit2 options of METRICS.md, huge commits, the rename limit."""
+
+from __future__ import annotations
+
+from tests.training.mining.conftest import GitScript
+from training.mining.diff import FileChange, file_changes, size_metrics
+from training.mining.language import Classifier
+from training.mining.repository import open_repository
+
+
+def changes_of(script: GitScript, rev: str = "HEAD") -> list[FileChange]:
+    import pygit2
+
+    repo = open_repository(script.path)
+    return file_changes(repo, repo.revparse_single(rev).peel(pygit2.Commit), Classifier())
+
+
+def test_a_commit_touching_thousands_of_files(script: GitScript) -> None:
+    for i in range(1000):
+        script.write(f"m{i % 7}/f{i}.py", f"x = {i}\ny = {i}\n")
+        script.write(f"docs/d{i}.md", f"doc {i}\n")
+    script.commit("import", "a@x.org", 0)
+    changes = changes_of(script)
+    metrics = size_metrics(changes)
+    assert len(changes) == 2000
+    assert (metrics["nf"], metrics["la"], metrics["ns"], metrics["nd"], metrics["lt"]) == (
+        1000,
+        2000,
+        7,
+        7,
+        2,
+    )
+
+
+def test_hunks_use_zero_context_and_whitespace_is_ignored(script: GitScript) -> None:
+    script.write("a.py", "".join(f"v{i} = {i}\n" for i in range(10)))
+    script.commit("add", "a@x.org", 0)
+    lines = [f"v{i} = {i}\n" for i in range(10)]
+    lines[2] = "v2 = 20\n"  # modified
+    lines[4] = "v4  =  4\n"  # whitespace only: ignored
+    lines[5] = "v5 = 50\n"  # separated from line 2 by unchanged lines: its own hunk (0 interhunk)
+    del lines[8]
+    script.write("a.py", "".join(lines))
+    script.commit("edit", "a@x.org", 1)
+    (change,) = changes_of(script)
+    assert (change.la, change.ld, change.ha, change.hd, change.lines) == (2, 3, 2, 3, 9)
+    assert change.deleted == ((3, 1), (6, 1), (9, 1))
+
+
+def test_the_rename_limit_is_200_and_pure_renames_are_not_counted(script: GitScript) -> None:
+    def body(i: int, edited: bool) -> str:
+        return "".join(f"value_{i}_{j} = {j}\n" for j in range(12)) + ("edited = 1\n" if edited else "")
+
+    for i in range(210):
+        script.write(f"a/f{i}.py", body(i, False))
+    script.commit("add", "a@x.org", 0)
+    for i in range(210):
+        (script.path / f"a/f{i}.py").unlink()
+        script.write(f"b/f{i}.py", body(i, True))  # renames with edits need similarity checks
+    script.commit("move all", "a@x.org", 1)
+    changes = changes_of(script)
+    # libgit2 with rename_limit=200 stops pairing after 201 renames; its default (1000) would pair all 210.
+    assert [c.status for c in changes].count("R") == 201
+    assert len(changes) == 219
+    for i in range(20):
+        (script.path / f"b/f{i}.py").unlink()
+        script.write(f"c/f{i}.py", body(i, False))
+    script.commit("move some", "a@x.org", 3)
+    moved = changes_of(script)
+    assert [(c.status, c.la, c.ld) for c in moved] == [("R", 0, 1)] * 20
+    script.move("c/f0.py", "d/f0.py")
+    script.commit("pure rename", "a@x.org", 4)
+    assert size_metrics(changes_of(script))["nf"] == 0  # pure renames are not counted files

@@ -1,0 +1,56 @@
+"""Incremental history state without git: branch isolation, leaves kept for continuation, bad plans."""
+
+from __future__ import annotations
+
+import pytest
+
+from training.mining.diff import FileChange
+from training.mining.history import History, MissingParentState
+
+DAY = 86400
+
+
+def change(path: str, status: str = "M", la: int = 1) -> FileChange:
+    return FileChange(status, path, path, True, la=la, ha=1, lines=1)
+
+
+def test_two_branches_from_one_commit_do_not_see_each_other() -> None:
+    h = History()
+    commits = [(b"a", []), (b"b", [b"a"]), (b"c", [b"a"])]
+    h.plan(commits)
+    h.advance(b"a", [], None, [], "x@y", 0, [change("f.py", "A")], keep=False)
+    b = h.advance(b"b", [b"a"], b"a", [], "x@y", DAY, [change("f.py")], keep=False)
+    c = h.advance(b"c", [b"a"], b"a", [], "z@y", 2 * DAY, [change("f.py")], keep=False)
+    assert (b["nuc"], b["exp"], b["age"]) == (1, 1, 1.0)
+    assert (c["nuc"], c["ndev"], c["exp"], c["age"]) == (1, 1, 0, 2.0)  # b is not in c's history
+    assert set(h.tips) == set()  # nothing kept without keep=True: no state file asked for
+
+
+def test_leaves_are_kept_for_continuation_and_unknown_parents_are_refused() -> None:
+    h = History()
+    h.plan([(b"a", []), (b"b", [b"a"])])
+    h.advance(b"a", [], None, [], "x@y", 0, [change("f.py", "A")], keep=True)
+    h.advance(b"b", [b"a"], b"a", [], "x@y", DAY, [change("f.py")], keep=True)
+    assert set(h.tips) == {b"b"}  # a was consumed by its only child
+    with pytest.raises(MissingParentState):
+        h.plan([(b"c", [b"a"])])  # a's state is gone: the caller must mine from scratch
+    assert h.pending == {}  # a refused plan leaves no trace
+    h.plan([(b"c", [b"b"])])
+    c = h.advance(b"c", [b"b"], b"b", [], "x@y", 3 * DAY, [change("f.py")], keep=True)
+    assert (c["nuc"], c["exp"], c["rexp"]) == (2, 2, 1 / 2 + 1 / 3)
+
+
+def test_merged_branches_count_for_experience() -> None:
+    h = History()
+    h.plan([(b"a", []), (b"m", [b"a"])])
+    h.advance(b"a", [], None, [], "x@y", 0, [], keep=False)
+    m = h.advance(b"m", [b"a"], b"a", ["x@y", "x@y"], "x@y", DAY, [], keep=False)
+    assert m["exp"] == 3  # a, plus two commits brought in by a merge
+
+
+def test_an_author_date_before_the_files_last_change_gives_age_zero_not_negative() -> None:
+    h = History()
+    h.plan([(b"a", []), (b"b", [b"a"])])
+    h.advance(b"a", [], None, [], "x@y", 5 * DAY, [change("f.py", "A")], keep=False)
+    b = h.advance(b"b", [b"a"], b"a", [], "x@y", 2 * DAY, [change("f.py")], keep=False)  # rebased: older date
+    assert (b["age"], b["rexp"]) == (0.0, 1.0)

@@ -1,0 +1,43 @@
+"""The state file round-trips, and foreign or outdated files are refused with one line."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from training.mining.state import FORMAT, MiningState, load_state, save_state
+from training.mining.writer import CommitRow
+
+
+def test_state_round_trips(tmp_path: Path) -> None:
+    state = MiningState("all", labels=True, listed_fixes=frozenset({"a" * 40}))
+    state.rows["b" * 40] = CommitRow("b" * 40, 5, "n", "e", "m", False, ["x.py"], {"la": 1})
+    state.fixed_by["b" * 40] = {"d" * 40: 9, "c" * 40: 9, "e" * 40: 7}
+    path = tmp_path / "deep" / "mine.state"
+    save_state(path, state)
+    loaded = load_state(path)
+    assert loaded.rows == state.rows
+    assert loaded.compatible("all", True, frozenset({"a" * 40}))
+    assert not loaded.compatible("HEAD", True, frozenset({"a" * 40}))
+    assert not loaded.compatible("all", False, frozenset({"a" * 40}))
+    # fixes ordered by (fix time, SHA), whatever order the walk found them in
+    assert loaded.labels_of() == {"b" * 40: ["e" * 40, "c" * 40, "d" * 40]}
+    assert list(tmp_path.joinpath("deep").iterdir()) == [path]  # no temp file left behind
+
+
+def test_foreign_truncated_and_outdated_files_are_refused(tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign"
+    foreign.write_text("hello")
+    with pytest.raises(Exception, match="not a commitrisk mining state file"):
+        load_state(foreign)
+    truncated = tmp_path / "truncated"
+    save_state(truncated, MiningState("all", labels=False))
+    truncated.write_bytes(truncated.read_bytes()[:40])
+    with pytest.raises(Exception, match="unreadable mining state"):
+        load_state(truncated)
+    outdated = tmp_path / "outdated"
+    outdated.write_bytes(b"commitrisk-mine-state\n" + pickle.dumps((FORMAT + 1, MiningState("all", False))))
+    with pytest.raises(Exception, match="delete it to re-mine"):
+        load_state(outdated)

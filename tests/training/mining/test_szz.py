@@ -1,0 +1,69 @@
+"""Fix detection and SZZ blame."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.training.mining.conftest import GitScript
+from training.mining.repository import open_repository
+from training.mining.szz import BlameError, blame_lines, has_fix_keyword, is_fix, read_fix_shas
+
+SMALL = {"ld": 10, "hd": 2, "nf": 3}
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("Fixes #12: pool leak", True),
+        ("NPE in pool", True),
+        ("fix-up of the parser", True),
+        ("Handle the ERROR case", True),
+        ("Corrects nothing\n\nbut the body says: regression", True),
+        ("prefix handling", False),
+        ("bugfix", False),  # no word boundary between 'bug' and 'fix'
+        ("errors are logged", False),  # 'errors' is not in the list
+        ("Add feature", False),
+    ],
+)
+def test_keywords_match_whole_words_case_insensitively(message: str, expected: bool) -> None:
+    assert has_fix_keyword(message) is expected
+
+
+def test_very_large_changes_and_merges_are_never_fixes() -> None:
+    assert is_fix(True, SMALL, merge=False)
+    assert not is_fix(True, SMALL, merge=True)
+    assert not is_fix(True, {**SMALL, "ld": 5000}, merge=False)
+    assert not is_fix(True, {**SMALL, "hd": 100}, merge=False)
+    assert not is_fix(True, {**SMALL, "nf": 50}, merge=False)
+    assert is_fix(True, {"ld": 4999, "hd": 99, "nf": 49}, merge=False)
+    assert is_fix(False, SMALL, merge=False, listed=True)  # issue-tracker label
+    assert not is_fix(False, SMALL, merge=False)
+
+
+def test_fix_sha_files_are_validated() -> None:
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    assert read_fix_shas(f"# from JIRA\n\n{sha.upper()}  # PROJ-1\n") == {sha}
+    with pytest.raises(ValueError, match="line 2: not a 40-hex commit SHA"):
+        read_fix_shas(f"{sha}\nPROJ-12\n")
+
+
+def test_blame_finds_the_commits_of_deleted_lines_through_a_rename(script: GitScript) -> None:
+    script.write("old/a.py", "".join(f"v{i} = {i}\n" for i in range(20)))
+    first = script.commit("add", "a@x.org", 0)
+    script.write("old/a.py", "".join(f"v{i} = {i * (i == 5 or 1)}\n" for i in range(20)).replace("v7 = 7", "v7 = 70"))
+    second = script.commit("change v7", "b@x.org", 1)
+    script.move("old/a.py", "new/a.py")
+    moved = script.commit("move", "a@x.org", 2)
+    git_dir = open_repository(script.path).path
+    # the fix (not committed here) deletes line 3 (v2, from `first`) and line 8 (v7, from `second`)
+    fix, found = blame_lines(git_dir, ("f" * 40, moved, [(b"new/a.py", [(3, 1), (8, 1)])]))
+    assert fix == "f" * 40
+    assert found == sorted([first, second])
+    assert blame_lines(git_dir, ("f" * 40, moved, [(b"new/a.py", [(9, 2)])]))[1] == [first]
+
+
+def test_a_failing_blame_is_one_line(script: GitScript) -> None:
+    script.write("a.py", "x = 1\n")
+    sha = script.commit("add", "a@x.org", 0)
+    with pytest.raises(BlameError, match=r"^git blame missing.py at .{12}: \['fatal: no such path"):
+        blame_lines(open_repository(script.path).path, ("f" * 40, sha, [(b"missing.py", [(1, 1)])]))

@@ -1,0 +1,122 @@
+"""One commit's diff against its first parent and the size/diffusion metrics (METRICS.md)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from training.mining.language import Classifier, directory, line_count, subsystem
+
+if TYPE_CHECKING:
+    import pygit2
+
+_GITLINK = 0o160000  # a submodule entry: its object lives in another repository
+
+
+def decode_path(raw: bytes) -> str:
+    """Lossless text form of a git path (non-UTF-8 bytes survive as surrogates)."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def printable(text: str) -> str:
+    """Text safe to write as UTF-8: surrogates from non-UTF-8 bytes become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    """One delta: status letter (A/M/D/R/T), paths, and its line statistics when it is a source file."""
+
+    status: str
+    path: str  # new path; the old path for a deletion
+    old_path: str
+    source: bool  # counted type (enry), whatever the size of the change
+    la: int = 0
+    ld: int = 0
+    ha: int = 0
+    hd: int = 0
+    lines: int = 0  # line count after the change (before it for a deletion)
+    deleted: tuple[tuple[int, int], ...] = ()  # (old_start, old_lines) of hunks deleting lines: SZZ input
+
+    @property
+    def counted(self) -> bool:
+        """A counted file: source type and a non-whitespace change."""
+        return self.source and self.la + self.ld > 0
+
+
+def tree_diff(repo: pygit2.Repository, commit: pygit2.Commit) -> pygit2.Diff:
+    """The commit's tree against its first parent's (root: the empty tree), with METRICS.md's options."""
+    from pygit2.enums import DiffFind, DiffOption
+
+    flags = DiffOption.IGNORE_WHITESPACE
+    if commit.parent_ids:
+        parent_tree = repo[commit.parent_ids[0]].tree
+        diff = parent_tree.diff_to_tree(commit.tree, flags=flags, context_lines=0, interhunk_lines=0)
+    else:
+        diff = commit.tree.diff_to_tree(flags=flags, context_lines=0, interhunk_lines=0, swap=True)
+    diff.find_similar(flags=DiffFind.FIND_RENAMES, rename_threshold=50, rename_limit=200)
+    return diff
+
+
+def file_changes(repo: pygit2.Repository, commit: pygit2.Commit, classifier: Classifier) -> list[FileChange]:
+    """Every delta of the commit, with line statistics computed only for source files."""
+    diff = tree_diff(repo, commit)
+    changes: list[FileChange] = []
+    for index, delta in enumerate(diff.deltas):
+        status = delta.status_char()
+        old_path = decode_path(delta.old_file.raw_path)
+        side = delta.old_file if status == "D" else delta.new_file
+        path = decode_path(side.raw_path)
+        if side.mode == _GITLINK:
+            changes.append(FileChange(status, path, old_path, False))
+            continue
+        if classifier.excluded(printable(path)):  # decided by the path: the blob need not be read
+            changes.append(FileChange(status, path, old_path, False))
+            continue
+        blob = repo[side.id]
+        data: bytes = blob.data  # type: ignore[attr-defined]
+        if not classifier.is_source(printable(path), data):
+            changes.append(FileChange(status, path, old_path, False))
+            continue
+        patch = diff[index]
+        assert patch is not None
+        la = ld = ha = hd = 0
+        deleted: list[tuple[int, int]] = []
+        # 0 context lines: a hunk's old/new line counts are exactly its deleted/added lines.
+        for hunk in patch.hunks:
+            if hunk.new_lines:
+                ha += 1
+                la += hunk.new_lines
+            if hunk.old_lines:
+                hd += 1
+                ld += hunk.old_lines
+                deleted.append((hunk.old_start, hunk.old_lines))
+        lines = line_count(data) if la + ld else 0
+        changes.append(FileChange(status, path, old_path, True, la, ld, ha, hd, lines, tuple(deleted)))
+    return changes
+
+
+def size_metrics(changes: list[FileChange]) -> dict[str, float]:
+    """ns, nd, nf, entropy, la, ld, ha, hd, lt over the counted files."""
+    counted = [c for c in changes if c.counted]
+    nf = len(counted)
+    la = sum(c.la for c in counted)
+    ld = sum(c.ld for c in counted)
+    churn = la + ld
+    entropy = 0.0
+    if nf > 1:
+        for c in counted:
+            p = (c.la + c.ld) / churn
+            entropy -= p * math.log2(p)
+    return {
+        "ns": len({subsystem(c.path) for c in counted}),
+        "nd": len({directory(c.path) for c in counted}),
+        "nf": nf,
+        "entropy": entropy,
+        "la": la,
+        "ld": ld,
+        "ha": sum(c.ha for c in counted),
+        "hd": sum(c.hd for c in counted),
+        "lt": sum(c.lines for c in counted) / nf if nf else 0.0,
+    }

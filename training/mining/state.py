@@ -1,0 +1,61 @@
+"""The incremental state file: everything a later `mine` needs to continue exactly where this one stopped."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from training.mining.history import History
+from training.mining.repository import MiningError
+from training.mining.writer import CommitRow
+
+# Bump when the layout or any metric's definition changes: an old state must not mix with new rules.
+FORMAT = 1
+_MAGIC = b"commitrisk-mine-state\n"
+
+
+@dataclass
+class MiningState:
+    """History state, rows mined so far and SZZ links, for one repository and one set of options."""
+
+    branches: str
+    labels: bool
+    listed_fixes: frozenset[str] = frozenset()
+    history: History = field(default_factory=History)
+    rows: dict[str, CommitRow] = field(default_factory=dict)
+    fixed_by: dict[str, dict[str, int]] = field(default_factory=dict)  # inducing SHA → {fix SHA: fix time}
+
+    def compatible(self, branches: str, labels: bool, listed_fixes: frozenset[str]) -> bool:
+        """True when continuing this state gives what a full mine with these options would."""
+        return (self.branches, self.labels, self.listed_fixes) == (branches, labels, listed_fixes)
+
+    def labels_of(self) -> dict[str, list[str]]:
+        """fixed_by per inducing SHA, fixes ordered by (fix time, SHA): independent of walk order."""
+        return {sha: [f for f, _ in sorted(fixes.items(), key=lambda kv: (kv[1], kv[0]))]
+                for sha, fixes in self.fixed_by.items()}  # fmt: skip
+
+
+def save_state(path: Path, state: MiningState) -> None:
+    """Write the state atomically (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with temp.open("wb") as handle:
+        handle.write(_MAGIC)
+        pickle.dump((FORMAT, state), handle, protocol=pickle.HIGHEST_PROTOCOL)
+    temp.replace(path)
+
+
+def load_state(path: Path) -> MiningState:
+    """Read a state file written by save_state; a foreign or outdated file is a MiningError."""
+    try:
+        with path.open("rb") as handle:
+            if handle.read(len(_MAGIC)) != _MAGIC:
+                raise MiningError(f"{path}: not a commitrisk mining state file")
+            version, state = pickle.load(handle)  # our own file format, written by save_state
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, AttributeError) as exc:
+        raise MiningError(f"{path}: unreadable mining state ({exc})") from exc
+    if version != FORMAT or not isinstance(state, MiningState):
+        raise MiningError(f"{path}: mining state format {version}, expected {FORMAT}; delete it to re-mine")
+    return state
