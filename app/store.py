@@ -9,17 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import (
-    Engine,
-    create_engine,
-    delete,
-    event,
-    func,
-    insert,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from app.contract import FEATURES
@@ -34,6 +24,9 @@ from app.tables import (
     schema_version,
     summaries,
 )
+
+# Rows per INSERT statement: 500 × 25 parameters stays far below SQLite's and PostgreSQL's limits.
+APPEND_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +71,9 @@ class Store:
         self.engine = engine
         table = f'"{schema}".predictions' if schema else "predictions"
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        # The writer's hot statement goes straight to the driver's executemany: SQLAlchemy's per-row
-        # parameter processing cost ~30 µs a row, the driver's a few.
-        self._append_sql = (
-            f"INSERT INTO {table} ({', '.join(PREDICTION_COLUMNS)}) "
-            f"VALUES ({', '.join([mark] * len(PREDICTION_COLUMNS))})"
-        )
+        self._append_head = f"INSERT INTO {table} ({', '.join(PREDICTION_COLUMNS)}) VALUES "
+        self._append_row = f"({', '.join([mark] * len(PREDICTION_COLUMNS))})"
+        self._append_sql: dict[int, str] = {}
 
     @classmethod
     def open(cls, url: str, schema: str | None = None) -> Store:
@@ -143,9 +133,23 @@ class Store:
 
     def append_predictions(self, values: Sequence[tuple[Any, ...]]) -> None:
         """Append rows given as tuples in `PREDICTION_COLUMNS` order, in one transaction."""
-        if values:
-            with self.engine.begin() as conn:
-                conn.exec_driver_sql(self._append_sql, list(values))
+        if not values:
+            return
+        with self.engine.begin() as conn:
+            if conn.dialect.name != "sqlite":  # psycopg pipelines executemany: ~65k rows/s, faster than VALUES lists
+                conn.exec_driver_sql(self._multi_row_sql(1), list(values))
+                return
+            for start in range(0, len(values), APPEND_CHUNK):
+                chunk = values[start : start + APPEND_CHUNK]
+                conn.exec_driver_sql(self._multi_row_sql(len(chunk)), tuple(v for row in chunk for v in row))
+
+    def _multi_row_sql(self, rows: int) -> str:
+        # Straight to the driver (SQLAlchemy's per-row processing cost ~30 µs a row). On SQLite one multi-row INSERT
+        # per chunk binds once and runs in C without the GIL, instead of a GIL handoff per row (~3x rows/CPU s).
+        sql = self._append_sql.get(rows)
+        if sql is None:
+            sql = self._append_sql[rows] = self._append_head + ", ".join([self._append_row] * rows)
+        return sql
 
     def insert_rejections(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append rejected-input counts (keys: time, reason, count) in one transaction."""

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMITS = ROOT.parent / "shared" / "data" / "commits"
 TOKEN = "bench-token"
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+BURNER = "import os\nos.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\nwhile True:\n    pass\n"
 
 
 def resample(rows: int, seed: int) -> pd.DataFrame:
@@ -96,6 +97,17 @@ class Server:
         match = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.M)
         return float(match.group(1)) if match else float("nan")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process (all its threads; not its children)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def load(self, script: Path, seconds: int, connections: int) -> tuple[float, float, float, float]:
+        """wrk against /predict: (req/s, p50 s, p99 s, server CPU µs per request)."""
+        before = self.cpu_seconds()
+        rps, p50, p99 = wrk(self.url, script, seconds, connections)
+        return rps, p50, p99, (self.cpu_seconds() - before) / (rps * seconds) * 1e6
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=60)
@@ -121,12 +133,12 @@ def wrk(url: str, script: Path, seconds: int, connections: int) -> tuple[float, 
 def log_on_vs_off(models: Path, work: Path, script: Path, args: argparse.Namespace) -> tuple[str, Server]:
     off = Server(models, work / "off.db", log=False)
     on = Server(models, work / "on.db", log=True)
-    results: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
+    results: dict[str, list[tuple[float, float, float, float]]] = {"off": [], "on": []}
     for server in (off, on):  # warm-up
         wrk(server.url, script, 2, args.connections)
     for _ in range(args.rounds):  # interleaved, so machine noise hits both alike
-        results["off"].append(wrk(off.url, script, args.seconds, args.connections))
-        results["on"].append(wrk(on.url, script, args.seconds, args.connections))
+        results["off"].append(off.load(script, args.seconds, args.connections))
+        results["on"].append(on.load(script, args.seconds, args.connections))
     off.stop()
     time.sleep(1.0)  # let the writer drain before reading its counters
     dropped, written = (
@@ -135,19 +147,20 @@ def log_on_vs_off(models: Path, work: Path, script: Path, args: argparse.Namespa
     )
     rows = [
         [name, f"{median(r[0] for r in runs):.0f}", f"{median(r[1] for r in runs) * 1e3:.2f}",
-         f"{median(r[2] for r in runs) * 1e3:.2f}"]
+         f"{median(r[2] for r in runs) * 1e3:.2f}", f"{median(r[3] for r in runs):.0f}"]
         for name, runs in results.items()
     ]  # fmt: skip
     ratio = median(r[0] for r in results["on"]) / median(r[0] for r in results["off"])
-    body = table(["prediction log", "req/s (median)", "p50 ms", "p99 ms"], rows)
+    body = table(["prediction log", "req/s (median)", "p50 ms", "p99 ms", "server CPU µs/request"], rows)
     body += f"\n\nratio on/off: **{ratio:.3f}** (target ≥ 0.9); rows logged {written:,.0f}, dropped **{dropped:.0f}**"
     body += f" ({args.rounds} interleaved rounds × {args.seconds} s; wrk 1 thread, {args.connections} connections)"
     return body, on
 
 
 def p99_during_drift(on: Server, script: Path, args: argparse.Namespace) -> str:
-    idle: list[tuple[float, float, float]] = []
-    busy: list[tuple[float, float, float]] = []
+    idle: list[tuple[float, float, float, float]] = []
+    busy: list[tuple[float, float, float, float]] = []
+    control: list[tuple[float, float, float, float]] = []
     runs: list[float] = []
 
     def drift_loop(stop: threading.Event) -> None:
@@ -159,25 +172,36 @@ def p99_during_drift(on: Server, script: Path, args: argparse.Namespace) -> str:
                     runs.append(time.monotonic() - started)
 
     for _ in range(args.rounds):  # interleaved idle/busy rounds, so other load on the machine hits both
-        idle.append(wrk(on.url, script, args.seconds, args.connections))
+        idle.append(on.load(script, args.seconds, args.connections))
         stop = threading.Event()
         thread = threading.Thread(target=drift_loop, args=(stop,))
         thread.start()
         time.sleep(1.0)  # the child process is starting
-        busy.append(wrk(on.url, script, args.seconds, args.connections))
+        busy.append(on.load(script, args.seconds, args.connections))
         stop.set()
         thread.join()
+        # Control: any CPU-bound process at SCHED_IDLE (a bare busy loop, no memory traffic, no database).
+        burner = subprocess.Popen([sys.executable, "-c", BURNER])
+        time.sleep(0.5)
+        control.append(on.load(script, args.seconds, args.connections))
+        burner.kill()
+        burner.wait()
     rows = [
         [name, f"{median(r[0] for r in rs):.0f}", f"{median(r[1] for r in rs) * 1e3:.2f}",
-         f"{median(r[2] for r in rs) * 1e3:.2f}"]
-        for name, rs in (("idle", idle), ("drift job running", busy))
+         f"{median(r[2] for r in rs) * 1e3:.2f}", " / ".join(f"{r[2] * 1e3:.1f}" for r in rs),
+         f"{median(r[3] for r in rs):.0f}"]
+        for name, rs in (("idle", idle), ("drift job running", busy), ("control: SCHED_IDLE busy loop", control))
     ]  # fmt: skip
     ratio = median(r[2] for r in busy) / median(r[2] for r in idle)
+    control_ratio = median(r[2] for r in control) / median(r[2] for r in idle)
     window = httpx.get(f"{on.url}/monitoring/drift").json()["window"]["rows"]
-    body = table(["/predict while", "req/s", "p50 ms", "p99 ms"], rows)
+    body = table(
+        ["/predict while", "req/s", "p50 ms", "p99 ms (median)", "p99 per round", "server CPU µs/request"], rows
+    )
     body += (f"\n\np99 ratio drift/idle: **{ratio:.2f}** (target ≤ 1.2); {len(runs)} drift jobs ran during the"
              f" {args.rounds} busy rounds ({window:,} logged rows vs 5,000 reference, {median(runs or [0]):.1f} s"
-             " each under full /predict load, child process at SCHED_IDLE)")  # fmt: skip
+             " each under full /predict load, child process at SCHED_IDLE); control busy loop / idle:"
+             f" **{control_ratio:.2f}**")  # fmt: skip
     return body
 
 

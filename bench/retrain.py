@@ -31,6 +31,14 @@ SHARED = ROOT.parent / "shared" / "data" / "commits"
 DAY = 86_400.0
 
 
+SHADOW_HEADER = ["serving", "requests", "p50 ms", "p99 ms"]
+SHADOW_TEXT = (
+    "Shadow cost: sequential single `/predict` calls (explain on) against `commitrisk serve` (1 worker, "
+    "prediction log on, HTTP client in the same machine), champion only vs champion + a shadow challenger "
+    "(both gradient boosting):\n\n"
+)
+
+
 def champion(models: Path, budget: int) -> None:
     """Version 1: gradient boosting (the family `commitrisk train` picks on this data) on the pooled data."""
     from training import pipeline
@@ -103,7 +111,7 @@ def retrain_seconds(models: Path, level: str, window: str, budget: int) -> tuple
 
     policy = RetrainPolicy(
         models_dir=models, data=[SHARED], force=True, deploy="none", level=level, window=window, budget=budget
-    )  # type: ignore[arg-type]
+    )
     started = time.perf_counter()
     record = retrain.run(policy, lambda _m: None)
     return time.perf_counter() - started, record
@@ -114,6 +122,8 @@ def main() -> None:
     parser.add_argument("--predictions", type=int, default=100_000)
     parser.add_argument("--budget", type=int, default=8)
     parser.add_argument("--postgres", default=None, help="also time the decision on this PostgreSQL URL")
+    parser.add_argument("--shadow-requests", type=int, default=3000, help="0 skips the shadow latency test")
+    parser.add_argument("--only-shadow", action="store_true", help="champion + one challenger, shadow test only")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bench-retrain-"))
     models = scratch / "models"
@@ -121,6 +131,11 @@ def main() -> None:
     champion(models, budget=4)
     print(f"champion trained in {time.perf_counter() - started:.1f} s", flush=True)
     now = time.time()
+    if args.only_shadow:
+        retrain_seconds(models, "refit", "fixed", 1)  # version 2: the challenger
+        rows = shadow_overhead(models, challenger=2, requests=args.shadow_requests)
+        append("Shadow scoring cost (`bench/retrain.py --only-shadow`)", SHADOW_TEXT + table(SHADOW_HEADER, rows))
+        return
 
     decisions = []
     urls = [("SQLite", f"sqlite:///{scratch / 'log.db'}")]
@@ -151,6 +166,7 @@ def main() -> None:
                      _fmt(comparison.get("champion_roc_auc")), record["action"]])  # fmt: skip
         print(runs[-1], flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    shadow = shadow_overhead(models, challenger=2, requests=args.shadow_requests) if args.shadow_requests else []
 
     body = (
         "Decision (`commitrisk retrain --dry-run`, median of 3; all four triggers evaluated, audit written) "
@@ -162,8 +178,64 @@ def main() -> None:
             ["level", "window", "train rows", "wall s", "trained", "challenger AUC", "champion AUC", "action"], runs
         )
         + f"\n\nPeak RSS of the benchmark process: {peak:.0f} MiB."
+        + ("\n\n" + SHADOW_TEXT + table(SHADOW_HEADER, shadow) if shadow else "")
     )
     append("Retraining (`bench/retrain.py`)", body)
+
+
+def shadow_overhead(models: Path, challenger: int, requests: int) -> list[list[object]]:
+    """p50/p99 of single `/predict` calls on a real `commitrisk serve`, without and with a shadow challenger."""
+    import os
+    import subprocess
+
+    import httpx
+
+    from training.data import load
+
+    port = 18765
+    env = {**os.environ, "COMMITRISK_ADMIN_TOKEN": "bench", "COMMITRISK_POINTER_POLL_SECONDS": "0.2",
+           "COMMITRISK_DATABASE_URL": f"sqlite:///{models.parent / 'serve.db'}"}  # fmt: skip
+    cmd = [sys.executable, "-m", "training", "serve", "--models", str(models), "--port", str(port)]
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    frame = load([SHARED]).frame.sample(requests, random_state=0, replace=True)
+    bodies = [dict(zip(FEATURES, row, strict=True)) for row in frame.loc[:, list(FEATURES)].to_numpy().tolist()]
+    rows: list[list[object]] = []
+    try:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            _wait(lambda: client.get("/health/ready").status_code == 200)
+            (models / "challenger").unlink(missing_ok=True)
+            for label in ("champion only", f"champion + shadow {challenger}"):
+                if label != "champion only":
+                    (models / "challenger").write_text(f"{challenger}\n")
+                    _wait(lambda: bool(client.get("/models").json().get("shadows")))
+                for body in bodies[:200]:  # warm-up
+                    client.post("/predict", json=body)
+                seconds = []
+                for body in bodies:
+                    started = time.perf_counter()
+                    client.post("/predict", json=body).raise_for_status()
+                    seconds.append(time.perf_counter() - started)
+                ms = np.array(seconds) * 1000
+                rows.append([label, requests, f"{np.percentile(ms, 50):.2f}", f"{np.percentile(ms, 99):.2f}"])
+                print(rows[-1], flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        (models / "challenger").unlink(missing_ok=True)
+    return rows
+
+
+def _wait(ready: Any, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if ready():
+                return
+        except Exception:  # the server is still starting
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("benchmark server did not become ready")
 
 
 def _drop_schema(url: str, schema: str) -> None:

@@ -30,25 +30,10 @@ from pathlib import Path
 
 import httpx
 
+from app.contract import FEATURES
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "commits"
-FEATURES = (
-    "ns",
-    "nd",
-    "nf",
-    "entropy",
-    "la",
-    "ld",
-    "ha",
-    "hd",
-    "lt",
-    "ndev",
-    "age",
-    "nuc",
-    "exp",
-    "rexp",
-    "sexp",
-)
 LUA = """
 wrk.method = "{method}"
 wrk.headers["Content-Type"] = "application/json"

@@ -1,6 +1,6 @@
 """The training run: load → mature → split → search → choose → export → evaluate → gate → publish.
 
-The only place the training stages are chained; `training/cli.py` parses options and prints the outcome.
+The only place the training stages are chained; `training/cli/` parses options and prints the outcome.
 """
 
 from __future__ import annotations

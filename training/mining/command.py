@@ -89,6 +89,8 @@ def run_mine(
             save_state(state_path, state)
     except (MiningError, BlameError) as exc:
         return _fail(str(exc))
+    except OSError as exc:  # unwritable output or state file, full disk, …
+        return _fail(f"{exc.filename or out}: {exc.strerror or exc}")
     rate = count / elapsed if elapsed > 0 else 0.0
     if not starts:
         _note(f"{repo_path}: no commits yet; wrote the header only to {out}")

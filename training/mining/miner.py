@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,10 +95,10 @@ def _progress(total: int, enabled: bool) -> Progress:
         def render(self, task: Task) -> Text:
             from rich.text import Text
 
-            return Text(f"{task.speed or 0:,.0f} commits/s")
+            return Text(f"{task.speed or 0:,.0f} {task.fields.get('unit', 'commits')}/s")
 
     return Progress(
-        "mining", BarColumn(), MofNCompleteColumn(), Rate(), TimeElapsedColumn(),
+        "{task.description}", BarColumn(), MofNCompleteColumn(), Rate(), TimeElapsedColumn(),
         console=Console(stderr=True), disable=not enabled, transient=False,
     )  # fmt: skip
 
@@ -124,7 +124,8 @@ def commit_facts(repo: pygit2.Repository, classifier: Classifier, sha: bytes) ->
     message = _decode(commit.raw_message, commit.message_encoding)
     author = commit.author
     return CommitFacts(
-        file_changes(repo, commit, classifier), decode_path(author.raw_email), _decode(author.raw_name),
+        file_changes(repo, commit, classifier), decode_path(author.raw_email),
+        _decode(author.raw_name, commit.message_encoding),
         author.time, first_line(message), has_fix_keyword(message),
     )  # fmt: skip
 
@@ -225,8 +226,9 @@ def walk(
                 if done % 512 == 0:
                     bar.update(task, completed=done)
             bar.update(task, completed=len(commits))
-        if blamer is not None:
-            _link(state, blamer, fix_times)
+            if blamer is not None:
+                blamed = bar.add_task("SZZ blame", total=len(fix_times), unit="fixes")
+                _link(state, blamer, fix_times, lambda: bar.advance(blamed))
     finally:
         if blamer is not None:
             blamer.close()
@@ -269,9 +271,10 @@ def _commit(
     return (hexsha, parents[0].hex(), files) if files else None
 
 
-def _link(state: MiningState, blamer: Blamer, fix_times: dict[str, int]) -> None:
+def _link(state: MiningState, blamer: Blamer, fix_times: dict[str, int], tick: Callable[[], None]) -> None:
     """Link each blamed commit earlier than its fix to that fix (SZZ: only later fixes count)."""
     for fix, blamed in blamer.results():
+        tick()
         fix_time = fix_times[fix]
         for sha in blamed:
             when = state.history.time_of(bytes.fromhex(sha))

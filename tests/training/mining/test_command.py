@@ -129,6 +129,18 @@ def test_bad_options_are_one_line_errors(
     assert err.startswith(message) and err.count("\n") == 1
 
 
+def test_an_unwritable_output_is_a_one_line_error(
+    script: GitScript, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    script.write("a.py", "x = 1\n")
+    script.commit("c", "a@x.org", 0)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert run_mine(script.path, blocker / "out.csv", progress=False) == 2
+    err = capfd.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+
+
 def test_not_a_repository_and_shallow_clones_exit_2(
     script: GitScript, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:

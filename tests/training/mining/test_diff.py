@@ -71,3 +71,12 @@ def test_the_rename_limit_is_200_and_pure_renames_are_not_counted(script: GitScr
     script.move("c/f0.py", "d/f0.py")
     script.commit("pure rename", "a@x.org", 4)
     assert size_metrics(changes_of(script))["nf"] == 0  # pure renames are not counted files
+
+
+def test_a_submodule_entry_is_listed_but_never_counted(script: GitScript) -> None:
+    script.write("a.py", "x = 1\n")
+    sha = script.commit("add", "a@x.org", 0)
+    script.git("update-index", "--add", "--cacheinfo", f"160000,{sha},vendor/lib")  # a gitlink, no object here
+    script.git("commit", "-q", "-m", "submodule", env=script._env("a@x.org", "a", 1))
+    (change,) = changes_of(script)
+    assert (change.path, change.status, change.source, change.counted) == ("vendor/lib", "A", False, False)

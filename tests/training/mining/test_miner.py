@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from app.contract import FEATURES
 from tests.training.mining.conftest import GitScript
 from training.mining.miner import pending_commits, walk
 from training.mining.repository import open_repository, start_points
@@ -14,23 +15,7 @@ from training.mining.state import MiningState
 from training.mining.writer import CommitRow
 
 ALICE, ALICE_CAPS, BOB = "alice@x.org", "Alice@X.org", "bob@x.org"
-METRICS = (
-    "ns",
-    "nd",
-    "nf",
-    "entropy",
-    "la",
-    "ld",
-    "ha",
-    "hd",
-    "lt",
-    "ndev",
-    "age",
-    "nuc",
-    "exp",
-    "rexp",
-    "sexp",
-)
+METRICS = FEATURES
 
 
 def entropy(*churns: int) -> float:

@@ -1,0 +1,115 @@
+"""Shadow scoring on a real app: the challenger never changes the answer; agreement, latency, log and
+labelled comparison are recorded; a missing or equal challenger is no shadow."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from app.contract import FEATURES
+from app.tables import predictions
+
+
+def commits(n: int) -> list[dict[str, Any]]:
+    """Distinct commits, from small tidy changes to large scattered ones."""
+    rows = []
+    for i in range(n):
+        scale = 1 + i
+        values = [
+            1,
+            1 + i % 3,
+            scale,
+            0.5,
+            10 * scale**2,
+            5 * scale,
+            scale,
+            scale,
+            50 * scale,
+            i,
+            10.0,
+            i,
+            100 // scale,
+            1,
+            2,
+        ]
+        rows.append({**dict(zip(FEATURES, values, strict=True)), "commit_id": f"c{i}", "repository": "demo"})
+    return rows
+
+
+def answers(client: Any, batch: list[dict[str, Any]]) -> list[tuple[float, bool, str, int]]:
+    body = client.post("/predict/batch", json={"commits": batch}).json()
+    return [(p["probability"], p["buggy"], p["risk_band"], p["model_version"]) for p in body["predictions"]]
+
+
+def logged_shadow_rows(client: Any, expected: int) -> list[Any]:
+    engine = client.app.state.monitoring.store.engine
+    query = select(predictions.c.probability, predictions.c.shadow_version, predictions.c.shadow_probability)
+    deadline = time.monotonic() + 30
+    while True:  # the log is written behind the requests
+        with engine.connect() as conn:
+            rows = conn.execute(query.where(predictions.c.shadow_version.is_not(None))).all()
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+def test_shadow_scores_every_request_without_changing_the_answer(
+    client: Any, models_dir: Path, admin: dict[str, str]
+) -> None:
+    registry = client.app.state.registry
+    batch = commits(12)
+    before = answers(client, batch)
+    (models_dir / "challenger").write_text("2\n")
+    assert registry.sync_shadow()
+    assert [p.version for p in registry.served.shadows] == [2]
+    assert answers(client, batch) == before  # same probabilities, labels, bands, version 1
+    single = client.post("/predict", json=batch[0]).json()
+    assert (single["probability"], single["model_version"]) == (before[0][0], 1)
+
+    exposition = client.get("/metrics").text
+    assert 'commitrisk_shadow_predictions_total{version="2"} 13.0' in exposition
+    assert 'commitrisk_shadow_latency_seconds_count{version="2"} 2.0' in exposition
+    assert "commitrisk_shadow_failures_total 0.0" in exposition
+
+    rows = logged_shadow_rows(client, 13)
+    assert len(rows) == 13 and {r[1] for r in rows} == {2}
+    assert any(abs(r[0] - r[2]) > 1e-6 for r in rows)  # version 2 is a different model
+
+    labels = [{"commit_id": c["commit_id"], "buggy": i % 2 == 0} for i, c in enumerate(batch)]
+    assert client.post("/feedback", json=labels, headers=admin).status_code == 200
+    listed = client.get("/models").json()
+    (shadow,) = listed["shadows"]
+    assert shadow["version"] == 2 and listed["challenger"] == 2
+    assert shadow["live"]["scored"] == 13 and 0.0 <= shadow["live"]["agreement"] <= 1.0
+    assert shadow["labelled"]["rows"] >= 12
+    assert shadow["labelled"]["champion_roc_auc"] is not None and shadow["labelled"]["shadow_roc_auc"] is not None
+
+
+def test_removing_the_challenger_pointer_drops_the_shadow(client: Any, models_dir: Path) -> None:
+    registry = client.app.state.registry
+    (models_dir / "challenger").write_text("2\n")
+    assert registry.sync_shadow()
+    (models_dir / "challenger").unlink()
+    assert registry.sync_shadow() and registry.served.shadows == ()
+    assert not registry.sync_shadow()  # nothing changed since
+
+
+def test_a_missing_or_self_challenger_is_no_shadow(client: Any, models_dir: Path) -> None:
+    registry = client.app.state.registry
+    (models_dir / "challenger").write_text("7\n")  # not on disk
+    assert not registry.sync_shadow() and registry.served.shadows == ()
+    (models_dir / "challenger").write_text("1\n")  # the champion itself
+    assert not registry.sync_shadow() and registry.served.shadows == ()
+    assert client.post("/predict", json=commits(1)[0]).status_code == 200
+    assert client.get("/models").json()["shadows"] == []
+
+
+def test_the_shadow_survives_a_champion_reload(client: Any, models_dir: Path, admin: dict[str, str]) -> None:
+    registry = client.app.state.registry
+    (models_dir / "challenger").write_text("2\n")
+    registry.sync_shadow()
+    assert client.post("/reload", headers=admin).status_code == 200
+    assert [p.version for p in registry.served.shadows] == [2]

@@ -1,0 +1,200 @@
+"""Training commands: train, evaluate, models list|promote|rollback, generate, fit-synthetic."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from training.cli.root import EXIT_REFUSED, ModelsDir, cli, fail
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
+    from training.pipeline import TrainOutcome
+    from training.summary import Reporter
+
+models_cli = typer.Typer(help="List published model versions and move the champion pointer.", no_args_is_help=True)
+cli.add_typer(models_cli, name="models")
+
+
+class SplitKind(str, Enum):
+    chronological = "chronological"
+    random = "random"
+
+
+@cli.command()
+def train(
+    data: Annotated[
+        list[Path] | None, typer.Option("--data", help="CSV file or folder (repeatable); default: embedded data")
+    ] = None,
+    models: ModelsDir = Path("models"),
+    budget: Annotated[int, typer.Option(min=1, help="hyperparameter candidates per model family")] = 12,
+    label_delay_days: Annotated[float, typer.Option(min=0, help="newest days whose labels are immature")] = 90.0,
+    test_fraction: Annotated[float, typer.Option(min=0.05, max=0.45, help="newest mature share tested")] = 0.2,
+    split: Annotated[
+        SplitKind, typer.Option(help="random is optimistic: only for comparison")
+    ] = SplitKind.chronological,
+    family: Annotated[
+        list[str] | None, typer.Option("--family", help="logistic_regression, random_forest, gradient_boosting")
+    ] = None,
+    seed: int = 42,
+    promote: Annotated[bool, typer.Option(help="make the new version champion (the first always is)")] = True,
+    min_test_roc_auc: Annotated[float, typer.Option(min=0, max=1, help="quality gate on the test period")] = 0.6,
+    mlflow: Annotated[str | None, typer.Option("--mlflow", help="MLflow tracking URI (or MLFLOW_TRACKING_URI)")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")] = False,
+) -> None:
+    """Train candidates on mature commits, pick one on validation data, test it, publish models/<N>/."""
+    import os
+
+    from pydantic import ValidationError
+
+    from training.config import QualityGates, TrainConfig
+    from training.summary import Reporter
+
+    try:
+        config = TrainConfig(
+            data=data or [],
+            models_dir=models,
+            budget=budget,
+            label_delay_days=label_delay_days,
+            test_fraction=test_fraction,
+            split=split.value,
+            families=tuple(family) if family else TrainConfig.model_fields["families"].default,
+            seed=seed,
+            promote=promote,
+            gates=QualityGates(min_test_roc_auc=min_test_roc_auc),
+            mlflow_uri=mlflow or os.environ.get("MLFLOW_TRACKING_URI") or None,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"option {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+    reporter = Reporter(json_output=json_output)
+    outcome = run_training(config, reporter)
+    reporter.summary(outcome)
+
+
+def run_training(config: TrainConfig, reporter: Reporter) -> TrainOutcome:
+    """Run the pipeline, turning each expected failure into one line and its exit code."""
+    from training import pipeline
+    from training.data import DataError
+    from training.export import ExportError
+    from training.publish import PublishError
+
+    try:
+        with reporter.progress() as progress:
+            outcome = pipeline.run(config, progress)
+    except DataError as exc:
+        fail(str(exc))
+    except pipeline.GateRefused as exc:
+        fail(f"refused, nothing published: {exc}", EXIT_REFUSED)
+    except ExportError as exc:
+        fail(f"refused, nothing published: {exc}", EXIT_REFUSED)
+    except PublishError as exc:
+        fail(str(exc))
+    if config.mlflow_uri:
+        from training.tracking import TrackingError, log_run
+
+        try:
+            log_run(config.mlflow_uri, config, outcome)
+        except TrackingError as exc:
+            fail(f"version {outcome.manifest.version} was published, but {exc}", 1)
+    return outcome
+
+
+@cli.command("evaluate")
+def evaluate_command(
+    models: ModelsDir = Path("models"),
+    data: Annotated[list[Path], typer.Option("--data", help="labelled CSV file or folder (repeatable)")] = ...,  # type: ignore[assignment]
+    version: Annotated[int | None, typer.Option(help="version to score (default: the champion)")] = None,
+    label_delay_days: Annotated[float, typer.Option(min=0, help="only mature rows are scored")] = 90.0,
+    json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Score an existing model version on another labelled dataset and print the test metrics."""
+    from training.data import DataError
+    from training.scoring import ScoringError, score_version
+    from training.summary import print_evaluation
+
+    try:
+        result = score_version(models, version, data, label_delay_days)
+    except (DataError, ScoringError) as exc:
+        fail(str(exc))
+    print_evaluation(result, json_output)
+
+
+@models_cli.command("list")
+def models_list(
+    models: ModelsDir = Path("models"),
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Published versions with their type, test metrics and pointers."""
+    from training.summary import print_versions
+
+    print_versions(models, json_output)
+
+
+@models_cli.command("promote")
+def models_promote(version: int, models: ModelsDir = Path("models")) -> None:
+    """Make VERSION the champion (atomic pointer move); the service picks it up on reload."""
+    from training.publish import PublishError, write_pointer
+
+    try:
+        write_pointer(models, version)
+    except PublishError as exc:
+        fail(str(exc))
+    print(f"champion -> {version}")
+
+
+@models_cli.command("rollback")
+def models_rollback(models: ModelsDir = Path("models")) -> None:
+    """Point the champion back at the version it named before."""
+    from training.publish import PublishError, rollback
+
+    try:
+        version = rollback(models)
+    except PublishError as exc:
+        fail(str(exc))
+    print(f"champion -> {version}")
+
+
+@cli.command("generate")
+def generate_command(
+    rows: Annotated[int, typer.Option(min=1, help="number of commits to generate")] = 6000,
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write (shared dataset format)")] = ...,  # type: ignore[assignment]
+    seed: Annotated[int, typer.Option(help="same seed, same rows")] = 42,
+    repositories: Annotated[int, typer.Option(min=1, help="repositories the rows are spread over")] = 1,
+    drift: Annotated[float, typer.Option(min=0.0, max=1.0, help="0 none … 1 strong by the end")] = 0.0,
+    spec: Annotated[Path | None, typer.Option(help="spec JSON (default: the embedded one)")] = None,
+) -> None:
+    """Write a synthetic commit dataset fitted to real JIT data (no external data needed)."""
+    from pydantic import ValidationError
+
+    from training.synthetic import generate, load_default, load_spec, write_csv
+
+    try:
+        fitted = load_spec(spec) if spec else load_default()
+        frame = generate(fitted, rows, seed, repositories=repositories, drift=drift)
+    except (OSError, ValidationError, ValueError) as exc:
+        fail(f"{spec or 'embedded spec'}: {str(exc).splitlines()[0]}")
+    write_csv(frame, out)
+    print(f"{out}: {len(frame)} commits, {int(frame['buggy'].sum())} buggy")
+
+
+DEFAULT_SPEC_PATH = Path("training/defaults/jit_synthetic.json")
+
+
+@cli.command("fit-synthetic")
+def fit_synthetic_command(
+    data: Annotated[list[Path], typer.Argument(help="real commit CSV files or folders")],
+    out: Annotated[Path, typer.Option("--out", help="spec JSON to write")] = DEFAULT_SPEC_PATH,
+) -> None:
+    """Refit the synthetic-data spec (marginals, copula, label model, time axis) to real commits."""
+    from training.synthetic import fit, write_spec
+
+    try:
+        fitted = fit(data)
+    except (OSError, ValueError) as exc:
+        fail(str(exc).splitlines()[0])
+    write_spec(fitted, out)
+    print(f"{out}: fitted on {fitted.rows} commits from {len(fitted.sources)} files")
