@@ -212,6 +212,10 @@ class Monitoring:
 
     def run_cycle(self) -> None:
         """One scheduled pass: the job (on one worker/replica at a time, unless fresh), gauges, retention."""
+        if not self.settings.monitoring_job:
+            # `commitrisk monitor` computes elsewhere (no CPU-bound neighbour on this host); only read its results.
+            self.update_gauges()
+            return
         interval = self.settings.drift_interval_seconds
         name = f"{JOB_LOCK}:{self.schema}" if self.schema else JOB_LOCK
         # Waiting for the holder (instead of skipping at once) lets every replica read its result right after.

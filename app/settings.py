@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     retention_days: float = Field(180.0, gt=0, description="predictions older than this are deleted")
     label_delay_days: float = Field(90.0, ge=0, description="days before a commit's label is mature")
     drift_interval_seconds: float = Field(600.0, gt=0, description="schedule of the drift job")
+    monitoring_job: bool = Field(
+        True, description="run the scheduled drift/performance job in the service (false: `commitrisk monitor` does)"
+    )
     drift_window_rows: int = Field(5000, ge=1, description="newest logged predictions compared to reference")
     drift_window_days: float | None = Field(None, gt=0, description="or: predictions of the last D days")
     drift_min_rows: int = Field(100, ge=1, description="fewer rows than this → 'not enough data'")

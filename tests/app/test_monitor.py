@@ -64,6 +64,25 @@ def test_cycle_runs_drift_once_per_interval_and_sets_gauges(
         monitoring.stop()
 
 
+def test_cycle_with_the_job_off_only_reads_results(tmp_path: Path, models_dir: Path, shared_commits_dir: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    off = Settings(models_dir=models_dir, database_url=url, drift_min_rows=50, monitoring_job=False)
+    registry = CollectorRegistry()
+    monitoring = Monitoring(off, registry)
+    try:
+        fill(monitoring, shared_commits_dir, "guice", 200)
+        monitoring.run_cycle()  # the service computes nothing itself …
+        with monitoring.store.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(drift_reports)).scalar() == 0
+        run_monitor(off.model_copy(update={"monitoring_job": True}), once=True)  # … `commitrisk monitor` does
+        monitoring.run_cycle()
+        share = sample(registry, "commitrisk_drift_share")
+        assert share is not None and share > 0.5  # and the service's gauges show its result
+        assert sample(registry, "commitrisk_monitoring_cycles_total", result="ran") in (None, 0.0)
+    finally:
+        monitoring.stop()
+
+
 def test_rejections_are_counted_and_summarised(database: Database, models_dir: Path) -> None:
     settings = Settings(models_dir=models_dir, database_url=database.url, log_flush_seconds=0.01)
     registry = CollectorRegistry()
