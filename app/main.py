@@ -26,6 +26,7 @@ from app.metrics import ServiceMetrics
 from app.registry import ModelRegistry
 from app.repository import ModelRepository
 from app.settings import Settings
+from app.shadow import install_shadow
 
 log = logging.getLogger("commitrisk.main")
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(retrain.router)
     # Prediction log, feedback, drift/performance monitoring (its lifespan wraps the one above).
     install_monitoring(app, settings, metrics.registry)
+    install_shadow(app)  # wraps the prediction sink: the challenger scores in shadow (app/shadow.py)
 
     @app.get("/metrics", tags=["monitoring"], summary="Prometheus exposition")
     async def prometheus(request: Request) -> Response:

@@ -12,9 +12,9 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from app.contract import CHAMPION_POINTER
+from app.contract import CHALLENGER_POINTER, CHAMPION_POINTER
 from app.errors import CommitRiskError, InvalidModel, ModelNotFound, ModelNotReady
 from app.metrics import ServiceMetrics
 from app.predictor import Predictor
@@ -29,6 +29,7 @@ class Served:
 
     champion: Predictor
     loaded_at: float
+    shadows: tuple[Predictor, ...] = ()  # scored after the champion (app/shadow.py); they never answer
 
 
 class ModelRegistry:
@@ -52,6 +53,7 @@ class ModelRegistry:
         self.loader = ThreadPoolExecutor(1, thread_name_prefix="commitrisk-model-loader")
         self._seen_stamp: PointerStamp | None = None
         self._failed: tuple[int, PointerStamp | None] | None = None
+        self._shadow_seen: tuple[PointerStamp | None, int | None] | None = None
 
     @property
     def pid(self) -> int:
@@ -98,6 +100,7 @@ class ModelRegistry:
 
     def sync(self) -> bool:
         """Converge to the pointer (cheap stat when unchanged); True when a new model was swapped in."""
+        self.sync_shadow()
         stamp = self.repository.pointer_stamp()
         if stamp is not None and stamp == self._seen_stamp and self.served is not None:
             return False
@@ -130,8 +133,36 @@ class ModelRegistry:
 
     def _swap(self, predictor: Predictor) -> None:
         previous = self.served
-        self.served = Served(predictor, time.time())
+        self.served = Served(predictor, time.time(), previous.shadows if previous else ())
         self._failed = None
         self.reason = ""
         self.metrics.model_swapped(previous.champion if previous else None, predictor)
         log.info("serving model version %s (pid %s)", predictor.version, os.getpid())
+
+    # --- shadow (challenger) loading: follows the `challenger` pointer like `sync` follows the champion ---
+
+    def sync_shadow(self) -> bool:
+        """Load (build + self-test) the challenger as the shadow, or drop it; True when the shadow changed."""
+        served = self.served
+        if served is None:
+            return False
+        stamp = self.repository.pointer_stamp(CHALLENGER_POINTER)
+        seen = (stamp, served.champion.version)
+        if seen == self._shadow_seen:
+            return False  # pointer and champion unchanged since the last look (a cheap stat)
+        self._shadow_seen = seen
+        try:
+            target = self.repository.pointer(CHALLENGER_POINTER)
+            # A challenger equal to the champion would only shadow itself.
+            wanted = () if target is None or target == served.champion.version else (target,)
+            if wanted == tuple(p.version for p in served.shadows):
+                return False
+            shadows = tuple(self.build(version) for version in wanted)
+        except CommitRiskError as exc:
+            log.warning("shadow load failed (the champion keeps serving): %s %s", exc.message, exc.details)
+            return False
+        with self._lock:
+            if self.served is not None:
+                self.served = replace(self.served, shadows=shadows)
+        log.info("shadow models: %s", [p.version for p in shadows] or "none")
+        return True

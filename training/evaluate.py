@@ -114,9 +114,7 @@ def brier(y_true: npt.ArrayLike, probability: npt.ArrayLike) -> float:
     return float(np.mean((p - y) ** 2))
 
 
-def calibration_bins(
-    y_true: npt.ArrayLike, probability: npt.ArrayLike, bins: int = 10
-) -> tuple[FloatArray, ...]:
+def calibration_bins(y_true: npt.ArrayLike, probability: npt.ArrayLike, bins: int = 10) -> tuple[FloatArray, ...]:
     """Reliability curve on equal-width bins: mean probability, buggy rate and row count of non-empty bins."""
     y, p = check_inputs(y_true, probability)
     if bins < 1:
@@ -229,9 +227,7 @@ def _check_threshold(threshold: float) -> None:
         raise ValueError(f"threshold must be within [0, 1], got {threshold}")
 
 
-def evaluate(
-    y_true: np.ndarray, probability: np.ndarray, effort: np.ndarray, threshold: float
-) -> EvaluationMetrics:
+def evaluate(y_true: np.ndarray, probability: np.ndarray, effort: np.ndarray, threshold: float) -> EvaluationMetrics:
     """All metrics of one labelled set; p >= threshold predicts buggy; None where a metric is undefined."""
     _check_threshold(threshold)
     y, p = check_inputs(y_true, probability)
@@ -283,9 +279,7 @@ def choose_bands(y_true: np.ndarray, probability: np.ndarray, threshold: float) 
     rule = f"high: p >= {high:.4g} (the decision threshold: the model says buggy); "
     buggy = np.sort(p[y == 1])[::-1]
     if buggy.size == 0:
-        return RiskBands(
-            medium=high, high=high, rule=rule + "medium: none (no buggy validation commits); low: below"
-        )
+        return RiskBands(medium=high, high=high, rule=rule + "medium: none (no buggy validation commits); low: below")
     at_recall = float(buggy[max(1, math.ceil(BAND_RECALL * buggy.size - _EPS)) - 1])
     if at_recall < high:
         medium = at_recall

@@ -71,9 +71,7 @@ def _draw_roc(y: np.ndarray, p: np.ndarray, threshold: float, auc: float | None)
         ax.plot([0, 1], [0, 1], ls=":", color="grey", label="random")
         pred = p >= threshold
         ax.plot(np.mean(pred[y == 0]), np.mean(pred[y == 1]), "o", color="C3", label=f"p >= {threshold:.3f}")
-        ax.set(
-            xlabel="false positive rate", ylabel="true positive rate (recall)", xlim=(0, 1), ylim=(0, 1.01)
-        )
+        ax.set(xlabel="false positive rate", ylabel="true positive rate (recall)", xlim=(0, 1), ylim=(0, 1.01))
         ax.legend(loc="lower right")
 
     return draw
@@ -104,9 +102,7 @@ def _draw_calibration(y: np.ndarray, p: np.ndarray, brier: float | None) -> Call
         top.plot([0, 1], [0, 1], ls=":", color="grey", label="perfectly calibrated")
         top.plot(mean_p, rate, "o-", label=f"model (Brier {brier:.3f})" if brier is not None else "model")
         for x, r, n in zip(mean_p, rate, counts, strict=True):
-            top.annotate(
-                f"{int(n)}", (x, r), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7
-            )
+            top.annotate(f"{int(n)}", (x, r), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
         top.set(title="Calibration (test, 10 bins)", ylabel="observed buggy rate", ylim=(0, 1.05))
         top.legend(loc="upper left")
         bottom.bar(mean_p, counts, width=0.05, color="C0")
@@ -115,9 +111,7 @@ def _draw_calibration(y: np.ndarray, p: np.ndarray, brier: float | None) -> Call
     return draw
 
 
-def _draw_effort(
-    y: np.ndarray, p: np.ndarray, effort: np.ndarray, m: EvaluationMetrics
-) -> Callable[[Any], None]:
+def _draw_effort(y: np.ndarray, p: np.ndarray, effort: np.ndarray, m: EvaluationMetrics) -> Callable[[Any], None]:
     def draw(figure: Any) -> None:
         ax = figure.add_subplot()
         ax.set_title("Effort-aware ranking (test)")

@@ -153,9 +153,7 @@ def write_spec(spec: SyntheticSpec, path: Path) -> None:
     path.write_text(text + "\n", encoding="utf-8")
 
 
-def generate(
-    spec: SyntheticSpec, rows: int, seed: int, repositories: int = 1, drift: float = 0.0
-) -> pd.DataFrame:
+def generate(spec: SyntheticSpec, rows: int, seed: int, repositories: int = 1, drift: float = 0.0) -> pd.DataFrame:
     """`rows` synthetic commits in the shared CSV format, oldest first; same arguments → same frame."""
     import pandas as pd
     from scipy.special import expit
@@ -268,9 +266,7 @@ def _fit_logit(real: pd.DataFrame, y: np.ndarray, sample: dict[str, np.ndarray])
     linear = np.log1p(np.column_stack([sample[f] for f in coef])) @ np.array(list(coef.values()))
     rate = float(y.mean())
     intercept = brentq(lambda b: float(expit(linear + b).mean()) - rate, -30.0, 30.0, xtol=1e-8)
-    return Logit(
-        intercept=round(intercept, 6), coef=coef, center=round(float(linear.mean()), 6), rate=round(rate, 6)
-    )
+    return Logit(intercept=round(intercept, 6), coef=coef, center=round(float(linear.mean()), 6), rate=round(rate, 6))
 
 
 def _dates(spec: SyntheticSpec, rows: int, rng: np.random.Generator) -> np.ndarray:

@@ -21,9 +21,7 @@ _OTHER = ("Add support for", "Refactor", "Update", "Improve performance of", "Cl
 _NOUNS = ("pool", "connection", "parser", "config", "injector", "cluster", "client", "binding", "cache")
 
 
-def identities(
-    spec: SyntheticSpec, frame: pd.DataFrame, repo: np.ndarray, rng: np.random.Generator
-) -> pd.DataFrame:
+def identities(spec: SyntheticSpec, frame: pd.DataFrame, repo: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
     """Identity columns for `frame` (author_date, buggy, is_fix_commit, nf, nd, ns, files_count set)."""
     import pandas as pd
 
@@ -36,9 +34,7 @@ def identities(
     fix = frame["is_fix_commit"].to_numpy(bool)
     words = np.where(fix, rng.integers(0, len(_FIX), rows), rng.integers(0, len(_OTHER), rows))
     nouns = rng.integers(0, len(_NOUNS), rows)
-    messages = [
-        f"{(_FIX if f else _OTHER)[w]} {_NOUNS[n]}" for f, w, n in zip(fix, words, nouns, strict=True)
-    ]
+    messages = [f"{(_FIX if f else _OTHER)[w]} {_NOUNS[n]}" for f, w, n in zip(fix, words, nouns, strict=True)]
     return pd.DataFrame(
         {
             "commit_id": repo_id + "_" + hashes,

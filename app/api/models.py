@@ -13,6 +13,7 @@ from app.contract import CHALLENGER_POINTER, CHAMPION_POINTER, ModelManifest
 from app.errors import CommitRiskError
 from app.repository import parse_version
 from app.schemas import ErrorOut, ReloadIn, request_body
+from app.shadow import shadow_report
 
 router = APIRouter(tags=["models"])
 
@@ -40,7 +41,7 @@ def _pointer(registry: RegistryDep, name: str) -> int | str | None:
 
 
 @router.get("/models", summary="Versions on disk, pointers, and what this process serves")
-async def list_models(registry: RegistryDep) -> dict[str, Any]:
+async def list_models(request: Request, registry: RegistryDep) -> dict[str, Any]:
     """Each process answers for itself: `served.pid` tells the uvicorn workers apart."""
     repository = registry.repository
     versions = []
@@ -50,11 +51,13 @@ async def list_models(registry: RegistryDep) -> dict[str, Any]:
         except CommitRiskError as exc:
             versions.append({"version": number, "error": exc.message, "details": exc.details})
     served = registry.served
+    shadows = await asyncio.to_thread(shadow_report, request.app)  # live agreement + labelled AUCs (DB)
     return {
         "models_dir": str(repository.root),
         "versions": versions,
         "champion": _pointer(registry, CHAMPION_POINTER),
         "challenger": _pointer(registry, CHALLENGER_POINTER),
+        "shadows": shadows,
         "served": {
             "pid": os.getpid(),
             "version": served.champion.version if served else None,

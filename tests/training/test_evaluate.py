@@ -190,9 +190,7 @@ def test_no_predicted_positive_leaves_precision_undefined() -> None:
         ([[0, 1]], [[0.5, 0.5]], [1, 1], "1-D"),
     ],
 )
-def test_bad_inputs_raise_clear_errors(
-    y: list[int], p: list[float], effort: list[float], message: str
-) -> None:
+def test_bad_inputs_raise_clear_errors(y: list[int], p: list[float], effort: list[float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ev.evaluate(np.array(y), np.array(p), np.array(effort), 0.5)
 

@@ -76,7 +76,13 @@ def test_replay_fills_log_and_labels(tmp_path: Path, shared_commits_dir: Path) -
     steps: list[int] = []
     with TestClient(create_app(settings)) as client:
         summary = replay(client, commits, label_delay_days=30, token=ADMIN_TOKEN, on_step=steps.append)
-        performance = client.get("/monitoring/performance").json()
+        # The prediction log is write-behind: the view catches up once the writer drains the queue.
+        deadline = time.monotonic() + 30
+        while True:
+            performance = client.get("/monitoring/performance").json()
+            if performance["labelled_rows"] == summary.labels_sent or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
     assert summary.predicted == 300 and summary.rejected == 0 and len(steps) == 300
     assert summary.labels_sent > 0 and summary.labels_sent + summary.labels_pending == 300
     store = Store.open(settings.database_url)

@@ -34,9 +34,7 @@ def _data(seed: int = 0, n: int = 400) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return y, p, effort
 
 
-def _write(
-    directory: Path, y: np.ndarray, p: np.ndarray, effort: np.ndarray, **overrides: object
-) -> list[Path]:
+def _write(directory: Path, y: np.ndarray, p: np.ndarray, effort: np.ndarray, **overrides: object) -> list[Path]:
     threshold = ev.choose_threshold(y, p)
     arguments: dict[str, object] = {
         "title": "commitrisk model 3 <logistic & co>",
@@ -50,9 +48,7 @@ def _write(
         "importances": {"la": 0.4, "exp": -0.2, "entropy": 0.1},
         "candidates": [
             CandidateScore(name="logistic", validation_roc_auc=0.71, params={"C": 0.5}, fit_seconds=1.5),
-            CandidateScore(
-                name="random_forest", validation_roc_auc=0.74, cv_roc_auc=0.73, params={}, fit_seconds=9
-            ),
+            CandidateScore(name="random_forest", validation_roc_auc=0.74, cv_roc_auc=0.73, params={}, fit_seconds=9),
         ],
         "notes": ["random split: optimistic"],
     }

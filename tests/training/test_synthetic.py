@@ -32,9 +32,7 @@ RULES: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
     "entropy = 0 iff nf = 1": lambda d: (d.entropy == 0) == (d.nf == 1),
     "lt >= 1": lambda d: d["lt"] >= 1,
     "ndev <= nuc, ndev > 0 iff nuc > 0": lambda d: (d.ndev <= d.nuc) & ((d.ndev > 0) == (d.nuc > 0)),
-    "rexp <= nuc, rexp > 0 only if exp > 0": lambda d: (
-        (d.rexp <= d.nuc + 1e-9) & ((d.rexp == 0) | (d.exp > 0))
-    ),
+    "rexp <= nuc, rexp > 0 only if exp > 0": lambda d: (d.rexp <= d.nuc + 1e-9) & ((d.rexp == 0) | (d.exp > 0)),
     "sexp <= exp": lambda d: d.sexp <= d.exp,
 }
 
@@ -101,9 +99,7 @@ def test_csv_round_trip_passes_the_loader(generated: pd.DataFrame, tmp_path: Pat
 
 
 @pytest.mark.parametrize("rule", list(RULES))
-def test_consistency_rules_of_the_real_data_hold(
-    rule: str, real: pd.DataFrame, generated: pd.DataFrame
-) -> None:
+def test_consistency_rules_of_the_real_data_hold(rule: str, real: pd.DataFrame, generated: pd.DataFrame) -> None:
     assert RULES[rule](real).all(), "the rule must hold on the real data first"
     assert RULES[rule](generated).all()
 
@@ -112,13 +108,9 @@ def test_consistency_rules_of_the_real_data_hold(
 def test_marginals_match_the_real_data(feature: str, real: pd.DataFrame, generated: pd.DataFrame) -> None:
     want, got = np.sort(real[feature].to_numpy()), np.sort(generated[feature].to_numpy())
     grid = np.unique(np.concatenate([want, got]))
-    ks = np.abs(
-        np.searchsorted(want, grid, "right") / want.size - np.searchsorted(got, grid, "right") / got.size
-    )
+    ks = np.abs(np.searchsorted(want, grid, "right") / want.size - np.searchsorted(got, grid, "right") / got.size)
     # Real entropy has atoms (1.0, 0.918 … for two-file changes) that a continuous marginal smooths over.
-    assert ks.max() < (0.08 if feature == "entropy" else 0.05), (
-        f"KS distance {ks.max():.3f} at {grid[ks.argmax()]}"
-    )
+    assert ks.max() < (0.08 if feature == "entropy" else 0.05), f"KS distance {ks.max():.3f} at {grid[ks.argmax()]}"
     # Quantiles on the log1p scale (0.15 ≈ 16% relative at large values), or within one count.
     for prob, tolerance in ((0.5, 0.15), (0.75, 0.15), (0.9, 0.2), (0.99, 0.3)):
         real_q, gen_q = np.quantile(want, prob), np.quantile(got, prob)
@@ -172,9 +164,7 @@ def test_drift_grows_changes_and_weakens_the_signal() -> None:
     assert auc_late < auc_early - 0.05
 
 
-@pytest.mark.parametrize(
-    ("rows", "repositories", "drift"), [(0, 1, 0.0), (10, 11, 0.0), (10, 1, -0.1), (10, 1, 1.5)]
-)
+@pytest.mark.parametrize(("rows", "repositories", "drift"), [(0, 1, 0.0), (10, 11, 0.0), (10, 1, -0.1), (10, 1, 1.5)])
 def test_generate_rejects_bad_arguments(rows: int, repositories: int, drift: float) -> None:
     with pytest.raises(ValueError):
         synthetic.generate(synthetic.load_default(), rows, seed=0, repositories=repositories, drift=drift)
@@ -191,18 +181,14 @@ def test_fit_rejects_bad_inputs(tmp_path: Path) -> None:
 
 def test_cli_generate_writes_a_loadable_csv(tmp_path: Path) -> None:
     out = tmp_path / "gen.csv"
-    result = CliRunner().invoke(
-        cli, ["generate", "--rows", "300", "--out", str(out), "--seed", "4", "--drift", "0.5"]
-    )
+    result = CliRunner().invoke(cli, ["generate", "--rows", "300", "--out", str(out), "--seed", "4", "--drift", "0.5"])
     assert result.exit_code == 0, result.output
     assert len(load([out]).frame) == 300
 
 
 def test_cli_rejects_bad_options_and_specs(tmp_path: Path) -> None:
     runner = CliRunner()
-    bad_drift = runner.invoke(
-        cli, ["generate", "--rows", "10", "--out", str(tmp_path / "a.csv"), "--drift", "2"]
-    )
+    bad_drift = runner.invoke(cli, ["generate", "--rows", "10", "--out", str(tmp_path / "a.csv"), "--drift", "2"])
     assert bad_drift.exit_code == 2
     spec = tmp_path / "spec.json"
     spec.write_text("{}")
