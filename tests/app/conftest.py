@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import numpy as np
 import pytest
 
 from app.contract import FEATURES, MANIFEST_FILE, MODEL_FILE, ModelManifest
+from tests.processes import stop_group
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITS_DIR = REPO.parent / "shared" / "data" / "commits"
@@ -225,10 +225,4 @@ def serve() -> Iterator[Callable[..., str]]:
 
     yield start
     for proc in started:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc, timeout=15)

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 from tests.app.conftest import COMMITS_DIR, build_model_version, free_port
 from tests.deploy.conftest import ROOT
 from tests.deploy.test_scale_out import wait_for
+from tests.processes import stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -85,12 +85,7 @@ def serving(serve_venv: Path, tmp_path: Path) -> Iterator[tuple[int, Path]]:
         wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=2).status_code == 200, "live", 60)
         yield port, models
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
 
 
 def test_serving_environment_has_no_training_stack(serve_venv: Path) -> None:

@@ -5,7 +5,6 @@ one worker of one replica (app/leader.py's advisory lock); both replicas answer 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from app.store import Store
 from tests.app.conftest import ADMIN_TOKEN, COMMITS_DIR, build_model_version, free_port
 from tests.conftest import POSTGRES_URL
 from tests.deploy.conftest import ROOT
+from tests.processes import stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -127,13 +127,7 @@ def replicas(models: Path, schema_url: tuple[str, str], history: int, tmp_path: 
         yield urls
     finally:
         for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            stop_group(process)
 
 
 def ready_version(url: str) -> int | None:
