@@ -22,7 +22,10 @@ MANIFEST_FILE = "manifest.json"
 REFERENCE_FILE = "reference.parquet"
 REPORT_DIR = "report"
 CHAMPION_POINTER = "champion"
+# The challenger pointer lists the versions scored in shadow, one per line, oldest first: several challengers
+# may compete at once, at most MAX_CHALLENGERS (publishers evict the oldest; the service loads the newest).
 CHALLENGER_POINTER = "challenger"
+MAX_CHALLENGERS = 3
 INPUT_NAME = "features"
 LABEL_OUTPUT = "label"
 PROBABILITY_OUTPUT = "probabilities"
@@ -36,6 +39,19 @@ RiskBand = Literal["low", "medium", "high"]
 def is_version_name(name: str) -> bool:
     """True when `name` is a valid version directory name (a positive integer, no path tricks)."""
     return bool(_VERSION_NAME.match(name))
+
+
+def parse_pointer(text: str) -> tuple[int, ...]:
+    """The versions a pointer file lists, one per line (blank lines ignored); ValueError for any other line."""
+    versions = []
+    for line in text.splitlines():
+        name = line.strip()
+        if not name:
+            continue
+        if not is_version_name(name):
+            raise ValueError(f"holds {name[:40]!r}, not a version number")
+        versions.append(int(name))
+    return tuple(versions)
 
 
 class _Frozen(BaseModel):

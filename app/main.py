@@ -49,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
         metrics,
         settings.ort_intra_op_threads,
         settings.ort_inter_op_threads,
+        settings.max_shadows,
     )
     registry.sync()  # a failure leaves the app live but not ready, with the reason
 
@@ -78,7 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.registry = registry
-    app.state.prediction_sink = None  # a prediction log plugs in here: callable(list[ScoredCommit])
+    app.state.prediction_sink = None  # a prediction log plugs in here: callable(PredictionBatch)
     # The service's own routes go straight onto the app's route list: FastAPI's include_router wraps each
     # router in a lazily matched layer that costs ~40 µs per request (measured), more than scoring a commit.
     # The routers already carry their prefix and tags, so paths and the OpenAPI schema are the same.

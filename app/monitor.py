@@ -14,9 +14,8 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, Literal
+from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -25,7 +24,7 @@ from app.errors import CommitRiskError
 from app.job import DATA_QUALITY, PERFORMANCE, performance_of, quality_of, run_job
 from app.leader import job_lock
 from app.performance import PerformanceReport
-from app.prediction_log import PredictionLog, PredictionRecord, RejectionRecord
+from app.prediction_log import PredictionBatch, PredictionLog, RejectionRecord
 from app.quality import DataQualityReport
 from app.settings import Settings
 from app.store import Store
@@ -144,28 +143,9 @@ class Monitoring:
                 self._pool = None
         self.store.close()
 
-    def log_scored(self, scored: Sequence[Any]) -> None:
-        """The `app.state.prediction_sink`: queue one record per answered commit (never blocks)."""
-        now = time.time()
-        submit = self.log.submit
-        for s in scored:
-            commit, p = s.commit, s.prediction
-            submit(
-                PredictionRecord(
-                    now, s.request_id, commit.commit_id, commit.repository, commit.row(), p.probability,
-                    p.buggy, p.risk_band, p.model_version,
-                )
-            )  # fmt: skip
-
-    def log_matrix(self, matrix: Any, predictions: Sequence[Any], request_id: str | None = None) -> None:
-        """Queue rows scored without commit ids (Open Inference Protocol `/v2/.../infer`)."""
-        if not self.settings.prediction_log:
-            return
-        now = time.time()
-        for row, p in zip(matrix.tolist(), predictions, strict=True):
-            self.log.submit(
-                PredictionRecord(now, request_id, None, None, row, p.probability, p.buggy, p.risk_band, p.model_version)
-            )
+    def log_batch(self, batch: PredictionBatch) -> None:
+        """The `app.state.prediction_sink`: queue the answered batch (never blocks; a full queue drops it)."""
+        self.log.submit(batch)
 
     def record_rejection(self, reason: str, count: int = 1) -> None:
         """Count inputs refused before scoring (by a short reason such as `invalid_input`)."""

@@ -1,44 +1,91 @@
-"""The write-behind prediction log: a bounded queue drained in batches by one writer thread."""
+"""The write-behind prediction log: a queue bounded in rows, drained in transactions by one writer thread."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from app.store import Store
 
 log = logging.getLogger(__name__)
 
 
+def request_ids(base: str | None, count: int) -> list[str | None]:
+    """The id each answered commit carries: the request's id alone, or `<id>-<index>` inside a batch."""
+    if base is None:
+        return [None] * count
+    return [base] if count == 1 else [f"{base}-{i}" for i in range(count)]
+
+
 @dataclass(frozen=True, slots=True)
-class PredictionRecord:
-    """One served prediction as the route saw it; turned into a row by the writer, off the hot path."""
+class ShadowScores:
+    """One shadow model's probabilities for every row of a batch (same order)."""
+
+    version: int
+    probabilities: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionBatch:
+    """The commits one request was answered for, as columns: one queue entry and a few arrays per request.
+
+    Columns rather than one object per commit keep the request path to a handful of allocations and the queue
+    small (≈ 200 bytes a row); the writer turns them into rows off the hot path.
+    """
 
     time: float
     request_id: str | None
-    commit_id: str | None
-    repository: str | None
-    features: Sequence[float]
-    probability: float
-    label: bool
-    risk_band: str
+    features: np.ndarray  # float64 [n, 15], FEATURES order
+    probabilities: np.ndarray  # [n]
+    labels: np.ndarray  # bool [n]
+    risk_bands: Sequence[str]
     model_version: int
-    shadow_version: int | None = None
-    shadow_probability: float | None = None
+    commit_ids: Sequence[str | None] | None = None
+    repositories: Sequence[str | None] | None = None
+    shadows: tuple[ShadowScores, ...] = ()
 
-    def values(self) -> tuple[Any, ...]:
-        """The `predictions` row in `PREDICTION_COLUMNS` order."""
-        return (
-            self.time, self.request_id, self.commit_id, self.repository, *self.features,
-            self.probability, bool(self.label), self.risk_band, self.model_version, self.shadow_version,
-            self.shadow_probability,
+    @property
+    def rows(self) -> int:
+        """Commits in the batch."""
+        return len(self.probabilities)
+
+    def prediction_values(self) -> list[tuple[Any, ...]]:
+        """`predictions` rows in `PREDICTION_COLUMNS` order."""
+        n = self.rows
+        ids = request_ids(self.request_id, n)
+        commits = self.commit_ids if self.commit_ids is not None else [None] * n
+        repositories = self.repositories if self.repositories is not None else [None] * n
+        t, version = self.time, self.model_version
+        columns = zip(
+            ids, commits, repositories, self.features.tolist(), self.probabilities.tolist(), self.labels.tolist(),
+            self.risk_bands, strict=True,
         )  # fmt: skip
+        return [
+            (t, rid, cid, repo, *features, p, label, band, version)
+            for rid, cid, repo, features, p, label, band in columns
+        ]
+
+    def shadow_values(self) -> list[tuple[Any, ...]]:
+        """`shadow_predictions` rows in `SHADOW_COLUMNS` order: both probabilities of every commit and shadow."""
+        if not self.shadows:
+            return []
+        n = self.rows
+        ids = request_ids(self.request_id, n)
+        commits = self.commit_ids if self.commit_ids is not None else [None] * n
+        champion = self.probabilities.tolist()
+        t, version = self.time, self.model_version
+        return [
+            (t, rid, cid, version, p, shadow.version, q)
+            for shadow in self.shadows
+            for rid, cid, p, q in zip(ids, commits, champion, shadow.probabilities.tolist(), strict=True)
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,29 +96,36 @@ class RejectionRecord:
     reason: str
     count: int = 1
 
+    @property
+    def rows(self) -> int:
+        """A rejection takes one row of the queue's budget."""
+        return 1
 
-Record = PredictionRecord | RejectionRecord
-_WAKE = RejectionRecord(time=0.0, reason="", count=0)  # queued by close(); never written
+
+Entry = PredictionBatch | RejectionRecord
 
 
 class PredictionLog:
-    """Never blocks a request: `submit` is a `put_nowait`; a full queue drops the record and counts it."""
+    """Never blocks a request: `submit` appends under a short lock; past `max_rows` queued rows it drops and counts."""
 
     def __init__(
         self,
         store: Store,
-        max_queue: int = 50_000,
-        batch_size: int = 1000,
+        max_rows: int = 50_000,
+        batch_rows: int = 1000,
         flush_seconds: float = 0.5,
         on_drop: Callable[[int], None] | None = None,
         on_write: Callable[[int], None] | None = None,
     ) -> None:
         self.store = store
-        self.batch_size = batch_size
+        self.max_rows = max_rows
+        self.batch_rows = batch_rows
         self.flush_seconds = flush_seconds
         self.dropped = 0
         self.written = 0
-        self._queue: queue.Queue[Record] = queue.Queue(maxsize=max_queue)
+        self._entries: deque[Entry] = deque()
+        self._pending = 0
+        self._ready = threading.Condition(threading.Lock())
         self._on_drop = on_drop
         self._on_write = on_write
         self._stop = threading.Event()
@@ -83,49 +137,53 @@ class PredictionLog:
             self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
             self._thread.start()
 
-    def submit(self, record: Record) -> bool:
-        """Queue one record; False (and a counted drop) when the queue is full or the log is closed."""
-        if self._stop.is_set():
-            self._drop(1)
-            return False
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
-            self._drop(1)
-            return False
-        return True
+    def submit(self, entry: Entry) -> bool:
+        """Queue one entry; False (its rows counted as dropped) when it does not fit or the log is closed."""
+        rows = entry.rows
+        with self._ready:
+            accepted = not self._stop.is_set() and self._pending + rows <= self.max_rows
+            if accepted:
+                self._entries.append(entry)
+                self._pending += rows
+                self._ready.notify()
+        if not accepted:
+            self._drop(rows)
+        return accepted
 
     def pending(self) -> int:
-        """Records queued but not yet written."""
-        return self._queue.qsize()
+        """Rows queued but not yet written."""
+        return self._pending
 
     def close(self, timeout: float = 30.0) -> None:
-        """Stop accepting records, write everything still queued, and join the writer."""
-        self._stop.set()
-        with contextlib.suppress(queue.Full):  # wake a writer idling in get(); a full queue wakes it anyway
-            self._queue.put_nowait(_WAKE)
+        """Stop accepting entries, write everything still queued, and join the writer."""
+        with self._ready:
+            self._stop.set()
+            self._ready.notify()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
         # Whatever the writer did not reach (never started, or timed out) is written here.
-        while not self._queue.empty():
-            self._write(self._take(block=False))
+        while batch := self._take(block=False):
+            self._write(batch)
 
     def _drop(self, n: int) -> None:
         self.dropped += n
         if self._on_drop is not None:
             self._on_drop(n)
 
-    def _take(self, block: bool) -> list[Record]:
-        batch: list[Record] = []
-        try:
-            if block:
-                batch.append(self._queue.get(timeout=self.flush_seconds))
-            while len(batch) < self.batch_size:
-                batch.append(self._queue.get_nowait())
-        except queue.Empty:
-            pass
-        return batch
+    def _take(self, block: bool) -> list[Entry]:
+        """Whole entries up to `batch_rows` rows (at least one entry, however large)."""
+        with self._ready:
+            if block and not self._entries:
+                self._ready.wait(self.flush_seconds)
+            taken: list[Entry] = []
+            rows = 0
+            while self._entries and (not taken or rows + self._entries[0].rows <= self.batch_rows):
+                entry = self._entries.popleft()
+                taken.append(entry)
+                rows += entry.rows
+            self._pending -= rows
+        return taken
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -133,27 +191,27 @@ class PredictionLog:
             if batch:
                 self._write(batch)
                 # Let small trickles accumulate into fewer, larger transactions.
-                if len(batch) < self.batch_size:
+                if sum(e.rows for e in batch) < self.batch_rows:
                     self._stop.wait(min(self.flush_seconds, 0.05))
-        while not self._queue.empty():
-            self._write(self._take(block=False))
+        while batch := self._take(block=False):
+            self._write(batch)
 
-    def _write(self, batch: list[Record]) -> None:
-        if not batch:
-            return
-        predictions = [r.values() for r in batch if isinstance(r, PredictionRecord)]
-        rejected = [
-            {"time": r.time, "reason": r.reason, "count": r.count}
-            for r in batch
-            if isinstance(r, RejectionRecord) and r is not _WAKE
-        ]
+    def _write(self, batch: list[Entry]) -> None:
+        predictions: list[tuple[Any, ...]] = []
+        shadows: list[tuple[Any, ...]] = []
+        rejected: list[dict[str, Any]] = []
+        for entry in batch:
+            if isinstance(entry, PredictionBatch):
+                predictions += entry.prediction_values()
+                shadows += entry.shadow_values()
+            else:
+                rejected.append({"time": entry.time, "reason": entry.reason, "count": entry.count})
         try:
-            self.store.append_predictions(predictions)
-            self.store.insert_rejections(rejected)
+            self.store.append_log(predictions, shadows, rejected)
         except Exception:
             # A database outage must not kill the writer: the batch is lost but counted.
-            log.exception("prediction log: writing %d records failed", len(batch))
-            self._drop(len(batch))
+            log.exception("prediction log: writing %d entries failed", len(batch))
+            self._drop(sum(e.rows for e in batch))
             time.sleep(min(self.flush_seconds, 1.0))
             return
         self.written += len(predictions)

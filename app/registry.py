@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from app.contract import CHALLENGER_POINTER, CHAMPION_POINTER
+from app.contract import CHALLENGER_POINTER, CHAMPION_POINTER, MAX_CHALLENGERS
 from app.errors import CommitRiskError, InvalidModel, ModelNotFound, ModelNotReady
 from app.metrics import ServiceMetrics
 from app.predictor import Predictor
@@ -41,9 +41,11 @@ class ModelRegistry:
         metrics: ServiceMetrics,
         intra_op_threads: int = 1,
         inter_op_threads: int = 1,
+        max_shadows: int = MAX_CHALLENGERS,
     ) -> None:
         self.repository = repository
         self.metrics = metrics
+        self.max_shadows = max_shadows
         self._threads = (intra_op_threads, inter_op_threads)
         self.served: Served | None = None
         self.reason = "no model loaded yet"
@@ -99,8 +101,12 @@ class ModelRegistry:
             return predictor
 
     def sync(self) -> bool:
-        """Converge to the pointer (cheap stat when unchanged); True when a new model was swapped in."""
-        self.sync_shadow()
+        """Converge to the pointers (cheap stats when unchanged); True when a new champion was swapped in."""
+        swapped = self._sync_champion()
+        self.sync_shadow()  # after the champion: the shadows depend on which version it is
+        return swapped
+
+    def _sync_champion(self) -> bool:
         stamp = self.repository.pointer_stamp()
         if stamp is not None and stamp == self._seen_stamp and self.served is not None:
             return False
@@ -142,7 +148,7 @@ class ModelRegistry:
     # --- shadow (challenger) loading: follows the `challenger` pointer like `sync` follows the champion ---
 
     def sync_shadow(self) -> bool:
-        """Load (build + self-test) the challenger as the shadow, or drop it; True when the shadow changed."""
+        """Load (build + self-test) the listed challengers as shadows, or drop them; True when the set changed."""
         served = self.served
         if served is None:
             return False
@@ -152,17 +158,25 @@ class ModelRegistry:
             return False  # pointer and champion unchanged since the last look (a cheap stat)
         self._shadow_seen = seen
         try:
-            target = self.repository.pointer(CHALLENGER_POINTER)
-            # A challenger equal to the champion would only shadow itself.
-            wanted = () if target is None or target == served.champion.version else (target,)
-            if wanted == tuple(p.version for p in served.shadows):
-                return False
-            shadows = tuple(self.build(version) for version in wanted)
+            listed = self.repository.pointer_list(CHALLENGER_POINTER)
         except CommitRiskError as exc:
-            log.warning("shadow load failed (the champion keeps serving): %s %s", exc.message, exc.details)
+            log.warning("challenger pointer unreadable (the champion keeps serving): %s", exc.message)
             return False
+        # The newest `max_shadows`, without duplicates; a challenger equal to the champion would shadow itself.
+        wanted = [v for v in dict.fromkeys(listed) if v != served.champion.version][-self.max_shadows :]
+        wanted = wanted if self.max_shadows > 0 else []
+        if wanted == [p.version for p in served.shadows]:
+            return False
+        loaded = {p.version: p for p in served.shadows}
+        shadows = []
+        for version in wanted:
+            try:
+                shadows.append(loaded.get(version) or self.build(version))
+            except CommitRiskError as exc:  # one broken challenger must not take the others down
+                log.warning("shadow %s not loaded (the champion serves on): %s %s", version, exc.message, exc.details)
         with self._lock:
-            if self.served is not None:
-                self.served = replace(self.served, shadows=shadows)
+            if self.served is None or tuple(shadows) == self.served.shadows:
+                return False
+            self.served = replace(self.served, shadows=tuple(shadows))
         log.info("shadow models: %s", [p.version for p in shadows] or "none")
         return True

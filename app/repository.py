@@ -16,6 +16,7 @@ from app.contract import (
     MODEL_FILE,
     ModelManifest,
     is_version_name,
+    parse_pointer,
 )
 from app.errors import InvalidModel, InvalidVersion, ModelNotFound
 
@@ -88,15 +89,26 @@ class ModelRepository:
 
     def pointer(self, name: str = CHAMPION_POINTER) -> int | None:
         """Version a pointer file names, or None when the pointer does not exist."""
+        listed = self.pointer_list(name)
+        if len(listed) > 1 and name == CHAMPION_POINTER:
+            raise InvalidModel(f"pointer {name!r} lists {len(listed)} versions; the champion is one version")
+        return listed[-1] if listed else None
+
+    def pointer_list(self, name: str) -> tuple[int, ...]:
+        """Every version a pointer file lists, oldest first (the challenger pointer may hold several)."""
         try:
-            text = (self.root / name).read_text(encoding="utf-8").strip()
+            text = (self.root / name).read_text(encoding="utf-8")
         except FileNotFoundError:
-            return None
-        except OSError as exc:
+            return ()
+        except (OSError, UnicodeDecodeError) as exc:
             raise InvalidModel(f"cannot read pointer {name!r}: {exc}") from None
-        if not is_version_name(text):
-            raise InvalidModel(f"pointer {name!r} holds {text[:40]!r}, not a version number")
-        return int(text)
+        try:
+            listed = parse_pointer(text)
+        except ValueError as exc:
+            raise InvalidModel(f"pointer {name!r} {exc}") from None
+        if not listed and name == CHAMPION_POINTER:
+            raise InvalidModel(f"pointer {name!r} is empty, not a version number")
+        return listed
 
     def pointer_stamp(self, name: str = CHAMPION_POINTER) -> PointerStamp | None:
         """Cheap change detector for a pointer (one stat call); None when absent."""

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.contract import MAX_CHALLENGERS
+
 
 class Settings(BaseSettings):
     """Everything an operator can configure; build one per app with `Settings()` or explicit values."""
@@ -22,13 +24,18 @@ class Settings(BaseSettings):
     pointer_poll_seconds: float = Field(
         1.0, gt=0, description="how often each process checks the champion pointer file"
     )
+    max_shadows: int = Field(
+        MAX_CHALLENGERS, ge=0, description="challengers scored in shadow at most (newest of the challenger pointer)"
+    )
     explain_top_k: int = Field(3, ge=0, le=15, description="factors returned per explained prediction")
     access_log: bool = Field(False, description="uvicorn access log (costs ~13% throughput)")
     database_url: str = Field(
         "sqlite:///commitrisk.db", description="prediction log + feedback (SQLite file or PostgreSQL URL)"
     )
     prediction_log: bool = Field(True, description="log every served prediction")
-    log_queue_size: int = Field(50_000, ge=1, description="bounded queue between requests and the writer")
+    log_queue_size: int = Field(
+        50_000, ge=1, description="rows queued between requests and the log writer at most (≈ 300 bytes a row)"
+    )
     log_batch_size: int = Field(1000, ge=1, description="rows written per database transaction")
     log_flush_seconds: float = Field(0.5, gt=0, description="longest a queued record waits to be written")
     retention_days: float = Field(180.0, gt=0, description="predictions older than this are deleted")

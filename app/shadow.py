@@ -1,10 +1,11 @@
-"""Shadow scoring: the challenger scores every answered commit after the champion, never changing the answer.
+"""Shadow scoring: challengers score every answered commit after the champion, never changing the answer.
 
-It wraps `app.state.prediction_sink`, which routes call once the champion's predictions exist: a shadow can
-add one onnxruntime call of latency per request but cannot alter the response, and a failing shadow is
-counted and skipped. The prediction log gets both probabilities (`shadow_version`, `shadow_probability`),
-Prometheus the live agreement and the shadow's own latency, and `shadow_report` puts champion and shadow
-side by side — live agreement, and ROC AUC on the same labelled predictions once feedback arrives.
+It wraps `app.state.prediction_sink`, which routes call once the champion's predictions exist: each shadow
+(up to COMMITRISK_MAX_SHADOWS competing challengers) adds one onnxruntime call of latency per request but cannot
+alter the response, and a failing shadow is counted and skipped. The prediction log gets one
+`shadow_predictions` row per commit and shadow (both probabilities), Prometheus the live agreement and each
+shadow's latency, and `shadow_report` puts champion and every shadow side by side — live agreement, and ROC AUC
+on the same labelled predictions once feedback arrives.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,12 +21,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import select
 
 from app.performance import roc_auc
-from app.prediction_log import PredictionRecord
-from app.predictor import Predictor, feature_matrix
+from app.prediction_log import PredictionBatch, ShadowScores
+from app.predictor import Predictor
 
 log = logging.getLogger("commitrisk.shadow")
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
-Sink = Callable[[Sequence[Any]], None]
+Sink = Callable[[PredictionBatch], None]
 
 
 class ShadowMetrics:
@@ -55,69 +57,49 @@ class ShadowMetrics:
 class ShadowSink:
     """The prediction sink with shadow scoring in front of the prediction log."""
 
-    def __init__(self, registry: Any, metrics: ShadowMetrics, monitoring: Any, inner: Sink | None) -> None:
+    def __init__(self, registry: Any, metrics: ShadowMetrics, inner: Sink | None) -> None:
         self.registry = registry
         self.metrics = metrics
-        self.monitoring = monitoring
         self.inner = inner
         self.live: dict[int, list[int]] = {}  # version → [scored, agreed] in this process, for GET /models
 
-    def __call__(self, scored: Sequence[Any]) -> None:
+    def __call__(self, batch: PredictionBatch) -> None:
         served = self.registry.served
-        shadows: Sequence[Predictor] = getattr(served, "shadows", ()) if served is not None else ()
-        if not shadows or not scored:
-            self._forward(scored)
+        shadows: Sequence[Predictor] = served.shadows if served is not None else ()
+        # Only answers of the champion are shadowed (a v2 request may name another version).
+        if not shadows or not batch.rows or batch.model_version != served.champion.version:
+            self._forward(batch)
             return
-        try:
-            matrix = feature_matrix([s.commit.row() for s in scored])
-            labels = np.array([s.prediction.buggy for s in scored], dtype=bool)
-            logged: tuple[int, list[float]] | None = None
-            for shadow in shadows:
+        matrix = batch.features.astype(np.float32)
+        scores = []
+        for shadow in shadows:
+            try:
                 started = time.perf_counter()
                 probabilities = shadow.probabilities(matrix)
-                version = str(shadow.version)
-                self.metrics.latency.labels(version).observe(time.perf_counter() - started)
-                agreed = int(np.sum((probabilities >= shadow.manifest.threshold) == labels))
-                self.metrics.scored.labels(version).inc(len(scored))
-                self.metrics.agreed.labels(version).inc(agreed)
-                counts = self.live.setdefault(shadow.version, [0, 0])
-                counts[0] += len(scored)
-                counts[1] += agreed
-                if logged is None:  # the log has room for one shadow: the first (the challenger pointer)
-                    logged = (shadow.version, probabilities.tolist())
-        except Exception:  # the answer is already computed: a broken shadow must not fail the request
-            self.metrics.failures.inc()
-            log.exception("shadow scoring failed")
-            self._forward(scored)
-            return
-        if logged is not None:
-            self._log_with_shadow(scored, *logged)
+                elapsed = time.perf_counter() - started
+            except Exception:  # the answer is already computed: a broken shadow must not fail the request
+                self.metrics.failures.inc()
+                log.exception("shadow %s scoring failed", shadow.version)
+                continue
+            version = str(shadow.version)
+            agreed = int(np.sum((probabilities >= shadow.manifest.threshold) == batch.labels))
+            self.metrics.latency.labels(version).observe(elapsed)
+            self.metrics.scored.labels(version).inc(batch.rows)
+            self.metrics.agreed.labels(version).inc(agreed)
+            counts = self.live.setdefault(shadow.version, [0, 0])
+            counts[0] += batch.rows
+            counts[1] += agreed
+            scores.append(ShadowScores(shadow.version, np.asarray(probabilities, dtype=np.float64)))
+        self._forward(replace(batch, shadows=tuple(scores)) if scores else batch)
 
-    def _forward(self, scored: Sequence[Any]) -> None:
+    def _forward(self, batch: PredictionBatch) -> None:
         if self.inner is not None:
-            self.inner(scored)
-
-    def _log_with_shadow(self, scored: Sequence[Any], version: int, probabilities: list[float]) -> None:
-        if self.inner is None or self.monitoring is None:
-            self._forward(scored)
-            return
-        now, submit = time.time(), self.monitoring.log.submit
-        for s, shadow_p in zip(scored, probabilities, strict=True):
-            c, p = s.commit, s.prediction
-            submit(
-                PredictionRecord(
-                    now, s.request_id, c.commit_id, c.repository, c.row(), p.probability, p.buggy, p.risk_band,
-                    p.model_version, version, shadow_p,
-                )
-            )  # fmt: skip
+            self.inner(batch)
 
 
 def install_shadow(app: Any) -> ShadowSink:
     """Wrap the app's prediction sink (call after the monitoring has installed its own)."""
-    sink = ShadowSink(
-        app.state.registry, ShadowMetrics(app.state.metrics.registry), getattr(app.state, "monitoring", None),
-        app.state.prediction_sink,
-    )  # fmt: skip
+    sink = ShadowSink(app.state.registry, ShadowMetrics(app.state.metrics.registry), app.state.prediction_sink)
     app.state.prediction_sink = sink
     app.state.shadow_sink = sink
     return sink
@@ -147,12 +129,13 @@ def labelled_comparison(app: Any, version: int) -> dict[str, Any]:
     monitoring = getattr(app.state, "monitoring", None)
     if monitoring is None:
         return {"rows": 0, "champion_roc_auc": None, "shadow_roc_auc": None}
-    from app.tables import feedback, predictions
+    from app.tables import feedback, shadow_predictions
 
+    pairs = shadow_predictions.c
     query = (
-        select(predictions.c.probability, predictions.c.shadow_probability, feedback.c.buggy)
-        .join(feedback, feedback.c.commit_id == predictions.c.commit_id)
-        .where(predictions.c.shadow_version == version)
+        select(pairs.probability, pairs.shadow_probability, feedback.c.buggy)
+        .join(feedback, feedback.c.commit_id == pairs.commit_id)
+        .where(pairs.shadow_version == version)
     )
     with monitoring.store.engine.connect() as conn:
         rows = conn.execute(query).all()

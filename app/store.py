@@ -12,21 +12,21 @@ import numpy as np
 from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
+from app.appender import Appender
 from app.contract import FEATURES
 from app.tables import (
     FEATURE_COLUMNS,
     MIGRATIONS,
     PREDICTION_COLUMNS,
+    SHADOW_COLUMNS,
     drift_reports,
     feedback,
     predictions,
     rejections,
     schema_version,
+    shadow_predictions,
     summaries,
 )
-
-# Rows per INSERT statement: 500 × 25 parameters stays far below SQLite's and PostgreSQL's limits.
-APPEND_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +69,10 @@ class Store:
 
     def __init__(self, engine: Engine, schema: str | None = None) -> None:
         self.engine = engine
-        table = f'"{schema}".predictions' if schema else "predictions"
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._append_head = f"INSERT INTO {table} ({', '.join(PREDICTION_COLUMNS)}) VALUES "
-        self._append_row = f"({', '.join([mark] * len(PREDICTION_COLUMNS))})"
-        self._append_sql: dict[int, str] = {}
+        self._appenders = {
+            "predictions": Appender(engine, schema, "predictions", PREDICTION_COLUMNS),
+            "shadow_predictions": Appender(engine, schema, "shadow_predictions", SHADOW_COLUMNS),
+        }
 
     @classmethod
     def open(cls, url: str, schema: str | None = None) -> Store:
@@ -133,23 +132,22 @@ class Store:
 
     def append_predictions(self, values: Sequence[tuple[Any, ...]]) -> None:
         """Append rows given as tuples in `PREDICTION_COLUMNS` order, in one transaction."""
-        if not values:
+        self.append_log(values, (), ())
+
+    def append_log(
+        self,
+        values: Sequence[tuple[Any, ...]],
+        shadow_values: Sequence[tuple[Any, ...]],
+        rejected: Sequence[dict[str, Any]],
+    ) -> None:
+        """One transaction of the prediction log: prediction rows, shadow rows (`SHADOW_COLUMNS` order), rejections."""
+        if not (values or shadow_values or rejected):
             return
         with self.engine.begin() as conn:
-            if conn.dialect.name != "sqlite":  # psycopg pipelines executemany: ~65k rows/s, faster than VALUES lists
-                conn.exec_driver_sql(self._multi_row_sql(1), list(values))
-                return
-            for start in range(0, len(values), APPEND_CHUNK):
-                chunk = values[start : start + APPEND_CHUNK]
-                conn.exec_driver_sql(self._multi_row_sql(len(chunk)), tuple(v for row in chunk for v in row))
-
-    def _multi_row_sql(self, rows: int) -> str:
-        # Straight to the driver (SQLAlchemy's per-row processing cost ~30 µs a row). On SQLite one multi-row INSERT
-        # per chunk binds once and runs in C without the GIL, instead of a GIL handoff per row (~3x rows/CPU s).
-        sql = self._append_sql.get(rows)
-        if sql is None:
-            sql = self._append_sql[rows] = self._append_head + ", ".join([self._append_row] * rows)
-        return sql
+            self._appenders["predictions"].append(conn, values)
+            self._appenders["shadow_predictions"].append(conn, shadow_values)
+            if rejected:
+                conn.execute(insert(rejections), list(rejected))
 
     def insert_rejections(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append rejected-input counts (keys: time, reason, count) in one transaction."""
@@ -274,11 +272,13 @@ class Store:
         return None if row is None else (float(row[0]), json.loads(row[1]))
 
     def apply_retention(self, retention_days: float, keep_reports: int = 50, now: float | None = None) -> int:
-        """Delete predictions and rejections older than `retention_days` and all but the newest reports."""
+        """Delete logged predictions (with their shadow scores) and rejections older than `retention_days`,
+        and all but the newest reports."""
         cutoff = (now or time.time()) - retention_days * 86400.0
         with self.engine.begin() as conn:
             deleted = conn.execute(delete(predictions).where(predictions.c.time < cutoff)).rowcount
             conn.execute(delete(rejections).where(rejections.c.time < cutoff))
+            conn.execute(delete(shadow_predictions).where(shadow_predictions.c.time < cutoff))
             keep = select(drift_reports.c.id).order_by(drift_reports.c.id.desc()).limit(keep_reports)
             conn.execute(delete(drift_reports).where(drift_reports.c.id.not_in(keep)))
             keep = select(summaries.c.id).order_by(summaries.c.id.desc()).limit(2 * keep_reports)

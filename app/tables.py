@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import BigInteger, Boolean, Column, Connection, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+)  # fmt: skip
 
 from app.contract import FEATURES
 
@@ -27,8 +40,23 @@ predictions = Table(
     Column("label", Boolean, nullable=False),
     Column("risk_band", String(8), nullable=False),
     Column("model_version", Integer, nullable=False),
+    # Schema 1 logged one shadow here; since schema 2 every shadow's score is a `shadow_predictions` row.
     Column("shadow_version", Integer),
     Column("shadow_probability", Float),
+)
+# One row per commit and shadow model, with the champion's probability beside it (so a labelled comparison
+# joins only `feedback`); bounded by the number of shadows the service loads (COMMITRISK_MAX_SHADOWS).
+shadow_predictions = Table(
+    "shadow_predictions",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("time", Float, nullable=False, index=True),
+    Column("request_id", String(64)),
+    Column("commit_id", String(255), index=True),
+    Column("model_version", Integer, nullable=False),
+    Column("probability", Float, nullable=False),
+    Column("shadow_version", Integer, nullable=False, index=True),
+    Column("shadow_probability", Float, nullable=False),
 )
 feedback = Table(
     "feedback",
@@ -75,6 +103,17 @@ schema_version = Table(
     Column("applied_at", Float, nullable=False),
 )
 
+
+def _shadow_table(conn: Connection) -> None:
+    """Create `shadow_predictions` and move schema 1's shadow pairs into it."""
+    shadow_predictions.create(conn, checkfirst=True)
+    legacy = select(
+        predictions.c.time, predictions.c.request_id, predictions.c.commit_id, predictions.c.model_version,
+        predictions.c.probability, predictions.c.shadow_version, predictions.c.shadow_probability,
+    ).where(predictions.c.shadow_version.is_not(None), predictions.c.shadow_probability.is_not(None))  # fmt: skip
+    conn.execute(insert(shadow_predictions).from_select(list(SHADOW_COLUMNS), legacy))
+
+
 # Ordered migrations: (version, description, upgrade). Append only; never edit an applied one.
 Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: tuple[Migration, ...] = (
@@ -85,8 +124,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             conn, tables=[predictions, feedback, rejections, drift_reports, summaries], checkfirst=True
         ),
     ),
+    (2, "shadow_predictions: one row per commit and shadow model", lambda conn: _shadow_table(conn)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
-# Insert order of a logged prediction (every column but the id).
-PREDICTION_COLUMNS: tuple[str, ...] = tuple(c.name for c in predictions.columns if c.name != "id")
+# Insert order of a logged prediction (every column but the id and schema 1's shadow pair).
+PREDICTION_COLUMNS: tuple[str, ...] = tuple(
+    c.name for c in predictions.columns if c.name not in {"id", "shadow_version", "shadow_probability"}
+)
+SHADOW_COLUMNS: tuple[str, ...] = tuple(c.name for c in shadow_predictions.columns if c.name != "id")
 FEATURE_COLUMNS = tuple(predictions.c[name] for name in FEATURES)

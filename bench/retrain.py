@@ -34,8 +34,8 @@ DAY = 86_400.0
 SHADOW_HEADER = ["serving", "requests", "p50 ms", "p99 ms"]
 SHADOW_TEXT = (
     "Shadow cost: sequential single `/predict` calls (explain on) against `commitrisk serve` (1 worker, "
-    "prediction log on, HTTP client in the same machine), champion only vs champion + a shadow challenger "
-    "(both gradient boosting):\n\n"
+    "prediction log on, HTTP client in the same machine), champion only vs champion + 1, 2 and 3 competing "
+    "shadow challengers (all gradient boosting):\n\n"
 )
 
 
@@ -132,8 +132,9 @@ def main() -> None:
     print(f"champion trained in {time.perf_counter() - started:.1f} s", flush=True)
     now = time.time()
     if args.only_shadow:
-        retrain_seconds(models, "refit", "fixed", 1)  # version 2: the challenger
-        rows = shadow_overhead(models, challenger=2, requests=args.shadow_requests)
+        for _ in range(3):  # versions 2, 3, 4: the challengers
+            retrain_seconds(models, "refit", "fixed", 1)
+        rows = shadow_overhead(models, challengers=[2, 3, 4], requests=args.shadow_requests)
         append("Shadow scoring cost (`bench/retrain.py --only-shadow`)", SHADOW_TEXT + table(SHADOW_HEADER, rows))
         return
 
@@ -166,7 +167,9 @@ def main() -> None:
                      _fmt(comparison.get("champion_roc_auc")), record["action"]])  # fmt: skip
         print(runs[-1], flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    shadow = shadow_overhead(models, challenger=2, requests=args.shadow_requests) if args.shadow_requests else []
+    # Versions 2… were published by the retrain runs above: up to three of them compete in shadow.
+    challengers = [v for v in range(2, 5) if (models / str(v)).is_dir()]
+    shadow = shadow_overhead(models, challengers, requests=args.shadow_requests) if args.shadow_requests else []
 
     body = (
         "Decision (`commitrisk retrain --dry-run`, median of 3; all four triggers evaluated, audit written) "
@@ -183,8 +186,8 @@ def main() -> None:
     append("Retraining (`bench/retrain.py`)", body)
 
 
-def shadow_overhead(models: Path, challenger: int, requests: int) -> list[list[object]]:
-    """p50/p99 of single `/predict` calls on a real `commitrisk serve`, without and with a shadow challenger."""
+def shadow_overhead(models: Path, challengers: list[int], requests: int) -> list[list[object]]:
+    """p50/p99 of single `/predict` calls on a real `commitrisk serve`, with 0, 1, … of `challengers` in shadow."""
     import os
     import subprocess
 
@@ -205,10 +208,13 @@ def shadow_overhead(models: Path, challenger: int, requests: int) -> list[list[o
         with httpx.Client(base_url=url, timeout=10) as client:
             _wait(lambda: client.get("/health/ready").status_code == 200)
             (models / "challenger").unlink(missing_ok=True)
-            for label in ("champion only", f"champion + shadow {challenger}"):
-                if label != "champion only":
-                    (models / "challenger").write_text(f"{challenger}\n")
-                    _wait(lambda: bool(client.get("/models").json().get("shadows")))
+            for count in range(len(challengers) + 1):
+                label = (
+                    "champion only" if count == 0 else f"champion + shadows {', '.join(map(str, challengers[:count]))}"
+                )
+                if count:
+                    (models / "challenger").write_text("".join(f"{v}\n" for v in challengers[:count]))
+                    _wait(lambda n=count: len(client.get("/models").json().get("shadows", [])) == n)
                 for body in bodies[:200]:  # warm-up
                     client.post("/predict", json=body)
                 seconds = []

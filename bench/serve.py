@@ -52,6 +52,7 @@ class Result:
     errors: int
     baseline_rps: float
     rss_mb: float
+    log_dropped: float
 
 
 def commits(n: int) -> list[dict[str, float | str]]:
@@ -180,6 +181,13 @@ def scenarios(work: Path) -> list[tuple[str, str, Path, int]]:
     ]
 
 
+def log_dropped(url: str) -> float:
+    """`commitrisk_prediction_log_dropped_total` of the server (summed over workers by the multiprocess mode)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    found = re.findall(r"^commitrisk_prediction_log_dropped_total(?:\{[^}]*\})? ([0-9.e+]+)$", text, re.MULTILINE)
+    return sum(float(value) for value in found)
+
+
 def measure(models: Path, workers: int, seconds: int, work: Path) -> list[Result]:
     proc, url = start(models, workers, work)
     try:
@@ -187,9 +195,11 @@ def measure(models: Path, workers: int, seconds: int, work: Path) -> list[Result
         results = []
         for label, path, script, connections in scenarios(work):
             wrk(f"{url}{path}", script, connections, 2)  # warm-up
+            dropped = log_dropped(url)
             rps, p50, p99, errors = wrk(f"{url}{path}", script, connections, seconds)
+            dropped = log_dropped(url) - dropped
             baseline, _, _, _ = wrk(f"{url}/health/live", None, connections, seconds)
-            results.append(Result(workers, label, connections, rps, p50, p99, errors, baseline, rss_mb(pids)))
+            results.append(Result(workers, label, connections, rps, p50, p99, errors, baseline, rss_mb(pids), dropped))
             print(f"  {workers}w {label:32s} {rps:9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
                   f"(constant route {baseline:.0f} req/s)", flush=True)  # fmt: skip
         return results
@@ -271,12 +281,13 @@ def main() -> None:
         "per row; batches with 1 connection (p50 = one batch's latency). `constant` = `GET /health/live` of "
         f"the same server measured right after. Settings: defaults (prediction log on, SQLite) + {overrides}.",
         "",
-        "| workers | scenario | conns | req/s | p50 ms | p99 ms | non-2xx | constant req/s | worker RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| workers | scenario | conns | req/s | p50 ms | p99 ms | non-2xx | constant req/s | worker RSS MB "
+        "| log rows dropped |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {r.workers} | {r.scenario} | {r.connections} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-        f"{r.errors} | {r.baseline_rps:,.0f} | {r.rss_mb:.0f} |"
+        f"{r.errors} | {r.baseline_rps:,.0f} | {r.rss_mb:.0f} | {r.log_dropped:,.0f} |"
         for r in results
     ]
     lines += ["", f"RSS of one worker over {args.reloads} reloads: {before:.0f} MB → {after:.0f} MB "

@@ -1,7 +1,8 @@
-"""Deployment after retraining: move a pointer (direct → champion, shadow → challenger) and tell the service.
+"""Deployment after retraining: move a pointer (direct → champion, shadow → challengers) and tell the service.
 
-`commitrisk promote` finishes a shadow deployment (the challenger becomes champion), `commitrisk rollback`
-undoes the last step (drops the shadow, or points the champion back at its previous version).
+Several challengers may compete in shadow at once (at most MAX_CHALLENGERS; a new one evicts the oldest).
+`commitrisk promote` finishes a shadow deployment (a challenger becomes champion), `commitrisk rollback` undoes
+the last step (drops a shadow challenger, or points the champion back at its previous version).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any, Literal
 
 import httpx
 
-from app.contract import CHALLENGER_POINTER, CHAMPION_POINTER
+from app.contract import CHALLENGER_POINTER, CHAMPION_POINTER, MAX_CHALLENGERS
 from training import publish
 
 DeployMode = Literal["none", "direct", "shadow"]
@@ -31,6 +32,7 @@ class Deployment:
     challenger: int | None
     reloaded: dict[str, Any] | None
     note: str
+    challengers: tuple[int, ...] = ()  # every challenger in shadow after this step
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON for the audit record / CLI."""
@@ -38,6 +40,7 @@ class Deployment:
             "mode": self.mode,
             "champion": self.champion,
             "challenger": self.challenger,
+            "challengers": list(self.challengers),
             "reload": self.reloaded,
             "note": self.note,
         }
@@ -57,7 +60,7 @@ def reload_service(url: str, token: str | None) -> dict[str, Any]:
 
 
 def deploy(models_dir: Any, version: int, mode: DeployMode, url: str | None, token: str | None) -> Deployment:
-    """direct: champion → version (+ reload); shadow: challenger → version; none: leave the pointers."""
+    """direct: champion → version (+ reload); shadow: add version to the challengers; none: leave the pointers."""
     try:
         if mode == "direct":
             publish.write_pointer(models_dir, version, CHAMPION_POINTER, action="retrain")
@@ -66,39 +69,68 @@ def deploy(models_dir: Any, version: int, mode: DeployMode, url: str | None, tok
             answer = reload_service(url, token) if url else None
             return Deployment("direct", version, publish.read_pointer(models_dir, CHALLENGER_POINTER), answer, "")
         if mode == "shadow":
-            publish.write_pointer(models_dir, version, CHALLENGER_POINTER, action="shadow")
+            listed = [v for v in publish.read_pointer_list(models_dir, CHALLENGER_POINTER) if v != version]
+            listed.append(version)
+            evicted, kept = listed[:-MAX_CHALLENGERS], listed[-MAX_CHALLENGERS:]
+            publish.write_pointer_list(models_dir, kept, CHALLENGER_POINTER, action="shadow")
             champion = publish.read_pointer(models_dir)
-            return Deployment("shadow", champion, version, None, "the service scores it in shadow")
+            note = f"the service scores {_versions(kept)} in shadow"
+            if evicted:
+                note += f"; {_versions(evicted)} dropped (at most {MAX_CHALLENGERS} challengers compete)"
+            return Deployment("shadow", champion, version, None, note, tuple(kept))
     except publish.PublishError as exc:
         raise DeployError(str(exc)) from None
     champion = publish.read_pointer(models_dir)
     return Deployment("none", champion, None, None, f"version {version} published; pointers unchanged")
 
 
-def promote(models_dir: Any, url: str | None, token: str | None) -> Deployment:
-    """Finish a shadow deployment: champion → challenger, challenger cleared, service reloaded."""
+def promote(models_dir: Any, url: str | None, token: str | None, version: int | None = None) -> Deployment:
+    """Finish a shadow deployment: champion → the challenger (`version` when several), which leaves the list."""
     try:
-        challenger = publish.read_pointer(models_dir, CHALLENGER_POINTER)
-        if challenger is None:
-            raise DeployError(f"{models_dir}: no challenger pointer: nothing to promote")
-        publish.write_pointer(models_dir, challenger, CHAMPION_POINTER, action="promote-challenger")
-        publish.clear_pointer(models_dir, CHALLENGER_POINTER)
+        listed = list(publish.read_pointer_list(models_dir, CHALLENGER_POINTER))
+        chosen = _pick(models_dir, listed, version, "promote")
+        publish.write_pointer(models_dir, chosen, CHAMPION_POINTER, action="promote-challenger")
+        rest = [v for v in listed if v != chosen]
+        publish.write_pointer_list(models_dir, rest, CHALLENGER_POINTER, action="promoted")
     except publish.PublishError as exc:
         raise DeployError(str(exc)) from None
     answer = reload_service(url, token) if url else None
-    return Deployment("promote", challenger, None, answer, f"challenger {challenger} is now champion")
+    note = f"challenger {chosen} is now champion"
+    if rest:
+        note += f"; {_versions(rest)} still compete in shadow"
+    return Deployment("promote", chosen, None, answer, note, tuple(rest))
 
 
-def rollback(models_dir: Any, url: str | None, token: str | None) -> Deployment:
-    """Undo: drop the shadow challenger if there is one, else move the champion back one version."""
+def rollback(models_dir: Any, url: str | None, token: str | None, version: int | None = None) -> Deployment:
+    """Undo: drop challenger `version` (default: the newest) if any, else move the champion back one version."""
     try:
-        challenger = publish.read_pointer(models_dir, CHALLENGER_POINTER)
-        if challenger is not None:
-            publish.clear_pointer(models_dir, CHALLENGER_POINTER)
+        listed = list(publish.read_pointer_list(models_dir, CHALLENGER_POINTER))
+        if listed or version is not None:
+            dropped = _pick(models_dir, listed, listed[-1] if version is None and listed else version, "drop")
+            rest = [v for v in listed if v != dropped]
+            publish.write_pointer_list(models_dir, rest, CHALLENGER_POINTER, action="rollback")
             champion = publish.read_pointer(models_dir)
-            return Deployment("rollback", champion, None, None, f"shadow challenger {challenger} dropped")
+            return Deployment("rollback", champion, None, None, f"shadow challenger {dropped} dropped", tuple(rest))
         previous = publish.rollback(models_dir)
     except publish.PublishError as exc:
         raise DeployError(str(exc)) from None
     answer = reload_service(url, token) if url else None
     return Deployment("rollback", previous, None, answer, f"champion rolled back to {previous}")
+
+
+def _pick(models_dir: Any, listed: list[int], version: int | None, verb: str) -> int:
+    if not listed:
+        raise DeployError(f"{models_dir}: no challenger pointer: nothing to {verb}")
+    if version is None:
+        if len(listed) > 1:
+            raise DeployError(
+                f"{models_dir}: {len(listed)} challengers ({_versions(listed)}): name one with --challenger"
+            )
+        return listed[0]
+    if version not in listed:
+        raise DeployError(f"{models_dir}: version {version} is not a challenger (challengers: {_versions(listed)})")
+    return version
+
+
+def _versions(listed: list[int]) -> str:
+    return ", ".join(str(v) for v in listed)

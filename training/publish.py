@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +22,7 @@ from app.contract import (
     REPORT_DIR,
     ModelManifest,
     is_version_name,
+    parse_pointer,
 )
 
 LOCK_FILE = ".publish.lock"
@@ -53,32 +54,51 @@ def versions(models_dir: Path) -> list[int]:
 
 
 def read_pointer(models_dir: Path, name: str = CHAMPION_POINTER) -> int | None:
-    """The version a pointer file names, or None when it is absent."""
+    """The version a pointer file names (the newest one it lists), or None when it is absent."""
+    listed = read_pointer_list(models_dir, name)
+    if len(listed) > 1 and name == CHAMPION_POINTER:
+        raise PublishError(f"{models_dir / name}: lists {len(listed)} versions; the champion is one version")
+    return listed[-1] if listed else None
+
+
+def read_pointer_list(models_dir: Path, name: str) -> tuple[int, ...]:
+    """Every version a pointer file lists, oldest first (the challenger pointer may hold several)."""
     path = models_dir / name
     if not path.is_file():
-        return None
-    text = path.read_text().strip()
-    if not is_version_name(text):
-        raise PublishError(f"{path}: pointer holds {text!r}, not a version number")
-    return int(text)
+        return ()
+    try:
+        return parse_pointer(path.read_text(encoding="utf-8", errors="replace"))
+    except ValueError as exc:
+        raise PublishError(f"{path}: pointer {exc}") from None
 
 
 def write_pointer(models_dir: Path, version: int, name: str = CHAMPION_POINTER, action: str = "promote") -> None:
     """Point `name` at an existing version: temp file + fsync + rename, so readers never see a torn write."""
-    if version not in versions(models_dir):
-        raise PublishError(f"{models_dir}: version {version} does not exist")
-    fd, temp = tempfile.mkstemp(dir=models_dir, prefix=f".{name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"{version}\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, models_dir / name)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    entry = {"time": time.time(), "pointer": name, "version": version, "action": action}
+    write_pointer_list(models_dir, (version,), name, action)
+
+
+def write_pointer_list(models_dir: Path, listed: Sequence[int], name: str, action: str) -> None:
+    """Rewrite `name` to list `listed` (existing versions; empty removes the file), atomically, with history."""
+    missing = [v for v in listed if v not in versions(models_dir)]
+    if missing:
+        raise PublishError(f"{models_dir}: version {missing[0]} does not exist")
+    if not listed:
+        clear_pointer(models_dir, name)
+    else:
+        fd, temp = tempfile.mkstemp(dir=models_dir, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write("".join(f"{v}\n" for v in listed))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, models_dir / name)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+    entry = {"time": time.time(), "pointer": name, "version": listed[-1] if listed else None, "action": action}
+    if len(listed) > 1:
+        entry["versions"] = list(listed)
     with open(models_dir / HISTORY_FILE, "a") as history:
         history.write(json.dumps(entry) + "\n")
 
@@ -95,6 +115,7 @@ def rollback(models_dir: Path, name: str = CHAMPION_POINTER) -> int:
     history_path = models_dir / HISTORY_FILE
     lines = history_path.read_text().splitlines() if history_path.is_file() else []
     earlier = [json.loads(line)["version"] for line in lines if json.loads(line)["pointer"] == name]
+    earlier = [v for v in earlier if v is not None]
     # Walk back past every entry equal to the current version to the previous distinct one.
     while earlier and earlier[-1] == current:
         earlier.pop()

@@ -86,10 +86,10 @@ def list_versions(models_dir: Path) -> dict[str, Any]:
     roles: dict[int, list[str]] = {}
     for pointer in (CHAMPION_POINTER, CHALLENGER_POINTER):
         try:
-            target = publish.read_pointer(models_dir, pointer)
+            targets = publish.read_pointer_list(models_dir, pointer)
         except publish.PublishError:
-            target = None
-        if target is not None:
+            targets = ()
+        for target in targets:
             roles.setdefault(target, []).append(pointer)
     entries: list[dict[str, Any]] = []
     for number in publish.versions(models_dir):

@@ -40,6 +40,13 @@ def _pointer(registry: RegistryDep, name: str) -> int | str | None:
         return f"invalid: {exc.message}"
 
 
+def _challengers(registry: RegistryDep) -> list[int] | str:
+    try:
+        return list(registry.repository.pointer_list(CHALLENGER_POINTER))
+    except CommitRiskError as exc:
+        return f"invalid: {exc.message}"
+
+
 @router.get("/models", summary="Versions on disk, pointers, and what this process serves")
 async def list_models(request: Request, registry: RegistryDep) -> dict[str, Any]:
     """Each process answers for itself: `served.pid` tells the uvicorn workers apart."""
@@ -56,7 +63,8 @@ async def list_models(request: Request, registry: RegistryDep) -> dict[str, Any]
         "models_dir": str(repository.root),
         "versions": versions,
         "champion": _pointer(registry, CHAMPION_POINTER),
-        "challenger": _pointer(registry, CHALLENGER_POINTER),
+        "challenger": _pointer(registry, CHALLENGER_POINTER),  # the newest challenger (kept for old clients)
+        "challengers": _challengers(registry),  # every listed challenger, oldest first; `shadows` = loaded ones
         "shadows": shadows,
         "served": {
             "pid": os.getpid(),

@@ -146,7 +146,7 @@ def install_monitoring(app: FastAPI, settings: Settings, registry: CollectorRegi
     wrap the app's lifespan so the writer/schedule start with it and the log is flushed on shutdown."""
     monitoring = Monitoring(settings, registry)
     app.state.monitoring = monitoring
-    app.state.prediction_sink = monitoring.log_scored if settings.prediction_log else None
+    app.state.prediction_sink = monitoring.log_batch if settings.prediction_log else None
     app.include_router(router)
     _count_rejections(app, monitoring)
     inner = app.router.lifespan_context

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -14,7 +16,8 @@ from starlette.responses import Response
 
 from app.api.deps import DirectRoute, flag_parameter, query_flag, read_json, validate
 from app.errors import BatchTooLarge
-from app.predictor import Prediction, Predictor, feature_matrix
+from app.prediction_log import PredictionBatch, request_ids
+from app.predictor import Prediction, Predictor
 from app.schemas import BatchIn, BatchOut, CommitIn, ErrorOut, PredictionOut, request_body
 
 router = APIRouter(tags=["predict"], route_class=DirectRoute)
@@ -27,9 +30,9 @@ EXPLAIN = flag_parameter("explain", True, "false skips the factors (faster)")
 
 @dataclass(frozen=True, slots=True)
 class ScoredCommit:
-    """What a prediction log (a sink on `app.state.prediction_sink`) receives for each answered commit."""
+    """One answered commit: the id its answer carries, its input and its prediction."""
 
-    request_id: str
+    request_id: str | None
     commit: CommitIn
     prediction: Prediction
 
@@ -50,21 +53,30 @@ def answer(scored: ScoredCommit) -> dict[str, Any]:
 
 
 def score(request: Request, predictor: Predictor, commits: Sequence[CommitIn], explain: bool) -> list[ScoredCommit]:
-    """Score commits with one predictor, record metrics, hand the results to the prediction sink."""
+    """Score commits with one predictor, record metrics, hand the batch to the prediction sink."""
     state = request.app.state
-    matrix = feature_matrix([c.row() for c in commits])
+    features = np.array([c.row() for c in commits], dtype=np.float64)  # exact inputs, for the log
+    matrix = features.astype(np.float32)
     predictions = predictor.predict(matrix, explain, state.settings.explain_top_k)
     state.metrics.observe_predictions(predictions, predictor.out_of_range(matrix))
     request_id = os.urandom(16).hex()  # uuid4-strength, a third of the cost
-    if len(commits) == 1:
-        scored = [ScoredCommit(request_id, commits[0], predictions[0])]
-    else:
-        scored = [
-            ScoredCommit(f"{request_id}-{i}", c, p) for i, (c, p) in enumerate(zip(commits, predictions, strict=True))
-        ]
+    ids = request_ids(request_id, len(commits))
+    scored = [ScoredCommit(i, c, p) for i, c, p in zip(ids, commits, predictions, strict=True)]
     sink = state.prediction_sink
     if sink is not None:
-        sink(scored)
+        sink(
+            PredictionBatch(
+                time=time.time(),
+                request_id=request_id,
+                features=features,
+                probabilities=np.fromiter((p.probability for p in predictions), np.float64, len(predictions)),
+                labels=np.fromiter((p.buggy for p in predictions), bool, len(predictions)),
+                risk_bands=[p.risk_band for p in predictions],
+                model_version=predictor.version,
+                commit_ids=[c.commit_id for c in commits],
+                repositories=[c.repository for c in commits],
+            )
+        )
     return scored
 
 

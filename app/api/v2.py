@@ -5,6 +5,7 @@ Supports JSON tensors and Triton's binary tensor extension (`Inference-Header-Co
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from starlette.responses import Response
 from app.api.deps import DirectRoute, RegistryDep, parse_json, validate
 from app.contract import FEATURES, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
 from app.errors import BatchTooLarge, InvalidInput, ModelNotFound, ModelNotReady
+from app.prediction_log import PredictionBatch
 from app.predictor import Predictor
 from app.registry import ModelRegistry
 from app.repository import parse_version
@@ -95,12 +97,22 @@ def _matrix(request: InferRequestIn, binary: bytes, max_rows: int) -> np.ndarray
 def _infer(request: Request, predictor: Predictor, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     predictions = predictor.predict(matrix, explain=False)
     request.app.state.metrics.observe_predictions(predictions, predictor.out_of_range(matrix))
-    monitoring = getattr(request.app.state, "monitoring", None)
-    if monitoring is not None:  # the prediction log (app/monitor.py); never blocks
-        monitoring.log_matrix(matrix, predictions)
-    probs = np.fromiter((p.probability for p in predictions), dtype=np.float32, count=len(predictions))
-    labels = np.fromiter((p.buggy for p in predictions), dtype=np.int64, count=len(predictions))
-    return probs, labels
+    probabilities = np.fromiter((p.probability for p in predictions), dtype=np.float64, count=len(predictions))
+    labels = np.fromiter((p.buggy for p in predictions), dtype=bool, count=len(predictions))
+    sink = request.app.state.prediction_sink
+    if sink is not None:  # the prediction log and shadow scoring; never blocks
+        sink(
+            PredictionBatch(
+                time=time.time(),
+                request_id=None,
+                features=matrix.astype(np.float64),
+                probabilities=probabilities,
+                labels=labels,
+                risk_bands=[p.risk_band for p in predictions],
+                model_version=predictor.version,
+            )
+        )
+    return probabilities.astype(np.float32), labels.astype(np.int64)
 
 
 @router.get("", summary="Server metadata")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from app.contract import FEATURES, MANIFEST_FILE, ModelManifest, RiskBands, is_version_name
+from app.contract import FEATURES, MANIFEST_FILE, ModelManifest, RiskBands, is_version_name, parse_pointer
 
 
 @pytest.mark.parametrize(
@@ -27,6 +27,14 @@ from app.contract import FEATURES, MANIFEST_FILE, ModelManifest, RiskBands, is_v
 )
 def test_version_names(name: str, ok: bool) -> None:
     assert is_version_name(name) is ok
+
+
+def test_pointer_files_list_versions_one_per_line() -> None:
+    assert parse_pointer("3\n") == (3,)
+    assert parse_pointer(" 2 \n\n5\n") == (2, 5)
+    assert parse_pointer("") == ()
+    with pytest.raises(ValueError, match=r"'\.\./x'"):
+        parse_pointer("2\n../x\n")
 
 
 def test_bands() -> None:

@@ -65,3 +65,19 @@ def test_garbage_pointer_and_manifest_are_invalid_models(models_dir: Path) -> No
     with pytest.raises(InvalidModel) as info:
         repo.manifest(2)
     assert any(d["field"] == "features" for d in info.value.details)
+
+
+def test_the_challenger_pointer_may_list_several_versions(models_dir: Path) -> None:
+    repo = ModelRepository(models_dir)
+    assert repo.pointer_list("challenger") == ()
+    (models_dir / "challenger").write_text("2\n\n1\n")
+    assert repo.pointer_list("challenger") == (2, 1) and repo.pointer("challenger") == 1  # newest last
+    (models_dir / "champion").write_text("1\n2\n")
+    with pytest.raises(InvalidModel, match="the champion is one version"):
+        repo.pointer()
+    (models_dir / "champion").write_text("\n")
+    with pytest.raises(InvalidModel, match="empty"):
+        repo.pointer()
+    (models_dir / "challenger").write_bytes(b"2\n\xff\n")
+    with pytest.raises(InvalidModel, match="cannot read pointer"):
+        repo.pointer_list("challenger")

@@ -1,5 +1,5 @@
-"""Shadow scoring on a real app: the challenger never changes the answer; agreement, latency, log and
-labelled comparison are recorded; a missing or equal challenger is no shadow."""
+"""Shadow scoring on a real app: challengers never change the answer; agreement, latency, log and labelled
+comparison are recorded per shadow; several compete (bounded); a missing or equal challenger is no shadow."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from app.contract import FEATURES
-from app.tables import predictions
+from app.tables import shadow_predictions
+from tests.app.conftest import build_model_version
 
 
 def commits(n: int) -> list[dict[str, Any]]:
@@ -46,11 +47,12 @@ def answers(client: Any, batch: list[dict[str, Any]]) -> list[tuple[float, bool,
 
 def logged_shadow_rows(client: Any, expected: int) -> list[Any]:
     engine = client.app.state.monitoring.store.engine
-    query = select(predictions.c.probability, predictions.c.shadow_version, predictions.c.shadow_probability)
+    pairs = shadow_predictions.c
+    query = select(pairs.probability, pairs.shadow_version, pairs.shadow_probability, pairs.commit_id)
     deadline = time.monotonic() + 30
     while True:  # the log is written behind the requests
         with engine.connect() as conn:
-            rows = conn.execute(query.where(predictions.c.shadow_version.is_not(None))).all()
+            rows = conn.execute(query).all()
         if len(rows) >= expected or time.monotonic() > deadline:
             return rows
         time.sleep(0.05)
@@ -113,3 +115,63 @@ def test_the_shadow_survives_a_champion_reload(client: Any, models_dir: Path, ad
     registry.sync_shadow()
     assert client.post("/reload", headers=admin).status_code == 200
     assert [p.version for p in registry.served.shadows] == [2]
+
+
+def test_several_challengers_compete_side_by_side(client: Any, models_dir: Path, admin: dict[str, str]) -> None:
+    build_model_version(models_dir, 3, strength=0.05, point=False)
+    registry = client.app.state.registry
+    batch = commits(10)
+    before = answers(client, batch)
+    (models_dir / "challenger").write_text("2\n3\n")
+    assert registry.sync_shadow()
+    assert [p.version for p in registry.served.shadows] == [2, 3]
+    assert answers(client, batch) == before
+
+    rows = logged_shadow_rows(client, 20)
+    assert sorted((r[1], r[3]) for r in rows) == sorted((v, c["commit_id"]) for v in (2, 3) for c in batch)
+    by_version = {v: {r[3]: r[2] for r in rows if r[1] == v} for v in (2, 3)}
+    assert by_version[2] != by_version[3]  # each shadow logged its own probabilities
+    exposition = client.get("/metrics").text
+    assert 'commitrisk_shadow_predictions_total{version="2"} 10.0' in exposition
+    assert 'commitrisk_shadow_predictions_total{version="3"} 10.0' in exposition
+
+    labels = [{"commit_id": c["commit_id"], "buggy": i % 3 == 0} for i, c in enumerate(batch)]
+    assert client.post("/feedback", json=labels, headers=admin).status_code == 200
+    listed = client.get("/models").json()
+    assert listed["challengers"] == [2, 3]
+    shadows = {s["version"]: s for s in listed["shadows"]}
+    assert set(shadows) == {2, 3}
+    for shadow in shadows.values():
+        assert shadow["live"]["scored"] == 10 and shadow["labelled"]["rows"] == 10
+        assert shadow["labelled"]["champion_roc_auc"] is not None and shadow["labelled"]["shadow_roc_auc"] is not None
+    assert shadows[2]["labelled"]["champion_roc_auc"] == shadows[3]["labelled"]["champion_roc_auc"]
+
+
+def test_shadows_are_bounded_to_the_newest_challengers(models_dir: Path, settings: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    build_model_version(models_dir, 3, strength=0.05, point=False)
+    (models_dir / "challenger").write_text("2\n3\n")
+    with TestClient(create_app(settings.model_copy(update={"max_shadows": 1}))) as bounded:
+        assert [p.version for p in bounded.app.state.registry.served.shadows] == [3]
+    with TestClient(create_app(settings.model_copy(update={"max_shadows": 0}))) as off:
+        assert off.app.state.registry.served.shadows == ()
+
+
+def test_a_broken_challenger_does_not_take_the_others_down(client: Any, models_dir: Path) -> None:
+    build_model_version(models_dir, 3, strength=0.05, point=False)
+    (models_dir / "3" / "model.onnx").write_bytes(b"not an onnx file")
+    registry = client.app.state.registry
+    (models_dir / "challenger").write_text("2\n3\n")
+    assert registry.sync_shadow()
+    assert [p.version for p in registry.served.shadows] == [2]
+    assert client.post("/predict", json=commits(1)[0]).status_code == 200
+
+
+def test_an_unreadable_challenger_pointer_keeps_the_champion_serving(client: Any, models_dir: Path) -> None:
+    registry = client.app.state.registry
+    (models_dir / "challenger").write_text("2\n../x\n")
+    assert not registry.sync_shadow() and registry.served.shadows == ()
+    assert client.post("/predict", json=commits(1)[0]).status_code == 200

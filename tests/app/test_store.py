@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import create_engine, func, insert, inspect, select, text
 
 from app.contract import FEATURES
 from app.store import Store
-from app.tables import SCHEMA_VERSION, schema_version
+from app.tables import MIGRATIONS, SCHEMA_VERSION, SHADOW_COLUMNS, predictions, schema_version, shadow_predictions
 from tests.conftest import Database
 
 
@@ -33,9 +33,29 @@ def prediction(i: int, t: float, commit_id: str | None = None, p: float = 0.5) -
         "label": p >= 0.5,
         "risk_band": "high" if p >= 0.6 else "low",
         "model_version": 1,
-        "shadow_version": None,
-        "shadow_probability": None,
     }
+
+
+def test_schema_1_shadow_pairs_move_to_shadow_predictions(database: Database) -> None:
+    engine = create_engine(database.url)
+    if database.schema is not None:
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
+        engine = engine.execution_options(schema_translate_map={None: database.schema})
+    with engine.begin() as conn:  # a database a schema-1 service wrote, one of its rows scored in shadow
+        schema_version.create(conn)
+        MIGRATIONS[0][2](conn)
+        conn.execute(insert(schema_version).values(version=1, description="v1", applied_at=0.0))
+        legacy = {**prediction(1, 100.0, p=0.3), "shadow_version": 2, "shadow_probability": 0.9}
+        conn.execute(
+            insert(predictions), [legacy, {**prediction(2, 101.0), "shadow_version": None, "shadow_probability": None}]
+        )
+    engine.dispose()
+    store = Store.open(database.url, schema=database.schema)
+    with store.engine.connect() as conn:
+        moved = conn.execute(select(*(shadow_predictions.c[c] for c in SHADOW_COLUMNS))).all()
+    store.close()
+    assert [tuple(row) for row in moved] == [(100.0, "r1", "c1", 1, 0.3, 2, 0.9)]
 
 
 def test_open_migrates_once_and_is_idempotent(database: Database, store: Store) -> None:
@@ -45,8 +65,8 @@ def test_open_migrates_once_and_is_idempotent(database: Database, store: Store) 
     with again.engine.connect() as conn:
         versions = conn.execute(select(schema_version.c.version)).scalars().all()
         tables = set(inspect(conn).get_table_names(schema=database.schema))
-    assert versions == [1]
-    assert {"predictions", "feedback", "rejections", "drift_reports", "schema_version"} <= tables
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
+    assert {"predictions", "shadow_predictions", "feedback", "rejections", "drift_reports", "schema_version"} <= tables
     again.close()
 
 
@@ -92,11 +112,15 @@ def test_labelled_window_uses_the_newest_prediction_per_commit(store: Store) -> 
 def test_retention_deletes_old_rows_and_keeps_the_newest_reports(store: Store) -> None:
     now = time.time()
     store.insert_predictions([prediction(1, now - 10 * 86400), prediction(2, now - 86400)])
+    shadow_pair = ("r", "c1", 1, 0.5, 2, 0.6)
+    store.append_log([], [(now - 10 * 86400, *shadow_pair), (now - 86400, *shadow_pair)], [])
     store.insert_rejections([{"time": now - 10 * 86400, "reason": "x", "count": 1}])
     for i in range(5):
         store.save_drift_report("ok", {"i": i}, html=f"<p>{i}</p>")
     assert store.apply_retention(retention_days=5, keep_reports=2, now=now) == 1
     assert store.count_predictions() == 1
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(shadow_predictions)).scalar() == 1
     assert store.rejection_counts(since=0) == {}
     newest = store.latest_drift_report(with_html=True)
     assert newest is not None and newest.report == {"i": 4} and newest.html == "<p>4</p>"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.contract import CHALLENGER_POINTER
+from app.contract import CHALLENGER_POINTER, MANIFEST_FILE, MAX_CHALLENGERS, ModelManifest
 from training import deployment, publish
 
 
@@ -38,6 +38,50 @@ def test_rollback_drops_a_shadow_first_then_moves_the_champion_back(models: Path
     assert back.champion == 1 and publish.read_pointer(models) == 1
 
 
+def clone_version(models: Path, source: int, version: int) -> None:
+    """Another published version (a copy of `source` under its own number)."""
+    shutil.copytree(models / str(source), models / str(version))
+    manifest = ModelManifest.model_validate_json((models / str(version) / MANIFEST_FILE).read_bytes())
+    (models / str(version) / MANIFEST_FILE).write_text(
+        manifest.model_copy(update={"version": version}).model_dump_json()
+    )
+
+
+def test_several_challengers_compete_and_the_oldest_is_evicted_beyond_the_bound(models: Path) -> None:
+    for version in range(3, 3 + MAX_CHALLENGERS):
+        clone_version(models, 2, version)
+    for version in range(2, 2 + MAX_CHALLENGERS):
+        done = deployment.deploy(models, version, "shadow", None, None)
+    assert done.challengers == tuple(range(2, 2 + MAX_CHALLENGERS))
+    assert publish.read_pointer_list(models, CHALLENGER_POINTER) == done.challengers
+    newest = 2 + MAX_CHALLENGERS
+    done = deployment.deploy(models, newest, "shadow", None, None)
+    assert done.challengers == tuple(range(3, newest + 1)) and "2 dropped" in done.note
+    again = deployment.deploy(models, 3, "shadow", None, None)  # re-deploying moves it to the newest place
+    assert again.challengers[-1] == 3 and len(again.challengers) == MAX_CHALLENGERS
+    assert publish.read_pointer(models) == 1  # the champion never moved
+
+
+def test_promote_and_rollback_name_a_challenger_when_several_compete(models: Path) -> None:
+    clone_version(models, 2, 3)
+    deployment.deploy(models, 2, "shadow", None, None)
+    deployment.deploy(models, 3, "shadow", None, None)
+    with pytest.raises(deployment.DeployError, match=r"2 challengers \(2, 3\): name one with --challenger"):
+        deployment.promote(models, None, None)
+    with pytest.raises(deployment.DeployError, match="version 1 is not a challenger"):
+        deployment.promote(models, None, None, 1)
+    promoted = deployment.promote(models, None, None, 2)
+    assert promoted.champion == 2 and promoted.challengers == (3,) and "3 still compete" in promoted.note
+    assert publish.read_pointer(models) == 2 and publish.read_pointer_list(models, CHALLENGER_POINTER) == (3,)
+    deployment.deploy(models, 1, "shadow", None, None)
+    dropped = deployment.rollback(models, None, None, 3)
+    assert dropped.challengers == (1,) and publish.read_pointer_list(models, CHALLENGER_POINTER) == (1,)
+    deployment.rollback(models, None, None)  # the newest (only) challenger
+    assert not (models / CHALLENGER_POINTER).exists() and publish.read_pointer(models) == 2
+    with pytest.raises(deployment.DeployError, match="no challenger"):
+        deployment.rollback(models, None, None, 3)
+
+
 def test_none_leaves_the_pointers(models: Path) -> None:
     done = deployment.deploy(models, 2, "none", None, None)
     assert done.mode == "none" and publish.read_pointer(models) == 1
@@ -65,6 +109,15 @@ def test_promote_and_rollback_commands(models: Path) -> None:
     assert done.exit_code == 0 and "champion -> 2" in done.output
     back = runner.invoke(cli, ["rollback", "--models", str(models)])
     assert back.exit_code == 0 and "champion -> 1" in back.output
+    clone_version(models, 2, 3)
+    deployment.deploy(models, 2, "shadow", None, None)
+    deployment.deploy(models, 3, "shadow", None, None)
+    ambiguous = runner.invoke(cli, ["promote", "--models", str(models)])
+    assert ambiguous.exit_code == 2 and "name one with --challenger" in ambiguous.output
+    chosen = runner.invoke(cli, ["promote", "--models", str(models), "--challenger", "3"])
+    assert chosen.exit_code == 0 and "champion -> 3" in chosen.output and "2 still compete" in chosen.output
+    dropped = runner.invoke(cli, ["rollback", "--models", str(models), "--challenger", "2"])
+    assert dropped.exit_code == 0 and "challenger 2 dropped" in dropped.output
 
 
 def test_retrain_command_refuses_a_bad_period(tmp_path: Path) -> None:

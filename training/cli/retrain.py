@@ -83,25 +83,34 @@ def retrain_command(
     raise typer.Exit(command(policy, json_output, period))
 
 
+Challenger = Annotated[
+    int | None, typer.Option("--challenger", help="which challenger, when several compete in shadow", min=1)
+]
+
+
 @cli.command("promote")
-def promote_command(models: ModelsDir = Path("models"), url: ServiceUrl = None, token: AdminToken = None) -> None:
+def promote_command(
+    models: ModelsDir = Path("models"), url: ServiceUrl = None, token: AdminToken = None, challenger: Challenger = None
+) -> None:
     """Finish a shadow deployment: the challenger becomes champion, the service reloads."""
     from training.deployment import DeployError, promote
 
     try:
-        done = promote(models, url, token)
+        done = promote(models, url, token, challenger)
     except DeployError as exc:
         fail(str(exc))
     print(f"champion -> {done.champion} ({done.note})")
 
 
 @cli.command("rollback")
-def rollback_command(models: ModelsDir = Path("models"), url: ServiceUrl = None, token: AdminToken = None) -> None:
-    """Undo: drop the shadow challenger, or (without one) move the champion back to its previous version."""
+def rollback_command(
+    models: ModelsDir = Path("models"), url: ServiceUrl = None, token: AdminToken = None, challenger: Challenger = None
+) -> None:
+    """Undo: drop a shadow challenger (the newest by default), or without any move the champion back one version."""
     from training.deployment import DeployError, rollback
 
     try:
-        done = rollback(models, url, token)
+        done = rollback(models, url, token, challenger)
     except DeployError as exc:
         fail(str(exc))
     print(f"champion -> {done.champion} ({done.note})")

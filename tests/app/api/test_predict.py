@@ -118,13 +118,18 @@ def test_large_batch_is_scored_off_the_loop_and_matches(client: Any, commit: dic
     assert len(probabilities) == 1
 
 
-def test_prediction_sink_receives_scored_commits(client: Any, commit: dict[str, Any]) -> None:
+def test_prediction_sink_receives_one_batch_per_request(client: Any, commit: dict[str, Any]) -> None:
     received: list[Any] = []
-    client.app.state.prediction_sink = received.extend
-    client.post("/predict", json=commit)
-    client.post("/predict/batch", json={"commits": [commit, commit]})
-    assert len(received) == 3
-    assert received[0].commit.commit_id == "abc123" and received[0].prediction.model_version == 1
+    client.app.state.prediction_sink = received.append
+    one = client.post("/predict", json=commit).json()
+    two = client.post("/predict/batch", json={"commits": [commit, {**commit, "commit_id": "def456"}]}).json()
+    assert [b.rows for b in received] == [1, 2]
+    single, batch = received
+    assert single.commit_ids == ["abc123"] and single.model_version == 1 and single.request_id == one["request_id"]
+    assert single.probabilities.tolist() == [one["probability"]] and single.risk_bands == [one["risk_band"]]
+    assert single.features.tolist() == [[float(commit[f]) for f in FEATURES]]  # the exact inputs, float64
+    assert batch.commit_ids == ["abc123", "def456"]
+    assert [p["request_id"] for p in two["predictions"]] == [f"{batch.request_id}-0", f"{batch.request_id}-1"]
 
 
 def test_no_model_is_503_with_reason(tmp_path: Any, commit: dict[str, Any]) -> None:

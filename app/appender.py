@@ -1,0 +1,41 @@
+"""Bulk INSERT of tuples into one table, straight to the database driver (the prediction log's hot write)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+# Rows per INSERT statement: 500 × 25 parameters stays far below SQLite's and PostgreSQL's limits.
+APPEND_CHUNK = 500
+
+
+class Appender:
+    """Fast bulk INSERT of tuples into one table, straight to the driver."""
+
+    def __init__(self, engine: Engine, schema: str | None, table: str, columns: Sequence[str]) -> None:
+        name = f'"{schema}".{table}' if schema else table
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self.head = f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
+        self.row = f"({', '.join([mark] * len(columns))})"
+        self.sql: dict[int, str] = {}
+
+    def append(self, conn: Connection, values: Sequence[tuple[Any, ...]]) -> None:
+        """Insert `values` on `conn` (inside the caller's transaction)."""
+        if not values:
+            return
+        if conn.dialect.name != "sqlite":  # psycopg pipelines executemany: ~65k rows/s, faster than VALUES lists
+            conn.exec_driver_sql(self._multi_row_sql(1), list(values))
+            return
+        for start in range(0, len(values), APPEND_CHUNK):
+            chunk = values[start : start + APPEND_CHUNK]
+            conn.exec_driver_sql(self._multi_row_sql(len(chunk)), tuple(v for row in chunk for v in row))
+
+    def _multi_row_sql(self, rows: int) -> str:
+        # Straight to the driver (SQLAlchemy's per-row processing cost ~30 µs a row). On SQLite one multi-row INSERT
+        # per chunk binds once and runs in C without the GIL, instead of a GIL handoff per row (~3x rows/CPU s).
+        sql = self.sql.get(rows)
+        if sql is None:
+            sql = self.sql[rows] = self.head + ", ".join([self.row] * rows)
+        return sql
