@@ -7,8 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ModelFamily = Literal["logistic_regression", "random_forest", "gradient_boosting"]
-ALL_FAMILIES: tuple[ModelFamily, ...] = ("logistic_regression", "random_forest", "gradient_boosting")
+ModelFamily = Literal["logistic_regression", "random_forest", "gradient_boosting", "ensemble"]
+# The single families; "ensemble" averages the probabilities of one tuned model of each.
+MEMBER_FAMILIES: tuple[ModelFamily, ...] = ("logistic_regression", "random_forest", "gradient_boosting")
+ALL_FAMILIES: tuple[ModelFamily, ...] = (*MEMBER_FAMILIES, "ensemble")
 
 
 class QualityGates(BaseModel):
@@ -40,6 +42,9 @@ class TrainConfig(BaseModel):
     validation_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="of the pre-test rows")
     split: Literal["chronological", "random"] = "chronological"
     families: tuple[ModelFamily, ...] = ALL_FAMILIES
+    ensemble_margin_se: float = Field(
+        0.0, ge=0.0, description="choose the ensemble unless the best beats it by more than this many SEs (0: max)"
+    )
     seed: int = 42
     promote: bool = Field(True, description="move the champion pointer to the new version")
     gates: QualityGates = QualityGates()

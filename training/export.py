@@ -9,7 +9,7 @@ import numpy as np
 
 from app.contract import INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
 from training.calibration import EPS, Calibrated, Platt
-from training.model import Log1p, predict
+from training.model import Log1p, SoftVote, predict
 
 # Opsets every onnxruntime >= 1.14, Triton and KServe runtimes load.
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -47,6 +47,19 @@ def _register_log1p() -> None:
     update_registered_converter(Log1p, "CommitRiskLog1p", shape, convert)
 
 
+def _register_soft_vote() -> None:
+    """SoftVote is a VotingClassifier with its own fit: skl2onnx's VotingClassifier converter applies as is."""
+    from skl2onnx import update_registered_converter
+    from skl2onnx.operator_converters.voting_classifier import convert_voting_classifier
+    from skl2onnx.shape_calculators.voting_classifier import voting_classifier_shape_calculator
+
+    # Declaring the `zipmap` option makes skl2onnx parse it as a classifier (label + probabilities outputs).
+    options = {"zipmap": [True, False, "columns"], "output_class_labels": [False, True], "nocl": [True, False]}
+    update_registered_converter(
+        SoftVote, "CommitRiskSoftVote", voting_classifier_shape_calculator, convert_voting_classifier, options=options
+    )
+
+
 def to_onnx(estimator: Any, n_features: int) -> bytes:
     """Serialized ONNX: float32 input `features` [N, n_features] → `label` [N], `probabilities` [N, 2]."""
     if isinstance(estimator, Calibrated):
@@ -59,6 +72,7 @@ def _convert(estimator: Any, n_features: int) -> bytes:
     from skl2onnx.common.data_types import FloatTensorType
 
     _register_log1p()
+    _register_soft_vote()
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     try:
         onnx_model = convert_sklearn(
@@ -69,10 +83,19 @@ def _convert(estimator: Any, n_features: int) -> bytes:
         )
     except Exception as exc:  # skl2onnx raises many unrelated types; one message for the CLI
         raise ExportError(f"ONNX conversion failed for {type(final).__name__}: {exc}") from exc
+    _drop_unused_initializers(onnx_model.graph)
     outputs = [o.name for o in onnx_model.graph.output]
     if outputs != [LABEL_OUTPUT, PROBABILITY_OUTPUT]:
         raise ExportError(f"unexpected ONNX outputs {outputs}; expected {[LABEL_OUTPUT, PROBABILITY_OUTPUT]}")
     return bytes(onnx_model.SerializeToString())
+
+
+def _drop_unused_initializers(graph: Any) -> None:
+    """Remove constants no node reads (the voting converter leaves one; onnxruntime warns on every load)."""
+    used = {name for node in graph.node for name in node.input}
+    unused = [init for init in graph.initializer if init.name not in used]
+    for init in unused:
+        graph.initializer.remove(init)
 
 
 def _append_platt(model: bytes, platt: Platt) -> bytes:
@@ -83,8 +106,10 @@ def _append_platt(model: bytes, platt: Platt) -> bytes:
     proto = onnx.load_from_string(model)
     graph = proto.graph
     raw_label, raw_probabilities = "raw_" + LABEL_OUTPUT, "raw_" + PROBABILITY_OUTPUT
+    renamed = {LABEL_OUTPUT: raw_label, PROBABILITY_OUTPUT: raw_probabilities}
     for node in graph.node:
-        renamed = {LABEL_OUTPUT: raw_label, PROBABILITY_OUTPUT: raw_probabilities}
+        # Inputs too: the voting converter derives its label from the probabilities output inside the graph.
+        node.input[:] = [renamed.get(i, i) for i in node.input]
         node.output[:] = [renamed.get(o, o) for o in node.output]
 
     def const(name: str, value: Any, dtype: Any = np.float32) -> str:

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.stats import loguniform, randint, uniform
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, VotingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import RandomizedSearchCV, TimeSeriesSplit
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.utils import Bunch
 from sklearn.utils.class_weight import compute_sample_weight
 
-from training.config import ModelFamily
+from training.config import MEMBER_FAMILIES, ModelFamily
 
 ParamValue = str | int | float | bool | None
 
@@ -39,13 +41,43 @@ class Log1p(TransformerMixin, BaseEstimator):
         return np.log1p(np.asarray(X, dtype=np.float64))
 
 
+class SoftVote(VotingClassifier):
+    """Soft voting: the mean of the members' probabilities, each member fitted with its own row weights.
+
+    `VotingClassifier.fit` hands one `sample_weight` to every member, but the logistic pipeline takes it as
+    `clf__sample_weight` and gradient boosting needs balanced weights (`fit_weights`). A subclass rather than a
+    new class, so nested hyperparameters (`random_forest__max_depth`), `clone` and the skl2onnx converter of
+    `VotingClassifier` (registered for this class in `training.export`) all keep working.
+    """
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> SoftVote:
+        """Fit a clone of every member on (X, y) with its family's weights (times `sample_weight`)."""
+        encoder = LabelEncoder().fit(y)
+        encoded = encoder.transform(y)
+        fitted = [clone(m).fit(X, encoded, **fit_weights(m, encoded, sample_weight)) for _, m in self.estimators]
+        return self._adopt(fitted, encoder)
+
+    def _adopt(self, fitted: Sequence[Any], encoder: LabelEncoder) -> SoftVote:
+        """Take already fitted members (the attributes `VotingClassifier.fit` would have set)."""
+        self.le_ = encoder
+        self.classes_ = encoder.classes_
+        self.estimators_ = list(fitted)
+        self.named_estimators_ = Bunch(**{name: m for (name, _), m in zip(self.estimators, fitted, strict=True)})
+        return self
+
+
+def soft_vote(members: Sequence[tuple[str, Any]]) -> SoftVote:
+    """An unfitted SoftVote of (name, estimator) members, equal weights."""
+    return SoftVote(list(members), voting="soft", flatten_transform=False)
+
+
 @dataclass(frozen=True)
 class Candidate:
     """The best estimator of one family after the search, fitted on the training rows."""
 
     family: ModelFamily
     estimator: Any
-    cv_roc_auc: float | None  # None when the hyperparameters were given, not searched
+    cv_roc_auc: float | None  # None when not cross-validated as a whole: given hyperparameters, or the ensemble
     params: dict[str, ParamValue]
     fit_seconds: float
 
@@ -84,6 +116,9 @@ def _space(family: ModelFamily, seed: int) -> tuple[Any, dict[str, Any], bool]:
             "min_samples_leaf": [5, 10, 20, 40],
         }
         return boosting, space, True
+    if family == "ensemble":
+        # No search space of its own: `search` tunes each member; `fixed` takes `<member>__<param>` names.
+        return soft_vote([(member, _space(member, seed)[0]) for member in MEMBER_FAMILIES]), {}, False
     raise ValueError(f"unknown model family: {family}")
 
 
@@ -110,7 +145,16 @@ def search(
     n_jobs: int,
     sample_weight: np.ndarray | None = None,
 ) -> Candidate:
-    """RandomizedSearchCV on ROC AUC with time-ordered folds (rows must be sorted by time)."""
+    """RandomizedSearchCV on ROC AUC with time-ordered folds (rows must be sorted by time).
+
+    The ensemble searches each member family and averages the winners (`combine`).
+    """
+    if family == "ensemble":
+        members = [
+            search(m, X, y, budget=budget, folds=folds, seed=seed, n_jobs=n_jobs, sample_weight=sample_weight)
+            for m in MEMBER_FAMILIES
+        ]
+        return combine(members)
     estimator, space, _ = _space(family, seed)
     fit_params = fit_weights(estimator, y, sample_weight)
     searcher = RandomizedSearchCV(
@@ -138,6 +182,21 @@ def search(
     )
 
 
+def combine(members: Sequence[Candidate]) -> Candidate:
+    """The ensemble of already fitted single-family candidates (same rows): no refit, params prefixed by family."""
+    if not members or any(m.family == "ensemble" for m in members):
+        raise ValueError("an ensemble needs one or more single-family members")
+    if len({m.family for m in members}) != len(members):
+        raise ValueError("an ensemble takes each family at most once")
+    classes = [np.asarray(m.estimator.classes_) for m in members]
+    if any(not np.array_equal(c, classes[0]) for c in classes):
+        raise ValueError("ensemble members were fitted on different classes")
+    vote = soft_vote([(m.family, clone(m.estimator)) for m in members])
+    vote._adopt([m.estimator for m in members], LabelEncoder().fit(classes[0]))
+    params = {f"{m.family}__{k}": v for m in members for k, v in m.params.items()}
+    return Candidate("ensemble", vote, None, params, sum(m.fit_seconds for m in members))
+
+
 def fixed(
     family: ModelFamily,
     params: dict[str, ParamValue],
@@ -152,7 +211,9 @@ def fixed(
     try:
         estimator.set_params(**params)
     except ValueError as exc:
-        raise ValueError(f"{family}: hyperparameters do not fit this family: {exc}") from None
+        # scikit-learn's message goes on to print the whole (multi-line) estimator; the parameter name suffices.
+        reason = str(exc).split(" for estimator ")[0].splitlines()[0]
+        raise ValueError(f"{family}: hyperparameters do not fit this family: {reason}") from None
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from app.contract import FEATURES, Calibration, CandidateScore, EvaluationMetrics, ModelManifest
-from training import calibration, data, evaluate, export, model, report
-from training.config import QualityGates, TrainConfig
+from training import calibration, choice, data, evaluate, export, model, report
+from training.config import MEMBER_FAMILIES, QualityGates, TrainConfig
 from training.manifest import build_manifest, importances, reference_sample
 
 Progress = Callable[[str], None]
@@ -106,27 +106,14 @@ def run(config: TrainConfig, progress: Progress, dataset: data.Dataset | None = 
     X_search, y_search = X_train[-config.max_search_rows :], y_train[-config.max_search_rows :]
     w_train = row_weights(split.train)
     w_search = None if w_train is None else w_train[-config.max_search_rows :]
-    candidates: list[model.Candidate] = []
+    candidates = _candidates(config, X_train, y_train, X_search, y_search, w_train, w_search, progress)
     scores: list[CandidateScore] = []
-    for family in config.families:
-        if config.fixed_params is not None:
-            progress(f"fitting {family} with given hyperparameters (no search)")
-            candidate = model.fixed(
-                family, config.fixed_params, X_train, y_train, seed=config.seed, sample_weight=w_train
-            )
-        else:
-            progress(f"searching {family} ({config.budget} candidates × {config.cv_folds} time-ordered folds)")
-            candidate = model.search(
-                family, X_search, y_search, budget=config.budget, folds=config.cv_folds, seed=config.seed,
-                n_jobs=config.n_jobs, sample_weight=w_search,
-            )  # fmt: skip
-        val_auc = evaluate.evaluate(
-            y_val, model.predict(candidate.estimator, X_val), split.validation["effort"].to_numpy(), 0.5
-        ).roc_auc
-        candidates.append(candidate)
+    raw_val = [model.predict(c.estimator, X_val) for c in candidates]
+    for candidate, p in zip(candidates, raw_val, strict=True):
+        val_auc = evaluate.evaluate(y_val, p, split.validation["effort"].to_numpy(), 0.5).roc_auc
         scores.append(
             CandidateScore(
-                name=family,
+                name=candidate.family,
                 validation_roc_auc=float(val_auc or 0.0),
                 cv_roc_auc=candidate.cv_roc_auc,
                 params=candidate.params,
@@ -134,13 +121,14 @@ def run(config: TrainConfig, progress: Progress, dataset: data.Dataset | None = 
             )
         )
         cv = "-" if candidate.cv_roc_auc is None else f"{candidate.cv_roc_auc:.3f}"
-        progress(f"{family}: cv ROC AUC {cv}, validation ROC AUC {val_auc:.3f}")
+        progress(f"{candidate.family}: cv ROC AUC {cv}, validation ROC AUC {val_auc:.3f}")
 
-    best_index = max(range(len(scores)), key=lambda i: scores[i].validation_roc_auc)
-    chosen = candidates[best_index]
+    picked = choice.choose([c.family for c in candidates], y_val, raw_val, config.ensemble_margin_se)
+    progress(picked.reason)
+    chosen = candidates[picked.index]
     # Platt map, threshold and bands all come from the validation period (calibration.py says why).
-    platt = calibration.fit(y_val, model.predict(chosen.estimator, X_val))
-    p_val = platt.apply(model.predict(chosen.estimator, X_val))
+    platt = calibration.fit(y_val, raw_val[picked.index])
+    p_val = platt.apply(raw_val[picked.index])
     threshold = evaluate.choose_threshold(y_val, p_val)
     bands = evaluate.choose_bands(y_val, p_val, threshold)
     validation_metrics = evaluate.evaluate(y_val, p_val, split.validation["effort"].to_numpy(), threshold)
@@ -211,6 +199,38 @@ def run(config: TrainConfig, progress: Progress, dataset: data.Dataset | None = 
         promoted=_is_champion(config.models_dir, published.version),
         notes=notes,
     )
+
+
+def _candidates(
+    config: TrainConfig,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_search: np.ndarray,
+    y_search: np.ndarray,
+    w_train: np.ndarray | None,
+    w_search: np.ndarray | None,
+    progress: Progress,
+) -> list[model.Candidate]:
+    """One fitted candidate per configured family, in the configured order.
+
+    The ensemble reuses the members searched for their own candidates (each family is searched once).
+    """
+    if config.fixed_params is not None:
+        (family,) = config.families
+        progress(f"fitting {family} with given hyperparameters (no search)")
+        return [model.fixed(family, config.fixed_params, X_train, y_train, seed=config.seed, sample_weight=w_train)]
+    searched: dict[str, model.Candidate] = {}
+    with_ensemble = "ensemble" in config.families
+    for family in MEMBER_FAMILIES:
+        if family in config.families or with_ensemble:
+            progress(f"searching {family} ({config.budget} candidates × {config.cv_folds} time-ordered folds)")
+            searched[family] = model.search(
+                family, X_search, y_search, budget=config.budget, folds=config.cv_folds, seed=config.seed,
+                n_jobs=config.n_jobs, sample_weight=w_search,
+            )  # fmt: skip
+    if with_ensemble:
+        searched["ensemble"] = model.combine([searched[f] for f in MEMBER_FAMILIES])
+    return [searched[f] for f in config.families]
 
 
 def row_weights(frame: pd.DataFrame) -> np.ndarray | None:

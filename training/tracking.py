@@ -36,6 +36,7 @@ def log_run(uri: str, config: TrainConfig, outcome: TrainOutcome, tags: dict[str
         "test_fraction": config.test_fraction,
         "split": config.split,
         "families": ",".join(config.families),
+        "ensemble_margin_se": config.ensemble_margin_se,
         "seed": config.seed,
         "threshold": round(manifest.threshold, 6),
         "data_fingerprint": manifest.data.sha256,

@@ -9,6 +9,7 @@ import pytest
 
 from app.contract import MODEL_FILE
 from training import challenger, data, scoring
+from training.config import ALL_FAMILIES
 from training.policy import RetrainPolicy
 from training.retrain import Facts
 
@@ -48,6 +49,6 @@ def test_levels_map_onto_the_pipeline(trained_models: Path) -> None:
     search, _ = challenger.training_config(policy.model_copy(update={"level": "search"}), facts)
     assert search.families == (facts.manifest.model_type,) and search.fixed_params is None
     select, _ = challenger.training_config(policy.model_copy(update={"level": "select"}), facts)
-    assert len(select.families) == 3
+    assert select.families == ALL_FAMILIES
     first, note = challenger.training_config(policy.model_copy(update={"level": "refit"}), Facts())
-    assert len(first.families) == 3 and "no champion" in note
+    assert first.families == ALL_FAMILIES and "no champion" in note

@@ -64,3 +64,29 @@ def test_calibrated_model_exports_with_parity_and_same_ranking(guice: tuple[np.n
     raw, cooked = model.predict(candidate.estimator, X[900:]), export.onnx_probabilities(blob, X[900:])
     assert np.array_equal(np.argsort(raw, kind="stable"), np.argsort(platt.apply(raw), kind="stable"))
     assert np.allclose(cooked, platt.apply(raw), atol=1e-5)
+
+
+def test_calibrated_ensemble_exports_with_parity_and_no_dead_constants(guice: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = guice
+    candidate = model.search("ensemble", X[:700], y[:700], budget=1, folds=2, seed=0, n_jobs=1)
+    platt = calibration.fit(y[700:900], model.predict(candidate.estimator, X[700:900]))
+    assert platt != calibration.IDENTITY
+    calibrated = calibration.Calibrated(candidate.estimator, platt)
+    blob = export.to_onnx(calibrated, len(FEATURES))
+    graph = onnx.load_from_string(blob).graph
+    assert [o.name for o in graph.output] == [LABEL_OUTPUT, PROBABILITY_OUTPUT]
+    # The voting graph reads its own probabilities to make a label: Platt must reroute that read too.
+    assert sum(PROBABILITY_OUTPUT in node.output for node in graph.node) == 1
+    used = {name for node in graph.node for name in node.input}
+    assert all(init.name in used for init in graph.initializer)
+    assert export.check_parity(blob, calibrated, X[900:], 1e-5).max_abs_diff <= 1e-5
+    labels = _onnx_labels(blob, X[900:])
+    assert np.array_equal(labels, (export.onnx_probabilities(blob, X[900:]) >= 0.5).astype(np.int64))
+
+
+def _onnx_labels(blob: bytes, X: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
+    (labels,) = session.run([LABEL_OUTPUT], {INPUT_NAME: X.astype(np.float32)})
+    return np.asarray(labels)

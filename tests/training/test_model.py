@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.contract import CandidateScore
 from training import data, model
-from training.config import ALL_FAMILIES
+from training.config import MEMBER_FAMILIES
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def test_log1p_matches_numpy() -> None:
     assert np.allclose(model.Log1p().fit(X).transform(X), np.log1p(X))
 
 
-@pytest.mark.parametrize("family", ALL_FAMILIES)
+@pytest.mark.parametrize("family", MEMBER_FAMILIES)
 def test_search_and_refit(family: str, hikari: tuple[np.ndarray, np.ndarray]) -> None:
     X, y = hikari
     candidate = model.search(family, X, y, budget=2, folds=3, seed=0, n_jobs=1)  # type: ignore[arg-type]
@@ -41,3 +42,72 @@ def test_search_and_refit(family: str, hikari: tuple[np.ndarray, np.ndarray]) ->
 def test_unknown_family_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown model family"):
         model.search("svm", np.zeros((10, 15)), np.zeros(10), budget=1, folds=2, seed=0, n_jobs=1)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def ensemble(hikari: tuple[np.ndarray, np.ndarray]) -> model.Candidate:
+    X, y = hikari
+    return model.search("ensemble", X[:900], y[:900], budget=1, folds=2, seed=0, n_jobs=1)
+
+
+def test_ensemble_averages_its_searched_members(
+    ensemble: model.Candidate, hikari: tuple[np.ndarray, np.ndarray]
+) -> None:
+    X, _ = hikari
+    assert ensemble.family == "ensemble" and ensemble.cv_roc_auc is None
+    vote = ensemble.estimator
+    assert [name for name, _ in vote.estimators] == list(MEMBER_FAMILIES)
+    members = [model.predict(m, X[900:]) for m in vote.estimators_]
+    assert np.allclose(model.predict(vote, X[900:]), np.mean(members, axis=0), atol=1e-12)
+    assert ensemble.params and all(k.split("__")[0] in MEMBER_FAMILIES for k in ensemble.params)
+    assert "logistic_regression__clf__C" in ensemble.params
+
+
+def test_ensemble_hyperparameters_round_trip_through_the_manifest_into_fixed(
+    ensemble: model.Candidate, hikari: tuple[np.ndarray, np.ndarray]
+) -> None:
+    X, y = hikari
+    # The manifest stores params as CandidateScore does: JSON scalars under plain string keys.
+    stored = CandidateScore(name="ensemble", validation_roc_auc=0.7, params=ensemble.params, fit_seconds=1.0)
+    params = CandidateScore.model_validate_json(stored.model_dump_json()).params
+    rebuilt = model.fixed("ensemble", params, X[:900], y[:900], seed=0)
+    assert rebuilt.family == "ensemble" and rebuilt.cv_roc_auc is None and rebuilt.params == ensemble.params
+    # Same hyperparameters, same rows, same seeds: the same model as the searched one.
+    assert np.allclose(model.predict(rebuilt.estimator, X[900:]), model.predict(ensemble.estimator, X[900:]))
+    refitted = model.refit(ensemble, X[:900], y[:900])
+    assert np.allclose(model.predict(refitted, X[900:]), model.predict(ensemble.estimator, X[900:]))
+    defaults = model.fixed("ensemble", {}, X[:300], y[:300], seed=0)
+    assert model.predict(defaults.estimator, X[:5]).shape == (5,)
+
+
+def test_ensemble_members_get_their_own_row_weights(hikari: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = hikari
+    own: dict[str, dict[str, model.ParamValue]] = {
+        "logistic_regression": {}, "random_forest": {"n_estimators": 20}, "gradient_boosting": {"n_estimators": 20}
+    }  # fmt: skip
+    params = {f"{family}__{k}": v for family, p in own.items() for k, v in p.items()}
+    weights = np.linspace(0.1, 3.0, 600)
+    weighted = model.fixed("ensemble", params, X[:600], y[:600], seed=0, sample_weight=weights)
+    plain = model.fixed("ensemble", params, X[:600], y[:600], seed=0)
+    for family, p in own.items():
+        single = model.fixed(family, p, X[:600], y[:600], seed=0, sample_weight=weights)  # type: ignore[arg-type]
+        member = weighted.estimator.named_estimators_[family]
+        assert np.allclose(model.predict(member, X[600:]), model.predict(single.estimator, X[600:]))
+    assert not np.allclose(model.predict(weighted.estimator, X[600:]), model.predict(plain.estimator, X[600:]))
+
+
+def test_ensemble_refuses_bad_members_and_unknown_hyperparameters(
+    ensemble: model.Candidate, hikari: tuple[np.ndarray, np.ndarray]
+) -> None:
+    X, y = hikari
+    with pytest.raises(ValueError, match="one or more single-family members"):
+        model.combine([])
+    with pytest.raises(ValueError, match="one or more single-family members"):
+        model.combine([ensemble])
+    forest = model.fixed("random_forest", {"n_estimators": 10}, X[:300], y[:300], seed=0)
+    with pytest.raises(ValueError, match="at most once"):
+        model.combine([forest, forest])
+    with pytest.raises(ValueError, match="ensemble: hyperparameters do not fit this family: Invalid parameter 'svm'"):
+        model.fixed("ensemble", {"svm__C": 1.0}, X[:300], y[:300], seed=0)
+    with pytest.raises(ValueError, match="Invalid parameter 'bogus'"):
+        model.fixed("ensemble", {"random_forest__bogus": 1}, X[:300], y[:300], seed=0)

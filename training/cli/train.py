@@ -37,8 +37,12 @@ def train(
         SplitKind, typer.Option(help="random is optimistic: only for comparison")
     ] = SplitKind.chronological,
     family: Annotated[
-        list[str] | None, typer.Option("--family", help="logistic_regression, random_forest, gradient_boosting")
+        list[str] | None,
+        typer.Option("--family", help="logistic_regression, random_forest, gradient_boosting, ensemble"),
     ] = None,
+    ensemble_margin_se: Annotated[
+        float, typer.Option(min=0, help="pick the ensemble unless the best beats it by more than this many SEs")
+    ] = 0.0,
     seed: int = 42,
     promote: Annotated[bool, typer.Option(help="make the new version champion (the first always is)")] = True,
     min_test_roc_auc: Annotated[float, typer.Option(min=0, max=1, help="quality gate on the test period")] = 0.6,
@@ -62,6 +66,7 @@ def train(
             test_fraction=test_fraction,
             split=split.value,
             families=tuple(family) if family else TrainConfig.model_fields["families"].default,
+            ensemble_margin_se=ensemble_margin_se,
             seed=seed,
             promote=promote,
             gates=QualityGates(min_test_roc_auc=min_test_roc_auc),

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from training import publish
+from training.config import MEMBER_FAMILIES
 
 CLI = [sys.executable, "-m", "training"]
 
@@ -27,7 +28,8 @@ def test_train_end_to_end_on_shared_data(tmp_path: Path, shared_commits_dir: Pat
     out = json.loads(result.stdout)
     assert out["version"] == 1 and out["promoted"] is True
     assert out["rows_loaded"] == 4759 and out["immature_dropped"] > 0
-    assert {c["name"] for c in out["candidates"]} == {"logistic_regression", "random_forest", "gradient_boosting"}
+    assert [c["name"] for c in out["candidates"]] == [*MEMBER_FAMILIES, "ensemble"]
+    assert out["model_type"] == max(out["candidates"], key=lambda c: c["validation_roc_auc"])["name"]
     assert out["test_metrics"]["roc_auc"] >= 0.6
     assert out["parity_max_abs_diff"] <= 1e-5
     window = out["window"]
@@ -115,6 +117,8 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no such file or folder" in missing.stderr
     family = run("train", "--family", "svm", "--models", tmp_path / "m")
     assert family.returncode == 2 and "families" in family.stderr
+    margin = run("train", "--ensemble-margin-se", "-1", "--models", tmp_path / "m")
+    assert margin.returncode == 2 and "ensemble-margin-se" in margin.stderr
 
 
 def test_evaluate_and_pointer_commands(tmp_path: Path, trained_models: Path, shared_commits_dir: Path) -> None:

@@ -1,0 +1,94 @@
+"""Choosing on validation: DeLong ROC AUCs and covariance, the ensemble preferred within k standard errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from training.choice import choose, delong
+
+
+def _scores(seed: int, rows: int = 400) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels and two correlated scores (shared signal, own noise); rounded so that ties occur."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(rows) < 0.2).astype(np.int64)
+    signal = y + rng.normal(0, 1.2, rows)
+    return y, np.round(signal + rng.normal(0, 0.5, rows), 1), np.round(signal + rng.normal(0, 0.5, rows), 1)
+
+
+def test_delong_aucs_match_scikit_learn_with_ties() -> None:
+    y, a, b = _scores(0)
+    aucs, covariance = delong(y, [a, b])
+    assert aucs == pytest.approx([roc_auc_score(y, a), roc_auc_score(y, b)], abs=1e-12)
+    assert covariance.shape == (2, 2) and np.allclose(covariance, covariance.T)
+    assert covariance[0, 1] > 0  # shared signal: the two AUCs move together
+
+
+def test_delong_variance_of_a_difference_agrees_with_a_paired_bootstrap() -> None:
+    y, a, b = _scores(1)
+    _, covariance = delong(y, [a, b])
+    se = np.sqrt(covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1])
+    rng = np.random.default_rng(2)
+    diffs = []
+    for _ in range(600):
+        rows = rng.integers(0, len(y), len(y))
+        if y[rows].sum() >= 2:
+            aucs, _ = delong(y[rows], [a[rows], b[rows]])  # its AUCs are scikit-learn's (test above), and fast
+            diffs.append(aucs[0] - aucs[1])
+    assert se == pytest.approx(np.std(diffs), rel=0.15)
+    single, _ = delong(y, [a])
+    assert single.shape == (1,)
+
+
+def test_delong_refuses_bad_inputs_and_flags_an_unmeasurable_spread() -> None:
+    with pytest.raises(ValueError, match="both classes"):
+        delong(np.zeros(10), [np.arange(10.0)])
+    with pytest.raises(ValueError, match="both classes"):
+        delong(np.array([0, 1, 2]), [np.arange(3.0)])
+    with pytest.raises(ValueError, match="do not match"):
+        delong(np.array([0, 1, 0]), [np.arange(4.0)])
+    aucs, covariance = delong(np.array([0, 0, 1, 0]), [np.array([0.1, 0.2, 0.9, 0.3])])
+    assert aucs[0] == 1.0 and np.isnan(covariance).all()
+
+
+def test_ensemble_is_chosen_within_one_standard_error_and_not_beyond() -> None:
+    y, a, b = _scores(3)
+    aucs, covariance = delong(y, [a, b])
+    best, other = (0, 1) if aucs[0] > aucs[1] else (1, 0)
+    names = ["gradient_boosting", "ensemble"] if best == 0 else ["ensemble", "gradient_boosting"]
+    se = np.sqrt(covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1])
+    gap = aucs[best] - aucs[other]
+    assert gap > 0  # the fixture separates them a little
+    within = choose(names, y, [a, b], ensemble_margin_se=gap / se + 0.01)
+    assert within.name == "ensemble" and "within" in within.reason
+    beyond = choose(names, y, [a, b], ensemble_margin_se=gap / se - 0.01)
+    assert beyond.name == "gradient_boosting" and beyond.index == best
+    assert "paired DeLong SE" in beyond.reason
+
+
+def test_plain_maximum_without_ensemble_or_margin_and_when_the_ensemble_is_best() -> None:
+    y, a, _ = _scores(4)
+    weak = a + np.random.default_rng(5).normal(0, 3, len(a))
+    assert choose(["logistic_regression", "ensemble"], y, [a, weak], 0.0).name == "logistic_regression"
+    assert choose(["logistic_regression", "random_forest"], y, [weak, a], 5.0).name == "random_forest"
+    assert choose(["logistic_regression", "ensemble"], y, [weak, a], 1.0).name == "ensemble"
+    # Equal scores: the first configured candidate wins, as max() did.
+    assert choose(["random_forest", "gradient_boosting"], y, [a, a], 0.0).index == 0
+
+
+def test_ensemble_wins_when_the_noise_cannot_be_measured() -> None:
+    y = np.array([0, 0, 1, 0, 0, 0])
+    sharp, blunt = np.array([0.1, 0.2, 0.9, 0.3, 0.2, 0.1]), np.array([0.1, 0.95, 0.9, 0.3, 0.2, 0.1])
+    assert choose(["random_forest", "ensemble"], y, [sharp, blunt], 1.0).name == "ensemble"
+    assert choose(["random_forest", "ensemble"], y, [sharp, blunt], 0.0).name == "random_forest"
+
+
+def test_choose_refuses_bad_inputs() -> None:
+    y, a, _ = _scores(6)
+    with pytest.raises(ValueError, match="one validation probability vector"):
+        choose(["ensemble", "random_forest"], y, [a], 1.0)
+    with pytest.raises(ValueError, match="one validation probability vector"):
+        choose([], y, [], 1.0)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        choose(["ensemble"], y, [a], -1.0)
