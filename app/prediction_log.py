@@ -112,7 +112,7 @@ class PredictionLog:
         self,
         store: Store,
         max_rows: int = 50_000,
-        batch_rows: int = 1000,
+        batch_rows: int = 10_000,
         flush_seconds: float = 0.5,
         on_drop: Callable[[int], None] | None = None,
         on_write: Callable[[int], None] | None = None,

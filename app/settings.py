@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     log_queue_size: int = Field(
         50_000, ge=1, description="rows queued between requests and the log writer at most (≈ 300 bytes a row)"
     )
-    log_batch_size: int = Field(1000, ge=1, description="rows written per database transaction")
+    log_batch_size: int = Field(10_000, ge=1, description="rows written per database transaction at most")
     log_flush_seconds: float = Field(0.5, gt=0, description="longest a queued record waits to be written")
     retention_days: float = Field(180.0, gt=0, description="predictions older than this are deleted")
     label_delay_days: float = Field(90.0, ge=0, description="days before a commit's label is mature")
