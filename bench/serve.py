@@ -256,6 +256,30 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {mem} MB RAM, {system}, {versions}, load average {load}"
 
 
+def log_cost(models: Path, rounds: int, seconds: int, work: Path) -> str:
+    """Saturating 1,000-commit batches with the prediction log on and off, alternating; a markdown table."""
+    script = script_for(work, "b1k", {"commits": commits(1000)})
+    rows = []
+    for _ in range(rounds):
+        for log_on in (True, False):
+            os.environ["COMMITRISK_PREDICTION_LOG"] = str(log_on).lower()
+            proc, url = start(models, 1, work)
+            try:
+                path = f"{url}/predict/batch?explain=false"
+                wrk(path, script, 1, 2)  # warm-up
+                dropped = log_dropped(url)
+                rps, p50, _, _ = wrk(path, script, 1, seconds)
+                lost = f"{log_dropped(url) - dropped:,.0f}" if log_on else "-"
+                rows.append(f"| {'on' if log_on else 'off'} | {rps:.1f} | {p50:.1f} | {lost} | "
+                            f"{rss_mb(worker_pids(proc, 1)):.0f} |")  # fmt: skip
+                print(rows[-1], flush=True)
+            finally:
+                stop(proc)
+                os.environ.pop("COMMITRISK_PREDICTION_LOG")
+    header = "| prediction log | req/s | p50 ms | log rows dropped | worker RSS MB |\n|---|---|---|---|---|\n"
+    return header + "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, help="existing models dir (default: train one)")
@@ -263,9 +287,26 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--reloads", type=int, default=500)
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument(
+        "--log-cost", type=int, metavar="ROUNDS", help="only: 1,000-commit batches with the log on vs off, alternating"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("error: wrk: not installed (apt-get install -y wrk)")
+    if args.log_cost:
+        with tempfile.TemporaryDirectory(prefix="commitrisk-bench-") as tmp:
+            models = prepare_models(Path(tmp), args.models)
+            body = log_cost(models, args.log_cost, args.seconds, Path(tmp))
+        text = (
+            f"## Serving — prediction log cost on batches, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
+            f"(`bench/serve.py --log-cost {args.log_cost}`)\n\nMachine: {machine()}. Saturating "
+            "`/predict/batch?explain=false` of 1,000 commits (wrk -t1 -c1, 1 worker, SQLite), log on and off "
+            f"alternating, {args.seconds} s each.\n\n{body}\n"
+        )
+        print("\n" + text)
+        with args.out.open("a", encoding="utf-8") as fh:
+            fh.write("\n" + text)
+        return
     with tempfile.TemporaryDirectory(prefix="commitrisk-bench-") as tmp:
         work = Path(tmp)
         models = prepare_models(work, args.models)
