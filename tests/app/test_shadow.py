@@ -175,3 +175,14 @@ def test_an_unreadable_challenger_pointer_keeps_the_champion_serving(client: Any
     (models_dir / "challenger").write_text("2\n../x\n")
     assert not registry.sync_shadow() and registry.served.shadows == ()
     assert client.post("/predict", json=commits(1)[0]).status_code == 200
+
+
+def test_v2_infer_is_shadowed_and_logged_without_commit_ids(client: Any, models_dir: Path) -> None:
+    (models_dir / "challenger").write_text("2\n")
+    assert client.app.state.registry.sync_shadow()
+    rows = [[float(v) for k, v in c.items() if k in FEATURES] for c in commits(3)]
+    tensor = {"name": "features", "shape": [3, len(FEATURES)], "datatype": "FP32", "data": rows}
+    assert client.post("/v2/models/commitrisk/infer", json={"inputs": [tensor]}).status_code == 200
+    logged = logged_shadow_rows(client, 3)
+    assert len(logged) == 3 and {(r[1], r[3]) for r in logged} == {(2, None)}
+    assert 'commitrisk_shadow_predictions_total{version="2"} 3.0' in client.get("/metrics").text
