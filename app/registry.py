@@ -163,8 +163,8 @@ class ModelRegistry:
             log.warning("challenger pointer unreadable (the champion keeps serving): %s", exc.message)
             return False
         # The newest `max_shadows`, without duplicates; a challenger equal to the champion would shadow itself.
-        wanted = [v for v in dict.fromkeys(listed) if v != served.champion.version][-self.max_shadows :]
-        wanted = wanted if self.max_shadows > 0 else []
+        candidates = [v for v in dict.fromkeys(listed) if v != served.champion.version]
+        wanted = candidates[-self.max_shadows :] if self.max_shadows else []
         if wanted == [p.version for p in served.shadows]:
             return False
         loaded = {p.version: p for p in served.shadows}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,20 @@ def parse_version(name: str | int) -> int:
             [{"field": "version", "message": "expected a positive integer such as 3"}],
         )
     return int(text)
+
+
+def write_pointer_file(path: Path, versions: Sequence[int]) -> None:
+    """Write a pointer file listing `versions`, one per line: temp file + fsync + rename, never a torn read."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("".join(f"{v}\n" for v in versions))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class ModelRepository:
@@ -123,16 +138,7 @@ class ModelRepository:
         if name not in POINTERS:
             raise ValueError(f"unknown pointer {name!r}")
         self.version_dir(version)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=self.root)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(f"{version}\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.root / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_pointer_file(self.root / name, (version,))
 
     def target(self) -> int | None:
         """The version to serve: the champion pointer, else the latest published version, else None."""

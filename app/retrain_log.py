@@ -1,8 +1,8 @@
 """Retrain requests (`POST /retrain`) and the retrain audit trail, in the monitoring database.
 
 Both sides use it: the service records requests, the trainer (`commitrisk retrain`) consumes them and writes
-one audit record per decision. Own tables on their own `MetaData`, created idempotently, so the monitoring
-schema's migrations stay untouched; `time` columns are Unix seconds like the rest of the database.
+one audit record per decision. The tables are part of the monitoring schema (`app/tables.py`, migration 3), so
+`Store.open` creates them like every other table; `time` columns are Unix seconds like the rest of the database.
 """
 
 from __future__ import annotations
@@ -12,49 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Engine,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy import text as sql_text
+from sqlalchemy import Engine, insert, select, update
 
-_ID = BigInteger().with_variant(Integer(), "sqlite")
-_DDL_LOCK = 4242000005  # PostgreSQL advisory lock key: two processes creating the tables at once
-
-metadata = MetaData()
-retrain_requests = Table(
-    "retrain_requests",
-    metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("requested_at", Float, nullable=False, index=True),
-    Column("reason", String(500), nullable=False),
-    Column("requested_by", String(200)),
-    Column("consumed_at", Float),
-    Column("audit_id", Integer),
-)
-retrain_audit = Table(
-    "retrain_audit",
-    metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("time", Float, nullable=False, index=True),
-    Column("action", String(32), nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("fired", String(200), nullable=False),
-    Column("champion_version", Integer),
-    Column("challenger_version", Integer),
-    Column("deployed", String(16)),
-    Column("record", Text, nullable=False),
-)
+from app.tables import retrain_audit, retrain_requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +25,6 @@ class RetrainRequest:
     requested_at: float
     reason: str
     requested_by: str | None
-
-
-def ensure_tables(engine: Engine) -> None:
-    """Create both tables if absent (safe to call from every process at start)."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sql_text(f"SELECT pg_advisory_xact_lock({_DDL_LOCK})"))
-        metadata.create_all(conn, checkfirst=True)
 
 
 def request_retrain(engine: Engine, reason: str, requested_by: str | None = None) -> RetrainRequest:

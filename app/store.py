@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import Engine, Select, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from app.appender import Appender
@@ -128,11 +128,7 @@ class Store:
 
     def insert_predictions(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append prediction rows (keys: the `predictions` columns except `id`; missing ones are NULL)."""
-        self.append_predictions([tuple(row.get(c) for c in PREDICTION_COLUMNS) for row in rows])
-
-    def append_predictions(self, values: Sequence[tuple[Any, ...]]) -> None:
-        """Append rows given as tuples in `PREDICTION_COLUMNS` order, in one transaction."""
-        self.append_log(values, (), ())
+        self.append_log([tuple(row.get(c) for c in PREDICTION_COLUMNS) for row in rows], (), ())
 
     def append_log(
         self,
@@ -140,7 +136,7 @@ class Store:
         shadow_values: Sequence[tuple[Any, ...]],
         rejected: Sequence[dict[str, Any]],
     ) -> None:
-        """One transaction of the prediction log: prediction rows, shadow rows (`SHADOW_COLUMNS` order), rejections."""
+        """One transaction of the prediction log: rows in `PREDICTION_COLUMNS` / `SHADOW_COLUMNS` order, rejections."""
         if not (values or shadow_values or rejected):
             return
         with self.engine.begin() as conn:
@@ -151,9 +147,7 @@ class Store:
 
     def insert_rejections(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append rejected-input counts (keys: time, reason, count) in one transaction."""
-        if rows:
-            with self.engine.begin() as conn:
-                conn.execute(insert(rejections), list(rows))
+        self.append_log((), (), rows)
 
     def upsert_feedback(self, items: Iterable[dict[str, Any]]) -> int:
         """Insert or replace labels by commit id (idempotent: the same payload twice changes nothing)."""
@@ -185,14 +179,9 @@ class Store:
 
     def window(self, rows: int | None = None, days: float | None = None, now: float | None = None) -> Window:
         """The newest `rows` predictions, or those of the last `days` days (days wins when both are set)."""
-        query = select(*FEATURE_COLUMNS, predictions.c.probability, predictions.c.label, predictions.c.time)
-        query = query.add_columns(predictions.c.commit_id).order_by(predictions.c.id.desc())
-        if days is not None:
-            query = query.where(predictions.c.time >= (now or time.time()) - days * 86400.0)
-        elif rows is not None:
-            query = query.limit(rows)
+        query = select(*WINDOW_COLUMNS).order_by(predictions.c.id.desc())
         with self.engine.connect() as conn:
-            fetched = conn.execute(query).all()
+            fetched = conn.execute(_newest(query, rows, days, now)).all()
         return _to_window(fetched)
 
     def labelled_window(
@@ -206,18 +195,13 @@ class Store:
             .subquery()
         )
         query = (
-            select(*FEATURE_COLUMNS, predictions.c.probability, predictions.c.label, predictions.c.time)
-            .add_columns(predictions.c.commit_id, feedback.c.buggy)
+            select(*WINDOW_COLUMNS, feedback.c.buggy)
             .join(newest, newest.c.id == predictions.c.id)
             .join(feedback, feedback.c.commit_id == predictions.c.commit_id)
             .order_by(predictions.c.id.desc())
         )
-        if days is not None:
-            query = query.where(predictions.c.time >= (now or time.time()) - days * 86400.0)
-        elif rows is not None:
-            query = query.limit(rows)
         with self.engine.connect() as conn:
-            fetched = conn.execute(query).all()
+            fetched = conn.execute(_newest(query, rows, days, now)).all()
         buggy = np.array([bool(row[-1]) for row in fetched], dtype=bool)
         return _to_window([row[:-1] for row in fetched]), buggy
 
@@ -284,6 +268,18 @@ class Store:
             keep = select(summaries.c.id).order_by(summaries.c.id.desc()).limit(2 * keep_reports)
             conn.execute(delete(summaries).where(summaries.c.id.not_in(keep)))
         return int(deleted or 0)
+
+
+# The columns `_to_window` reads, in its order.
+WINDOW_COLUMNS = (*FEATURE_COLUMNS, predictions.c.probability, predictions.c.label, predictions.c.time,
+                  predictions.c.commit_id)  # fmt: skip
+
+
+def _newest(query: Select[Any], rows: int | None, days: float | None, now: float | None) -> Select[Any]:
+    """Bound a newest-first query to the last `days` days, else to `rows` rows (days wins when both are set)."""
+    if days is not None:
+        return query.where(predictions.c.time >= (now or time.time()) - days * 86400.0)
+    return query.limit(rows) if rows is not None else query
 
 
 def _to_window(fetched: Sequence[Sequence[Any]]) -> Window:

@@ -95,6 +95,30 @@ summaries = Table(
     Column("kind", String(32), nullable=False),
     Column("report", Text, nullable=False),
 )
+# Retrain requests (`POST /retrain`) and one audit record per retrain decision (app/retrain_log.py).
+retrain_requests = Table(
+    "retrain_requests",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("requested_at", Float, nullable=False, index=True),
+    Column("reason", String(500), nullable=False),
+    Column("requested_by", String(200)),
+    Column("consumed_at", Float),
+    Column("audit_id", Integer),
+)
+retrain_audit = Table(
+    "retrain_audit",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("time", Float, nullable=False, index=True),
+    Column("action", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("fired", String(200), nullable=False),
+    Column("champion_version", Integer),
+    Column("challenger_version", Integer),
+    Column("deployed", String(16)),
+    Column("record", Text, nullable=False),
+)
 schema_version = Table(
     "schema_version",
     metadata,
@@ -125,6 +149,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     (2, "shadow_predictions: one row per commit and shadow model", lambda conn: _shadow_table(conn)),
+    # checkfirst: databases where earlier services created these tables outside the migrations keep them.
+    (
+        3,
+        "retrain_requests, retrain_audit",
+        lambda conn: metadata.create_all(conn, tables=[retrain_requests, retrain_audit], checkfirst=True),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 # Insert order of a logged prediction (every column but the id and schema 1's shadow pair).

@@ -106,7 +106,7 @@ def rollback(models_dir: Any, url: str | None, token: str | None, version: int |
     try:
         listed = list(publish.read_pointer_list(models_dir, CHALLENGER_POINTER))
         if listed or version is not None:
-            dropped = _pick(models_dir, listed, listed[-1] if version is None and listed else version, "drop")
+            dropped = _pick(models_dir, listed, version if version is not None else listed[-1], "drop")
             rest = [v for v in listed if v != dropped]
             publish.write_pointer_list(models_dir, rest, CHALLENGER_POINTER, action="rollback")
             champion = publish.read_pointer(models_dir)

@@ -24,6 +24,7 @@ from app.contract import (
     is_version_name,
     parse_pointer,
 )
+from app.repository import write_pointer_file
 
 LOCK_FILE = ".publish.lock"
 HISTORY_FILE = "pointer-history.jsonl"
@@ -82,20 +83,10 @@ def write_pointer_list(models_dir: Path, listed: Sequence[int], name: str, actio
     missing = [v for v in listed if v not in versions(models_dir)]
     if missing:
         raise PublishError(f"{models_dir}: version {missing[0]} does not exist")
-    if not listed:
-        clear_pointer(models_dir, name)
+    if listed:
+        write_pointer_file(models_dir / name, listed)
     else:
-        fd, temp = tempfile.mkstemp(dir=models_dir, prefix=f".{name}.")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write("".join(f"{v}\n" for v in listed))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, models_dir / name)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
+        clear_pointer(models_dir, name)
     entry = {"time": time.time(), "pointer": name, "version": listed[-1] if listed else None, "action": action}
     if len(listed) > 1:
         entry["versions"] = list(listed)

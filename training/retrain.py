@@ -71,12 +71,9 @@ def run(policy: RetrainPolicy, progress: Progress) -> dict[str, Any]:
 def _open_store(policy: RetrainPolicy) -> Any:
     if policy.database_url is None:
         return None
-    from app import retrain_log
     from app.store import Store
 
-    store = Store.open(policy.database_url, schema=policy.database_schema)
-    retrain_log.ensure_tables(store.engine)
-    return store
+    return Store.open(policy.database_url, schema=policy.database_schema)
 
 
 def _save(store: Any, record: dict[str, Any], policy: RetrainPolicy) -> None:

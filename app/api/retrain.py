@@ -30,12 +30,8 @@ class RetrainIn(BaseModel):
 
 
 def _engine(request: Request) -> Any:
-    """The monitoring database engine, with the retrain tables created once per app."""
-    engine = request.app.state.monitoring.store.engine
-    if not getattr(request.app.state, "retrain_tables", False):
-        retrain_log.ensure_tables(engine)
-        request.app.state.retrain_tables = True
-    return engine
+    """The monitoring database engine (its schema, retrain tables included, is migrated at start)."""
+    return request.app.state.monitoring.store.engine
 
 
 @router.post("/retrain", status_code=202, summary="Ask the trainer to retrain (admin)", responses=ERRORS)

@@ -13,9 +13,7 @@ from tests.conftest import Database
 
 @pytest.fixture
 def store(database: Database) -> Iterator[Store]:
-    opened = Store.open(database.url, schema=database.schema)
-    retrain_log.ensure_tables(opened.engine)
-    retrain_log.ensure_tables(opened.engine)  # idempotent
+    opened = Store.open(database.url, schema=database.schema)  # migrations create the retrain tables
     yield opened
     opened.close()
 

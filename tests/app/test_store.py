@@ -11,7 +11,15 @@ from sqlalchemy import create_engine, func, insert, inspect, select, text
 
 from app.contract import FEATURES
 from app.store import Store
-from app.tables import MIGRATIONS, SCHEMA_VERSION, SHADOW_COLUMNS, predictions, schema_version, shadow_predictions
+from app.tables import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    SHADOW_COLUMNS,
+    predictions,
+    retrain_requests,
+    schema_version,
+    shadow_predictions,
+)
 from tests.conftest import Database
 
 
@@ -154,3 +162,22 @@ def test_rejection_counts_sum_by_reason(store: Store) -> None:
 def test_non_finite_probability_column_round_trips_as_float(store: Store) -> None:
     store.insert_predictions([prediction(1, 1.0, p=0.123456789)])
     assert np.isclose(store.window().probability[0], 0.123456789)
+
+
+def test_retrain_tables_an_earlier_service_created_are_adopted_by_migration_3(database: Database) -> None:
+    engine = create_engine(database.url)
+    if database.schema is not None:
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
+        engine = engine.execution_options(schema_translate_map={None: database.schema})
+    with engine.begin() as conn:  # as `retrain_log.ensure_tables` did before the tables joined the migrations
+        retrain_requests.create(conn)
+        conn.execute(insert(retrain_requests).values(requested_at=1.0, reason="kept"))
+    engine.dispose()
+    store = Store.open(database.url, schema=database.schema)
+    with store.engine.connect() as conn:
+        kept = conn.execute(select(retrain_requests.c.reason)).scalars().all()
+        tables = set(inspect(conn).get_table_names(schema=database.schema))
+    version = store.version()
+    store.close()
+    assert version == SCHEMA_VERSION and kept == ["kept"] and "retrain_audit" in tables

@@ -82,7 +82,6 @@ def test_dry_run_explains_without_training_or_consuming_requests(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     store = Store.open(url)
-    retrain_log.ensure_tables(store.engine)
     queued = retrain_log.request_retrain(store.engine, "please")
     record = retrain.run(policy(models, hikari, database_url=url, dry_run=True), quiet)
     assert record["action"] == "would_retrain" and record["fired"] == ["on_demand"]

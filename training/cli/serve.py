@@ -9,13 +9,17 @@ import typer
 
 from training.cli.root import AdminToken, ModelsDir, cli, fail
 
+Host = Annotated[str, typer.Option(help="interface to bind")]
+Port = Annotated[int, typer.Option(min=1, max=65535, help="TCP port")]
+Workers = Annotated[int, typer.Option(min=1, help="uvicorn worker processes (each loads the model)")]
+
 
 @cli.command("serve")
 def serve_command(
     models: ModelsDir = Path("models"),
-    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes (each loads the model)")] = 1,
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    workers: Workers = 1,
 ) -> None:
     """Serve the champion model over HTTP (FastAPI + onnxruntime); settings from COMMITRISK_* variables."""
     from pydantic import ValidationError
@@ -34,9 +38,9 @@ def serve_command(
 @cli.command("start")
 def start_command(
     models: ModelsDir = Path("models"),
-    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    workers: Workers = 1,
     budget: Annotated[int, typer.Option(min=1, help="search budget if a model must be trained first")] = 12,
 ) -> None:
     """The main job: train on the embedded default data if MODELS has no champion yet, then serve it."""
