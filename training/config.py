@@ -11,6 +11,10 @@ ModelFamily = Literal["logistic_regression", "random_forest", "gradient_boosting
 # The single families; "ensemble" averages the probabilities of one tuned model of each.
 MEMBER_FAMILIES: tuple[ModelFamily, ...] = ("logistic_regression", "random_forest", "gradient_boosting")
 ALL_FAMILIES: tuple[ModelFamily, ...] = (*MEMBER_FAMILIES, "ensemble")
+# "raw": the 15 metrics; "relative_churn": followed by the ratios of `training.churn` (computed inside the model).
+FeatureSet = Literal["raw", "relative_churn"]
+FEATURE_SETS: tuple[FeatureSet, ...] = ("raw", "relative_churn")
+DEFAULT_FEATURES: FeatureSet = "relative_churn"
 
 
 class QualityGates(BaseModel):
@@ -42,8 +46,9 @@ class TrainConfig(BaseModel):
     validation_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="of the pre-test rows")
     split: Literal["chronological", "random"] = "chronological"
     families: tuple[ModelFamily, ...] = ALL_FAMILIES
+    features: FeatureSet = Field(DEFAULT_FEATURES, description="the model's inputs: raw metrics or + relative churn")
     ensemble_margin_se: float = Field(
-        0.0, ge=0.0, description="choose the ensemble unless the best beats it by more than this many SEs (0: max)"
+        1.0, ge=0.0, description="choose the ensemble unless the best beats it by more than this many SEs (0: max)"
     )
     seed: int = 42
     promote: bool = Field(True, description="move the champion pointer to the new version")

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from app.contract import INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
+from training import churn
 from training.calibration import EPS, Calibrated, Platt
 from training.model import Log1p, SoftVote, predict
 
@@ -47,6 +48,38 @@ def _register_log1p() -> None:
     update_registered_converter(Log1p, "CommitRiskLog1p", shape, convert)
 
 
+def _register_relative_churn() -> None:
+    from skl2onnx import update_registered_converter
+    from skl2onnx.algebra.onnx_ops import OnnxAdd, OnnxConcat, OnnxDiv, OnnxGather, OnnxMax
+    from skl2onnx.common.data_types import FloatTensorType
+
+    def shape(operator: Any) -> None:
+        source = operator.inputs[0]
+        width = len(churn.RATIOS) + source.get_second_dimension()
+        operator.outputs[0].type = FloatTensorType([source.get_first_dimension(), width])
+
+    def convert(scope: Any, operator: Any, container: Any) -> None:
+        opv = container.target_opset
+        x = operator.inputs[0]
+
+        def column(i: int) -> Any:
+            return OnnxGather(x, np.array([i], dtype=np.int64), axis=1, op_version=opv)
+
+        first, second = churn.numerator_indices()
+        tops = [
+            column(a) if b < 0 else OnnxAdd(column(a), column(b), op_version=opv)
+            for a, b in zip(first, second, strict=True)
+        ]
+        bottoms = OnnxGather(x, np.array(churn.denominator_indices(), dtype=np.int64), axis=1, op_version=opv)
+        floor = np.array([churn.FLOOR], dtype=np.float32)
+        ratios = OnnxDiv(
+            OnnxConcat(*tops, axis=1, op_version=opv), OnnxMax(bottoms, floor, op_version=opv), op_version=opv
+        )
+        OnnxConcat(x, ratios, axis=1, op_version=opv, output_names=operator.outputs[:1]).add_to(scope, container)
+
+    update_registered_converter(churn.RelativeChurn, "CommitRiskRelativeChurn", shape, convert)
+
+
 def _register_soft_vote() -> None:
     """SoftVote is a VotingClassifier with its own fit: skl2onnx's VotingClassifier converter applies as is."""
     from skl2onnx import update_registered_converter
@@ -72,8 +105,11 @@ def _convert(estimator: Any, n_features: int) -> bytes:
     from skl2onnx.common.data_types import FloatTensorType
 
     _register_log1p()
+    _register_relative_churn()
     _register_soft_vote()
-    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    final = estimator
+    while hasattr(final, "steps"):  # the classifier sits at the end of (nested) pipelines
+        final = final.steps[-1][1]
     try:
         onnx_model = convert_sklearn(
             estimator,

@@ -6,6 +6,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,15 @@ from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils import Bunch
 from sklearn.utils.class_weight import compute_sample_weight
 
-from training.config import MEMBER_FAMILIES, ModelFamily
+from training.churn import RelativeChurn
+from training.config import DEFAULT_FEATURES, FEATURE_SETS, MEMBER_FAMILIES, FeatureSet, ModelFamily
 
 ParamValue = str | int | float | bool | None
+# The pseudo-hyperparameter naming the feature set: recorded with the others so a refit rebuilds the same
+# recipe. Manifests written before relative churn existed lack it, and those models saw the raw metrics.
+FEATURES_PARAM = "features"
+LEGACY_FEATURES: FeatureSet = "raw"
+_INNER = "model"  # the step name of the family's estimator behind the relative churn step
 
 
 class Log1p(TransformerMixin, BaseEstimator):
@@ -82,8 +89,20 @@ class Candidate:
     fit_seconds: float
 
 
-def _space(family: ModelFamily, seed: int) -> tuple[Any, dict[str, Any], bool]:
-    """(estimator, search space, needs sample weights) for one family."""
+def _space(family: ModelFamily, seed: int, features: FeatureSet) -> tuple[Any, dict[str, Any]]:
+    """(estimator, search space) for one family on one feature set."""
+    if family == "ensemble":
+        # No search space of its own: `search` tunes each member; `fixed` takes `<member>__<param>` names.
+        return soft_vote([(member, _space(member, seed, features)[0]) for member in MEMBER_FAMILIES]), {}
+    estimator, space = _family_space(family, seed)
+    if features == "raw":
+        return estimator, space
+    wrapped = Pipeline([("churn", RelativeChurn()), (_INNER, estimator)])
+    return wrapped, {f"{_INNER}__{k}": v for k, v in space.items()}
+
+
+def _family_space(family: ModelFamily, seed: int) -> tuple[Any, dict[str, Any]]:
+    """(estimator, search space) of one single family on its input columns."""
     if family == "logistic_regression":
         pipeline = Pipeline(
             [
@@ -92,7 +111,7 @@ def _space(family: ModelFamily, seed: int) -> tuple[Any, dict[str, Any], bool]:
                 ("clf", LogisticRegression(class_weight="balanced", max_iter=5000)),
             ]
         )
-        return pipeline, {"clf__C": loguniform(1e-3, 1e2)}, False
+        return pipeline, {"clf__C": loguniform(1e-3, 1e2)}
     if family == "random_forest":
         forest = RandomForestClassifier(class_weight="balanced_subsample", random_state=seed, n_jobs=1)
         # Fractional leaf sizes bound the tree size independently of the row count, which keeps the ONNX
@@ -103,7 +122,7 @@ def _space(family: ModelFamily, seed: int) -> tuple[Any, dict[str, Any], bool]:
             "min_samples_leaf": [0.001, 0.002, 0.005, 0.01, 0.02],
             "max_features": ["sqrt", 0.3, 0.5],
         }
-        return forest, space, False
+        return forest, space
     if family == "gradient_boosting":
         # GradientBoostingClassifier converts with skl2onnx; HistGradientBoosting does not (skl2onnx 1.20 fails
         # on nodes_missing_value_tracks_true). It has no class_weight, so balanced sample weights are passed.
@@ -115,15 +134,15 @@ def _space(family: ModelFamily, seed: int) -> tuple[Any, dict[str, Any], bool]:
             "subsample": uniform(0.6, 0.4),
             "min_samples_leaf": [5, 10, 20, 40],
         }
-        return boosting, space, True
-    if family == "ensemble":
-        # No search space of its own: `search` tunes each member; `fixed` takes `<member>__<param>` names.
-        return soft_vote([(member, _space(member, seed)[0]) for member in MEMBER_FAMILIES]), {}, False
+        return boosting, space
     raise ValueError(f"unknown model family: {family}")
 
 
 def fit_weights(estimator: Any, y: np.ndarray, sample_weight: np.ndarray | None) -> dict[str, np.ndarray]:
     """Fit keyword arguments carrying row weights (times balanced class weights where a family needs them)."""
+    if _is_wrapped(estimator):
+        inner = fit_weights(estimator.named_steps[_INNER], y, sample_weight)
+        return {f"{_INNER}__{k}": v for k, v in inner.items()}
     if isinstance(estimator, GradientBoostingClassifier):
         balanced = compute_sample_weight("balanced", y)
         return {"sample_weight": balanced if sample_weight is None else balanced * sample_weight}
@@ -144,18 +163,16 @@ def search(
     seed: int,
     n_jobs: int,
     sample_weight: np.ndarray | None = None,
+    features: FeatureSet = DEFAULT_FEATURES,
 ) -> Candidate:
     """RandomizedSearchCV on ROC AUC with time-ordered folds (rows must be sorted by time).
 
     The ensemble searches each member family and averages the winners (`combine`).
     """
     if family == "ensemble":
-        members = [
-            search(m, X, y, budget=budget, folds=folds, seed=seed, n_jobs=n_jobs, sample_weight=sample_weight)
-            for m in MEMBER_FAMILIES
-        ]
-        return combine(members)
-    estimator, space, _ = _space(family, seed)
+        each = partial(search, X=X, y=y, budget=budget, folds=folds, seed=seed, n_jobs=n_jobs, features=features)
+        return combine([each(m, sample_weight=sample_weight) for m in MEMBER_FAMILIES])
+    estimator, space = _space(family, seed, features)
     fit_params = fit_weights(estimator, y, sample_weight)
     searcher = RandomizedSearchCV(
         estimator,
@@ -172,7 +189,8 @@ def search(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         searcher.fit(X, y, **fit_params)
-    params = {k: _plain(v) for k, v in searcher.best_params_.items()}
+    params: dict[str, ParamValue] = {FEATURES_PARAM: features}
+    params.update((k.removeprefix(f"{_INNER}__"), _plain(v)) for k, v in searcher.best_params_.items())
     return Candidate(
         family=family,
         estimator=searcher.best_estimator_,
@@ -191,9 +209,13 @@ def combine(members: Sequence[Candidate]) -> Candidate:
     classes = [np.asarray(m.estimator.classes_) for m in members]
     if any(not np.array_equal(c, classes[0]) for c in classes):
         raise ValueError("ensemble members were fitted on different classes")
+    feature_sets = {m.params.get(FEATURES_PARAM, LEGACY_FEATURES) for m in members}
+    if len(feature_sets) != 1:
+        raise ValueError(f"ensemble members were fitted on different feature sets: {sorted(map(str, feature_sets))}")
     vote = soft_vote([(m.family, clone(m.estimator)) for m in members])
     vote._adopt([m.estimator for m in members], LabelEncoder().fit(classes[0]))
-    params = {f"{m.family}__{k}": v for m in members for k, v in m.params.items()}
+    params: dict[str, ParamValue] = {FEATURES_PARAM: feature_sets.pop()}
+    params.update((f"{m.family}__{k}", v) for m in members for k, v in m.params.items() if k != FEATURES_PARAM)
     return Candidate("ensemble", vote, None, params, sum(m.fit_seconds for m in members))
 
 
@@ -206,10 +228,17 @@ def fixed(
     seed: int,
     sample_weight: np.ndarray | None = None,
 ) -> Candidate:
-    """A candidate with given hyperparameters (no search; e.g. the champion's), fitted on (X, y)."""
-    estimator, _, _ = _space(family, seed)
+    """A candidate with given hyperparameters (no search; e.g. the champion's), fitted on (X, y).
+
+    `params["features"]` names the feature set; without it the raw metrics (what older manifests were fitted on).
+    """
+    hyper = {k: v for k, v in params.items() if k != FEATURES_PARAM}
+    features = params.get(FEATURES_PARAM, LEGACY_FEATURES)
+    if features not in FEATURE_SETS:
+        raise ValueError(f"{family}: unknown feature set {features!r}; expected one of {', '.join(FEATURE_SETS)}")
+    estimator, _ = _space(family, seed, features)
     try:
-        estimator.set_params(**params)
+        estimator.set_params(**_routed(family, hyper, features))
     except ValueError as exc:
         # scikit-learn's message goes on to print the whole (multi-line) estimator; the parameter name suffices.
         reason = str(exc).split(" for estimator ")[0].splitlines()[0]
@@ -219,6 +248,24 @@ def fixed(
         warnings.simplefilter("ignore", ConvergenceWarning)
         estimator.fit(X, y, **fit_weights(estimator, y, sample_weight))
     return Candidate(family, estimator, None, dict(params), time.perf_counter() - started)
+
+
+def _routed(family: ModelFamily, params: dict[str, ParamValue], features: FeatureSet) -> dict[str, ParamValue]:
+    """Hyperparameter names as recorded → as `set_params` needs them behind the relative churn step."""
+    if features == "raw":
+        return params
+    if family != "ensemble":
+        return {f"{_INNER}__{k}": v for k, v in params.items()}
+    routed = {}
+    for name, value in params.items():
+        member, _, rest = name.partition("__")
+        routed[f"{member}__{_INNER}__{rest}" if rest else name] = value
+    return routed
+
+
+def _is_wrapped(estimator: Any) -> bool:
+    """A family's estimator behind the relative churn step."""
+    return isinstance(estimator, Pipeline) and isinstance(estimator.steps[0][1], RelativeChurn)
 
 
 def refit(candidate: Candidate, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Any:

@@ -226,7 +226,7 @@ def _candidates(
             progress(f"searching {family} ({config.budget} candidates × {config.cv_folds} time-ordered folds)")
             searched[family] = model.search(
                 family, X_search, y_search, budget=config.budget, folds=config.cv_folds, seed=config.seed,
-                n_jobs=config.n_jobs, sample_weight=w_search,
+                n_jobs=config.n_jobs, sample_weight=w_search, features=config.features,
             )  # fmt: skip
     if with_ensemble:
         searched["ensemble"] = model.combine([searched[f] for f in MEMBER_FAMILIES])

@@ -18,7 +18,7 @@ import pandas as pd
 
 from app.contract import FEATURES, DataFile
 from training import data, evaluate, model
-from training.config import ModelFamily
+from training.config import DEFAULT_FEATURES, ModelFamily
 
 DAY = 86_400.0
 PRODUCTION = "production"
@@ -181,7 +181,9 @@ def _score(
     y = window["buggy"].to_numpy()
     if len(np.unique(y)) < 2 or len(np.unique(y_recent)) < 2 or min(np.bincount(y)) < 5:
         return None
-    candidate = model.fixed(family, params or {}, data.features(window), y, seed=seed)
+    # No params: the family's defaults on today's default inputs (champion params name their own feature set).
+    recipe: dict[str, model.ParamValue] = {model.FEATURES_PARAM: DEFAULT_FEATURES} if params is None else params
+    candidate = model.fixed(family, recipe, data.features(window), y, seed=seed)
     p = model.predict(candidate.estimator, data.features(recent))
     auc = evaluate.roc_auc(y_recent, p)
     return None if auc is None else round(auc, 4)

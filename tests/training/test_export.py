@@ -32,6 +32,15 @@ def test_export_has_parity_and_contract_io(family: str, guice: tuple[np.ndarray,
     assert parity.rows == len(X) - 900 and parity.max_abs_diff <= 1e-5
 
 
+@pytest.mark.parametrize("family", ALL_FAMILIES)
+def test_raw_metric_models_still_export_with_parity(family: str, guice: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = guice
+    candidate = model.search(family, X[:900], y[:900], budget=1, folds=2, seed=3, n_jobs=1, features="raw")  # type: ignore[arg-type]
+    blob = export.to_onnx(candidate.estimator, len(FEATURES))
+    assert not any(node.op_type == "Div" for node in onnx.load_from_string(blob).graph.node)
+    assert export.check_parity(blob, candidate.estimator, X[900:], 1e-5).max_abs_diff <= 1e-5
+
+
 def test_log1p_is_exported_faithfully_on_extreme_values() -> None:
     X = np.array([[0.0] * 15, [1e6] * 15, [0.5] * 15, [3.0] * 15] * 10, dtype=np.float32)
     y = np.array([0, 1, 0, 1] * 10)

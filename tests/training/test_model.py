@@ -59,8 +59,10 @@ def test_ensemble_averages_its_searched_members(
     assert [name for name, _ in vote.estimators] == list(MEMBER_FAMILIES)
     members = [model.predict(m, X[900:]) for m in vote.estimators_]
     assert np.allclose(model.predict(vote, X[900:]), np.mean(members, axis=0), atol=1e-12)
-    assert ensemble.params and all(k.split("__")[0] in MEMBER_FAMILIES for k in ensemble.params)
-    assert "logistic_regression__clf__C" in ensemble.params
+    params = dict(ensemble.params)
+    assert params.pop("features") == "relative_churn"
+    assert params and all(k.split("__")[0] in MEMBER_FAMILIES for k in params)
+    assert "logistic_regression__clf__C" in params
 
 
 def test_ensemble_hyperparameters_round_trip_through_the_manifest_into_fixed(
@@ -111,3 +113,44 @@ def test_ensemble_refuses_bad_members_and_unknown_hyperparameters(
         model.fixed("ensemble", {"svm__C": 1.0}, X[:300], y[:300], seed=0)
     with pytest.raises(ValueError, match="Invalid parameter 'bogus'"):
         model.fixed("ensemble", {"random_forest__bogus": 1}, X[:300], y[:300], seed=0)
+
+
+def test_the_feature_set_is_recorded_and_rebuilt(hikari: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = hikari
+    churned = model.search("random_forest", X[:900], y[:900], budget=1, folds=2, seed=0, n_jobs=1)
+    raw = model.search("random_forest", X[:900], y[:900], budget=1, folds=2, seed=0, n_jobs=1, features="raw")
+    assert churned.params["features"] == "relative_churn" and raw.params["features"] == "raw"
+    assert churned.params.keys() == raw.params.keys()  # recorded without the pipeline's step prefix
+    assert churned.estimator.steps[0][0] == "churn" and churned.estimator.n_features_in_ == 15
+    assert not hasattr(raw.estimator, "steps")
+    rebuilt = model.fixed("random_forest", churned.params, X[:900], y[:900], seed=0)
+    assert np.array_equal(model.predict(rebuilt.estimator, X[900:]), model.predict(churned.estimator, X[900:]))
+    assert not np.array_equal(model.predict(raw.estimator, X[900:]), model.predict(churned.estimator, X[900:]))
+
+
+def test_params_without_a_feature_set_mean_the_raw_metrics_of_older_manifests(
+    hikari: tuple[np.ndarray, np.ndarray],
+) -> None:
+    X, y = hikari
+    legacy = model.fixed("gradient_boosting", {"n_estimators": 20}, X[:600], y[:600], seed=0)
+    assert not hasattr(legacy.estimator, "steps") and legacy.params == {"n_estimators": 20}
+    with pytest.raises(ValueError, match="unknown feature set 'pca'; expected one of raw, relative_churn"):
+        model.fixed("gradient_boosting", {"features": "pca"}, X[:600], y[:600], seed=0)
+
+
+def test_weighted_rows_reach_the_classifier_behind_the_churn_step(hikari: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = hikari
+    weights = np.linspace(0.1, 3.0, 600)
+    for family in MEMBER_FAMILIES:
+        params = {"features": "relative_churn"}
+        weighted = model.fixed(family, params, X[:600], y[:600], seed=0, sample_weight=weights)  # type: ignore[arg-type]
+        plain = model.fixed(family, params, X[:600], y[:600], seed=0)  # type: ignore[arg-type]
+        assert not np.allclose(model.predict(weighted.estimator, X[600:]), model.predict(plain.estimator, X[600:]))
+
+
+def test_an_ensemble_of_members_on_different_feature_sets_is_refused(hikari: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = hikari
+    forest = model.fixed("random_forest", {"features": "raw", "n_estimators": 10}, X[:300], y[:300], seed=0)
+    boosting = model.fixed("gradient_boosting", {"features": "relative_churn"}, X[:300], y[:300], seed=0)
+    with pytest.raises(ValueError, match="different feature sets: \\['raw', 'relative_churn'\\]"):
+        model.combine([forest, boosting])

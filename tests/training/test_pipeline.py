@@ -35,7 +35,8 @@ def ensemble_models(tmp_path_factory: pytest.TempPathFactory, shared_commits_dir
 def test_ensemble_is_published_with_its_members_hyperparameters(ensemble_models: Path) -> None:
     manifest = _manifest(ensemble_models, 1)
     assert manifest.model_type == "ensemble" and [c.name for c in manifest.candidates] == ["ensemble"]
-    assert {k.split("__")[0] for k in manifest.params} == set(MEMBER_FAMILIES)
+    assert manifest.params["features"] == "relative_churn"  # the feature set is part of the recipe
+    assert {k.split("__")[0] for k in manifest.params if k != "features"} == set(MEMBER_FAMILIES)
     assert manifest.candidates[0].cv_roc_auc is None
     assert ModelManifest.model_validate_json(manifest.model_dump_json()).params == manifest.params
     report = json.loads((ensemble_models / "1" / "report" / "metrics.json").read_text())

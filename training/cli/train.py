@@ -24,6 +24,11 @@ class SplitKind(str, Enum):
     random = "random"
 
 
+class FeatureChoice(str, Enum):
+    relative_churn = "relative_churn"
+    raw = "raw"
+
+
 @cli.command()
 def train(
     data: Annotated[
@@ -40,9 +45,12 @@ def train(
         list[str] | None,
         typer.Option("--family", help="logistic_regression, random_forest, gradient_boosting, ensemble"),
     ] = None,
+    features: Annotated[
+        FeatureChoice, typer.Option(help="model inputs: the 15 metrics plus relative churn ratios, or raw only")
+    ] = FeatureChoice.relative_churn,
     ensemble_margin_se: Annotated[
         float, typer.Option(min=0, help="pick the ensemble unless the best beats it by more than this many SEs")
-    ] = 0.0,
+    ] = 1.0,
     seed: int = 42,
     promote: Annotated[bool, typer.Option(help="make the new version champion (the first always is)")] = True,
     min_test_roc_auc: Annotated[float, typer.Option(min=0, max=1, help="quality gate on the test period")] = 0.6,
@@ -66,6 +74,7 @@ def train(
             test_fraction=test_fraction,
             split=split.value,
             families=tuple(family) if family else TrainConfig.model_fields["families"].default,
+            features=features.value,
             ensemble_margin_se=ensemble_margin_se,
             seed=seed,
             promote=promote,

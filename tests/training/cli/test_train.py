@@ -119,6 +119,8 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     assert family.returncode == 2 and "families" in family.stderr
     margin = run("train", "--ensemble-margin-se", "-1", "--models", tmp_path / "m")
     assert margin.returncode == 2 and "ensemble-margin-se" in margin.stderr
+    features = run("train", "--features", "pca", "--models", tmp_path / "m")
+    assert features.returncode == 2 and "--features" in features.stderr and "relative_churn" in features.stderr
 
 
 def test_evaluate_and_pointer_commands(tmp_path: Path, trained_models: Path, shared_commits_dir: Path) -> None:
