@@ -26,6 +26,9 @@ CHAMPION_POINTER = "champion"
 # may compete at once, at most MAX_CHALLENGERS (publishers evict the oldest; the service loads the newest).
 CHALLENGER_POINTER = "challenger"
 MAX_CHALLENGERS = 3
+# One JSON line per pointer move, whoever moved it (training CLI, retraining, `POST /reload`): the audit trail
+# and what `commitrisk models rollback` walks back through.
+HISTORY_FILE = "pointer-history.jsonl"
 INPUT_NAME = "features"
 LABEL_OUTPUT = "label"
 PROBABILITY_OUTPUT = "probabilities"

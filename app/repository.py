@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ from pydantic import ValidationError
 from app.contract import (
     CHALLENGER_POINTER,
     CHAMPION_POINTER,
+    HISTORY_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
     ModelManifest,
@@ -56,6 +59,17 @@ def write_pointer_file(path: Path, versions: Sequence[int]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def append_history(root: Path, name: str, listed: Sequence[int], action: str) -> None:
+    """Record one pointer move as one line appended to `pointer-history.jsonl`."""
+    entry: dict[str, object] = {
+        "time": time.time(), "pointer": name, "version": listed[-1] if listed else None, "action": action
+    }  # fmt: skip
+    if len(listed) > 1:
+        entry["versions"] = list(listed)
+    with open(root / HISTORY_FILE, "a", encoding="utf-8") as history:
+        history.write(json.dumps(entry) + "\n")
 
 
 class ModelRepository:
@@ -133,12 +147,13 @@ class ModelRepository:
             return None
         return PointerStamp(st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def set_pointer(self, version: int, name: str = CHAMPION_POINTER) -> None:
-        """Point `name` at an existing version atomically (write a temp file, then os.replace)."""
+    def set_pointer(self, version: int, name: str = CHAMPION_POINTER, action: str = "reload") -> None:
+        """Point `name` at an existing version atomically (temp file, then os.replace) and record the move."""
         if name not in POINTERS:
             raise ValueError(f"unknown pointer {name!r}")
         self.version_dir(version)
         write_pointer_file(self.root / name, (version,))
+        append_history(self.root, name, (version,), action)
 
     def target(self) -> int | None:
         """The version to serve: the champion pointer, else the latest published version, else None."""

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pandas as pd
 
 from app.contract import (
     CHAMPION_POINTER,
+    HISTORY_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
     REFERENCE_FILE,
@@ -24,10 +24,9 @@ from app.contract import (
     is_version_name,
     parse_pointer,
 )
-from app.repository import write_pointer_file
+from app.repository import append_history, write_pointer_file
 
 LOCK_FILE = ".publish.lock"
-HISTORY_FILE = "pointer-history.jsonl"
 
 
 class PublishError(RuntimeError):
@@ -87,11 +86,7 @@ def write_pointer_list(models_dir: Path, listed: Sequence[int], name: str, actio
         write_pointer_file(models_dir / name, listed)
     else:
         clear_pointer(models_dir, name)
-    entry = {"time": time.time(), "pointer": name, "version": listed[-1] if listed else None, "action": action}
-    if len(listed) > 1:
-        entry["versions"] = list(listed)
-    with open(models_dir / HISTORY_FILE, "a") as history:
-        history.write(json.dumps(entry) + "\n")
+    append_history(models_dir, name, listed, action)
 
 
 def clear_pointer(models_dir: Path, name: str) -> None:

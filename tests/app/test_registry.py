@@ -46,6 +46,9 @@ def test_reload_version_moves_the_pointer(models_dir: Path) -> None:
     with pytest.raises(ModelNotFound):
         registry.reload(9)
     assert registry.require().champion.version == 2
+    # The move is in the audit trail `models rollback` walks; the refused one is not.
+    history = [json.loads(line) for line in (models_dir / "pointer-history.jsonl").read_text().splitlines()]
+    assert [(h["pointer"], h["version"], h["action"]) for h in history] == [("champion", 2, "reload")]
 
 
 def test_bad_model_keeps_the_old_one_serving(models_dir: Path) -> None:

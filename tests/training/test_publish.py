@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app.contract import CHALLENGER_POINTER, MANIFEST_FILE, ModelManifest
+from app.contract import CHALLENGER_POINTER, HISTORY_FILE, MANIFEST_FILE, ModelManifest
+from app.repository import ModelRepository
 from training import publish
 
 
@@ -88,14 +89,27 @@ def test_pointer_moves_and_rollback(models: Path) -> None:
     with pytest.raises(publish.PublishError, match="does not exist"):
         publish.write_pointer(models, 9)
     assert publish.read_pointer(models) == 1
-    history = [json.loads(line) for line in (models / publish.HISTORY_FILE).read_text().splitlines()]
+    history = [json.loads(line) for line in (models / HISTORY_FILE).read_text().splitlines()]
     assert [h["action"] for h in history][-2:] == ["promote", "rollback"]
+
+
+def test_rollback_walks_back_over_pointer_moves_made_by_the_service(models: Path) -> None:
+    older = publish_copy(models, promote=True).version
+    newest = publish_copy(models, promote=True).version
+    assert publish.read_pointer(models) == newest
+    ModelRepository(models).set_pointer(older)  # what `POST /reload {"version": older}` does
+    publish.write_pointer(models, 1)  # then an operator promotes 1 from the CLI
+    assert publish.rollback(models) == older  # back to the champion before the promotion: the reloaded one
+    history = [json.loads(line) for line in (models / HISTORY_FILE).read_text().splitlines()]
+    assert [(h["version"], h["action"]) for h in history][-4:] == [
+        (newest, "publish"), (older, "reload"), (1, "promote"), (older, "rollback")
+    ]  # fmt: skip
 
 
 def test_rollback_without_history_is_refused(tmp_path: Path, trained_models: Path) -> None:
     models = tmp_path / "m"
     shutil.copytree(trained_models, models)
-    (models / publish.HISTORY_FILE).unlink()
+    (models / HISTORY_FILE).unlink()
     with pytest.raises(publish.PublishError, match="no earlier champion"):
         publish.rollback(models)
 
