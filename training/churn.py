@@ -54,15 +54,3 @@ class RelativeChurn(TransformerMixin, BaseEstimator):
                 numerator = numerator + x[:, _AT[name]]
             columns.append((numerator / np.maximum(x[:, _AT[bottom]], np.float32(FLOOR)))[:, None])
         return np.hstack(columns).astype(np.float64)
-
-
-def numerator_indices() -> tuple[list[int], list[int]]:
-    """Column indices (first term, second term or -1) of every ratio's numerator, for the ONNX converter."""
-    first = [_AT[top[0]] for top, _ in RATIOS]
-    second = [_AT[top[1]] if len(top) > 1 else -1 for top, _ in RATIOS]
-    return first, second
-
-
-def denominator_indices() -> list[int]:
-    """Column index of every ratio's denominator."""
-    return [_AT[bottom] for _, bottom in RATIOS]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from app.contract import INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
+from app.contract import FEATURES, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
 from training import churn
 from training.calibration import EPS, Calibrated, Platt
 from training.model import Log1p, SoftVote, predict
@@ -62,15 +62,18 @@ def _register_relative_churn() -> None:
         opv = container.target_opset
         x = operator.inputs[0]
 
-        def column(i: int) -> Any:
-            return OnnxGather(x, np.array([i], dtype=np.int64), axis=1, op_version=opv)
+        def column(name: str) -> Any:
+            return OnnxGather(x, np.array([FEATURES.index(name)], dtype=np.int64), axis=1, op_version=opv)
 
-        first, second = churn.numerator_indices()
-        tops = [
-            column(a) if b < 0 else OnnxAdd(column(a), column(b), op_version=opv)
-            for a, b in zip(first, second, strict=True)
-        ]
-        bottoms = OnnxGather(x, np.array(churn.denominator_indices(), dtype=np.int64), axis=1, op_version=opv)
+        def numerator(names: tuple[str, ...]) -> Any:  # summed left to right, as `RelativeChurn.transform` does
+            node = column(names[0])
+            for name in names[1:]:
+                node = OnnxAdd(node, column(name), op_version=opv)
+            return node
+
+        tops = [numerator(top) for top, _ in churn.RATIOS]
+        below = np.array([FEATURES.index(bottom) for _, bottom in churn.RATIOS], dtype=np.int64)
+        bottoms = OnnxGather(x, below, axis=1, op_version=opv)
         floor = np.array([churn.FLOOR], dtype=np.float32)
         ratios = OnnxDiv(
             OnnxConcat(*tops, axis=1, op_version=opv), OnnxMax(bottoms, floor, op_version=opv), op_version=opv

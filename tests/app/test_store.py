@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, func, insert, inspect, select, text
+from sqlalchemy import Engine, create_engine, func, insert, inspect, select, text
 
 from app.contract import FEATURES
 from app.store import Store
@@ -44,12 +44,18 @@ def prediction(i: int, t: float, commit_id: str | None = None, p: float = 0.5) -
     }
 
 
-def test_schema_1_shadow_pairs_move_to_shadow_predictions(database: Database) -> None:
+def raw_engine(database: Database) -> Engine:
+    """An engine on the test database (its schema created) for writing what an older service left behind."""
     engine = create_engine(database.url)
     if database.schema is not None:
         with engine.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
         engine = engine.execution_options(schema_translate_map={None: database.schema})
+    return engine
+
+
+def test_schema_1_shadow_pairs_move_to_shadow_predictions(database: Database) -> None:
+    engine = raw_engine(database)
     with engine.begin() as conn:  # a database a schema-1 service wrote, one of its rows scored in shadow
         schema_version.create(conn)
         MIGRATIONS[0][2](conn)
@@ -165,11 +171,7 @@ def test_non_finite_probability_column_round_trips_as_float(store: Store) -> Non
 
 
 def test_retrain_tables_an_earlier_service_created_are_adopted_by_migration_3(database: Database) -> None:
-    engine = create_engine(database.url)
-    if database.schema is not None:
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
-        engine = engine.execution_options(schema_translate_map={None: database.schema})
+    engine = raw_engine(database)
     with engine.begin() as conn:  # as `retrain_log.ensure_tables` did before the tables joined the migrations
         retrain_requests.create(conn)
         conn.execute(insert(retrain_requests).values(requested_at=1.0, reason="kept"))
