@@ -9,11 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
@@ -103,24 +99,3 @@ def create_app(settings: Settings) -> FastAPI:
 def create_app_from_env() -> FastAPI:
     """uvicorn factory (`app.main:create_app_from_env`, factory=True): settings from COMMITRISK_* env."""
     return create_app(Settings())
-
-
-def serve(models_dir: Path, host: str, port: int, workers: int) -> None:
-    """Run uvicorn; with several workers each builds its own app (factory) and metrics go multiprocess."""
-    import uvicorn
-
-    os.environ["COMMITRISK_MODELS_DIR"] = str(models_dir.resolve())
-    settings = Settings()  # fail on a bad COMMITRISK_* value before workers start
-    multiproc = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if workers > 1 and not multiproc:
-        multiproc = tempfile.mkdtemp(prefix="commitrisk-prometheus-")
-    if multiproc:
-        # Samples of an earlier run's pids would be merged into ours: start from an empty directory.
-        shutil.rmtree(multiproc, ignore_errors=True)
-        Path(multiproc).mkdir(parents=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiproc
-    options: dict[str, Any] = {"host": host, "port": port, "access_log": settings.access_log}
-    if workers > 1:
-        uvicorn.run("app.main:create_app_from_env", factory=True, workers=workers, **options)
-    else:
-        uvicorn.run(create_app(settings), **options)

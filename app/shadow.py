@@ -20,8 +20,8 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import select
 
-from app.performance import roc_auc
-from app.prediction_log import PredictionBatch, ShadowScores
+from app.monitoring.performance import roc_auc
+from app.monitoring.prediction_log import PredictionBatch, ShadowScores
 from app.predictor import Predictor
 
 log = logging.getLogger("commitrisk.shadow")
@@ -129,7 +129,7 @@ def labelled_comparison(app: Any, version: int) -> dict[str, Any]:
     monitoring = getattr(app.state, "monitoring", None)
     if monitoring is None:
         return {"rows": 0, "champion_roc_auc": None, "shadow_roc_auc": None}
-    from app.tables import feedback, shadow_predictions
+    from app.monitoring.tables import feedback, shadow_predictions
 
     pairs = shadow_predictions.c
     query = (

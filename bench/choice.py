@@ -4,7 +4,7 @@
 
 For each origin f the pooled shared data (mature rows, time order) is cut to its oldest share f and split as
 `commitrisk train` splits it (test = newest 20%, validation = newest 20% of the rest). For each feature set
-(`--features raw`: the 15 metrics; `relative_churn`: plus the ratios of `training.churn`) every family is
+(`--features raw`: the 15 metrics; `relative_churn`: plus the ratios of `training.features`) every family is
 searched on the training period and the ensemble averages the three winners; each candidate is refitted on
 train + validation and scored on that origin's test period. Origins ≤ 0.8 never touch the newest 20% of the
 data — the test period `bench.train` reports — so a default chosen here was not chosen on that test period.

@@ -29,8 +29,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.contract import FEATURES, REFERENCE_FILE
-from app.drift import run_drift_job
-from app.store import Store
+from app.monitoring.drift import run_drift_job
+from app.monitoring.store import Store
 from bench.machine import append, table
 
 ROOT = Path(__file__).resolve().parents[1]

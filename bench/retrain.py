@@ -50,7 +50,7 @@ def champion(models: Path, budget: int) -> None:
 
 def fill_log(url: str, schema: str | None, rows: int, now: float) -> None:
     """`rows` logged predictions spread over the last year, every one labelled, drawn from the shared data."""
-    from app.store import Store
+    from app.monitoring.store import Store
     from training import data
 
     frame = data.load([SHARED]).frame
@@ -91,8 +91,8 @@ def fill_log(url: str, schema: str | None, rows: int, now: float) -> None:
 def decision_seconds(
     models: Path, url: str, schema: str | None, now: float, repeats: int
 ) -> tuple[float, dict[str, Any]]:
-    from training import retrain
-    from training.policy import RetrainPolicy
+    from training.retrain import decision as retrain
+    from training.retrain.policy import RetrainPolicy
 
     policy = RetrainPolicy(
         models_dir=models, database_url=url, database_schema=schema, dry_run=True, now=now, label_delay_days=30
@@ -106,8 +106,8 @@ def decision_seconds(
 
 
 def retrain_seconds(models: Path, level: str, window: str, budget: int) -> tuple[float, dict[str, Any]]:
-    from training import retrain
-    from training.policy import RetrainPolicy
+    from training.retrain import decision as retrain
+    from training.retrain.policy import RetrainPolicy
 
     policy = RetrainPolicy(
         models_dir=models, data=[SHARED], force=True, deploy="none", level=level, window=window, budget=budget

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.contract import FEATURES, REFERENCE_FILE  # noqa: E402
-from app.store import Store  # noqa: E402
+from app.monitoring.store import Store  # noqa: E402
 from bench.machine import append, table  # noqa: E402
 from tests.app.conftest import ADMIN_TOKEN, COMMITS_DIR, build_model_version, free_port  # noqa: E402
 from tests.deploy.test_scale_out import converged, cycles, ready_version, wait_for  # noqa: E402

@@ -11,7 +11,7 @@ ModelFamily = Literal["logistic_regression", "random_forest", "gradient_boosting
 # The single families; "ensemble" averages the probabilities of one tuned model of each.
 MEMBER_FAMILIES: tuple[ModelFamily, ...] = ("logistic_regression", "random_forest", "gradient_boosting")
 ALL_FAMILIES: tuple[ModelFamily, ...] = (*MEMBER_FAMILIES, "ensemble")
-# "raw": the 15 metrics; "relative_churn": followed by the ratios of `training.churn` (computed inside the model).
+# "raw": the 15 metrics; "relative_churn": followed by the ratios of `training.features` (computed inside the model).
 FeatureSet = Literal["raw", "relative_churn"]
 FEATURE_SETS: tuple[FeatureSet, ...] = ("raw", "relative_churn")
 DEFAULT_FEATURES: FeatureSet = "relative_churn"

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from app.contract import FEATURES, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
-from training import churn
+from training import features
 from training.calibration import EPS, Calibrated, Platt
 from training.model import Log1p, SoftVote, predict
 
@@ -55,7 +55,7 @@ def _register_relative_churn() -> None:
 
     def shape(operator: Any) -> None:
         source = operator.inputs[0]
-        width = len(churn.RATIOS) + source.get_second_dimension()
+        width = len(features.RATIOS) + source.get_second_dimension()
         operator.outputs[0].type = FloatTensorType([source.get_first_dimension(), width])
 
     def convert(scope: Any, operator: Any, container: Any) -> None:
@@ -71,16 +71,16 @@ def _register_relative_churn() -> None:
                 node = OnnxAdd(node, column(name), op_version=opv)
             return node
 
-        tops = [numerator(top) for top, _ in churn.RATIOS]
-        below = np.array([FEATURES.index(bottom) for _, bottom in churn.RATIOS], dtype=np.int64)
+        tops = [numerator(top) for top, _ in features.RATIOS]
+        below = np.array([FEATURES.index(bottom) for _, bottom in features.RATIOS], dtype=np.int64)
         bottoms = OnnxGather(x, below, axis=1, op_version=opv)
-        floor = np.array([churn.FLOOR], dtype=np.float32)
+        floor = np.array([features.FLOOR], dtype=np.float32)
         ratios = OnnxDiv(
             OnnxConcat(*tops, axis=1, op_version=opv), OnnxMax(bottoms, floor, op_version=opv), op_version=opv
         )
         OnnxConcat(x, ratios, axis=1, op_version=opv, output_names=operator.outputs[:1]).add_to(scope, container)
 
-    update_registered_converter(churn.RelativeChurn, "CommitRiskRelativeChurn", shape, convert)
+    update_registered_converter(features.RelativeChurn, "CommitRiskRelativeChurn", shape, convert)
 
 
 def _register_soft_vote() -> None:

@@ -21,8 +21,8 @@ from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils import Bunch
 from sklearn.utils.class_weight import compute_sample_weight
 
-from training.churn import RelativeChurn
 from training.config import DEFAULT_FEATURES, FEATURE_SETS, MEMBER_FAMILIES, FeatureSet, ModelFamily
+from training.features import RelativeChurn
 
 ParamValue = str | int | float | bool | None
 # The pseudo-hyperparameter naming the feature set: recorded with the others so a refit rebuilds the same

@@ -61,7 +61,7 @@ def load_inputs(config: TrainConfig, progress: Progress) -> data.Dataset:
     """The configured files, or the embedded synthetic default when none are given."""
     if config.data:
         return data.load(config.data)
-    from training import synthetic
+    from training.synthetic import spec as synthetic
 
     progress(f"no data given: generating {config.synthetic_rows} commits from the embedded default")
     frame = synthetic.generate(synthetic.load_default(), rows=config.synthetic_rows, seed=config.seed)

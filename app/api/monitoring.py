@@ -26,7 +26,7 @@ from app.errors import (
     MalformedBody,
     NotEnoughData,
 )
-from app.monitor import DriftUnavailable, Monitoring
+from app.monitoring.monitor import DriftUnavailable, Monitoring
 from app.schemas import ErrorOut
 from app.settings import Settings
 

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from app.api.deps import DirectRoute, flag_parameter, query_flag, read_json, validate
 from app.errors import BatchTooLarge
-from app.prediction_log import PredictionBatch, request_ids
+from app.monitoring.prediction_log import PredictionBatch, request_ids
 from app.predictor import Prediction, Predictor
 from app.schemas import BatchIn, BatchOut, CommitIn, ErrorOut, PredictionOut, request_body
 

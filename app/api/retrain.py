@@ -12,8 +12,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from app import retrain_log
 from app.api.deps import AdminDep, parse_json, validate
+from app.monitoring import retrain_log
 from app.schemas import ErrorOut
 
 router = APIRouter(tags=["retraining"])

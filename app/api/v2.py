@@ -17,7 +17,7 @@ from starlette.responses import Response
 from app.api.deps import DirectRoute, RegistryDep, parse_json, validate
 from app.contract import FEATURES, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
 from app.errors import BatchTooLarge, InvalidInput, ModelNotFound, ModelNotReady
-from app.prediction_log import PredictionBatch
+from app.monitoring.prediction_log import PredictionBatch
 from app.predictor import Predictor
 from app.registry import ModelRegistry
 from app.repository import parse_version

@@ -15,7 +15,7 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 
 from app.contract import FEATURES
-from tests.app.conftest import ADMIN_TOKEN, REPO
+from tests.support import ADMIN_TOKEN, REPO
 
 
 def test_import_and_create_app_load_no_training_libraries(models_dir: Path) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from app.contract import FEATURES
-from app.tables import shadow_predictions
-from tests.app.conftest import build_model_version
+from app.monitoring.tables import shadow_predictions
+from tests.support import build_model_version
 
 
 def commits(n: int) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import ROOT, tool
+from tests.support import ROOT, tool
 
 DOCKERFILE = ROOT / "Dockerfile"
 

@@ -19,10 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.app.conftest import COMMITS_DIR, build_model_version, free_port
-from tests.deploy.conftest import ROOT
-from tests.deploy.test_scale_out import wait_for
-from tests.processes import stop_group
+from tests.support import COMMITS_DIR, ROOT, build_model_version, free_port, stop_group, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from app.settings import Settings
-from tests.deploy.conftest import ROOT, tool
+from tests.support import ROOT, tool
 
 K8S = ROOT / "deploy" / "k8s"
 MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")

@@ -7,7 +7,7 @@ import re
 import yaml
 
 from app.settings import Settings
-from tests.deploy.conftest import ROOT
+from tests.support import ROOT
 
 DOC = (ROOT / "docs" / "operations.md").read_text()
 

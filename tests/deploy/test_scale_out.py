@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 
 from app.contract import FEATURES, REFERENCE_FILE
-from app.store import Store
-from tests.app.conftest import ADMIN_TOKEN, COMMITS_DIR, build_model_version, free_port
-from tests.conftest import POSTGRES_URL
-from tests.deploy.conftest import ROOT
-from tests.processes import stop_group
+from app.monitoring.store import Store
+from tests.support import (
+    ADMIN_TOKEN,
+    COMMITS_DIR,
+    POSTGRES_URL,
+    ROOT,
+    build_model_version,
+    free_port,
+    stop_group,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -32,20 +38,6 @@ WORKERS = 2
 REPLICAS = 2
 PRELOGGED = 100
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-def wait_for(condition: Callable[[], Any], what: str, seconds: float = 180.0) -> Any:
-    """Poll `condition` until it returns something truthy (bounded: fails after `seconds`)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except httpx.TransportError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

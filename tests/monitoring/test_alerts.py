@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.monitoring.exported import exported_metric_names, referenced_metric_names
+from tests.support import ROOT, exported_metric_names, referenced_metric_names
 
-MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
+MONITORING = ROOT / "monitoring"
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (apt-get install prometheus)")
 

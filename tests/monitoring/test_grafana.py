@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.monitoring.exported import exported_metric_names, referenced_metric_names
+from tests.support import ROOT, exported_metric_names, referenced_metric_names
 
-GRAFANA = Path(__file__).resolve().parents[2] / "monitoring" / "grafana"
+GRAFANA = ROOT / "monitoring" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "commitrisk.json"
 
 

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 from app.contract import FEATURES, REFERENCE_FILE
-from tests.app.conftest import ADMIN_TOKEN, build_model_version
+from tests.support import ADMIN_TOKEN, ROOT, build_model_version
 
-MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
+MONITORING = ROOT / "monitoring"
 PROMTOOL = shutil.which("promtool")
 PROMETHEUS = shutil.which("prometheus")
 

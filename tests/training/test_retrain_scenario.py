@@ -21,11 +21,12 @@ import pandas as pd
 import pytest
 
 from app.contract import FEATURES
-from app.store import Store
-from tests.app.conftest import ADMIN_TOKEN, serve  # noqa: F401 (the real-uvicorn fixture)
-from training import data, export, pipeline, publish, retrain, scoring
+from app.monitoring.store import Store
+from tests.support import ADMIN_TOKEN
+from training import assessment, data, export, pipeline, publish
 from training.config import TrainConfig
-from training.policy import RetrainPolicy
+from training.retrain import decision
+from training.retrain.policy import RetrainPolicy
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 DAY = 86_400.0
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.slow
 
 def replay(store: Store, models: Path, frame: pd.DataFrame, times: np.ndarray) -> None:
     """What the service logs for these commits (scored by the champion) plus their labels."""
-    _, manifest, model_bytes = scoring.load_version(models, None)
+    _, manifest, model_bytes = assessment.load_version(models, None)
     p = export.onnx_probabilities(model_bytes, data.features(frame))
     features: list[dict[str, Any]] = frame.loc[:, list(FEATURES)].astype(float).to_dict("records")  # type: ignore[assignment]
     rows = [
@@ -72,7 +73,7 @@ def check_blessing(record: dict[str, Any]) -> None:
     assert record["window"]["end"] < comparison["period_start"]
 
 
-def test_drift_retrain_promote_and_audit(tmp_path: Path, shared_commits_dir: Path, serve: Any) -> None:  # noqa: F811
+def test_drift_retrain_promote_and_audit(tmp_path: Path, shared_commits_dir: Path, serve: Any) -> None:
     raw = pd.read_csv(shared_commits_dir / "HikariCP.csv", dtype={"commit_id": str}).sort_values("author_date")
     half = len(raw) // 2
     raw.iloc[:half].to_csv(tmp_path / "hikari-old.csv", index=False)
@@ -99,7 +100,7 @@ def test_drift_retrain_promote_and_audit(tmp_path: Path, shared_commits_dir: Pat
     replay(store, models, newer, newer["author_date"].to_numpy(dtype=float))
     assert drift_share(url) < 0.95
     clock = float(newer["author_date"].max()) + DAY
-    first = retrain.run(RetrainPolicy(**policy, now=clock), lambda _m: None)
+    first = decision.run(RetrainPolicy(**policy, now=clock), lambda _m: None)
     assert first["fired"] == ["performance"], first["triggers"]
     check_blessing(first)
     assert first["action"] == "promoted" and first["challenger_version"] == 2
@@ -111,7 +112,7 @@ def test_drift_retrain_promote_and_audit(tmp_path: Path, shared_commits_dir: Pat
     times = clock + np.arange(len(guice)) * DAY / 2
     replay(store, models, guice, times)
     assert drift_share(url) >= 0.95
-    second = retrain.run(RetrainPolicy(**policy, now=float(times[-1]) + DAY), lambda _m: None)
+    second = decision.run(RetrainPolicy(**policy, now=float(times[-1]) + DAY), lambda _m: None)
     assert second["fired"] == ["drift"], second["triggers"]
     drift = next(t for t in second["triggers"] if t["name"] == "drift")
     assert drift["value"] >= drift["threshold"] == 0.95
@@ -125,7 +126,7 @@ def test_drift_retrain_promote_and_audit(tmp_path: Path, shared_commits_dir: Pat
     # 3. An operator asks for a retrain through the service; the trainer's dry run picks the request up.
     request = httpx.post(f"{url}/retrain", headers=AUTH, json={"reason": "guice onboarded"}, timeout=30)
     assert request.status_code == 202
-    third = retrain.run(RetrainPolicy(**policy, now=float(times[-1]) + DAY, dry_run=True), lambda _m: None)
+    third = decision.run(RetrainPolicy(**policy, now=float(times[-1]) + DAY, dry_run=True), lambda _m: None)
     assert "on_demand" in third["fired"] and third["action"] == "would_retrain"
 
     # 4. The audit trail explains every step, newest first, through the service.

@@ -62,9 +62,9 @@ def retrain_command(
     """Evaluate retrain triggers; when one fires, train a challenger, compare it, deploy it; audit all."""
     from pydantic import ValidationError
 
-    from training.policy import RetrainPolicy
-    from training.retrain import command
-    from training.schedule import parse_every
+    from training.retrain.decision import command
+    from training.retrain.policy import RetrainPolicy
+    from training.retrain.schedule import parse_every
 
     try:
         period = parse_every(every) if every else None
@@ -93,7 +93,7 @@ def promote_command(
     models: ModelsDir = Path("models"), url: ServiceUrl = None, token: AdminToken = None, challenger: Challenger = None
 ) -> None:
     """Finish a shadow deployment: the challenger becomes champion, the service reloads."""
-    from training.deployment import DeployError, promote
+    from training.retrain.deploy import DeployError, promote
 
     try:
         done = promote(models, url, token, challenger)
@@ -107,7 +107,7 @@ def rollback_command(
     models: ModelsDir = Path("models"), url: ServiceUrl = None, token: AdminToken = None, challenger: Challenger = None
 ) -> None:
     """Undo: drop a shadow challenger (the newest by default), or without any move the champion back one version."""
-    from training.deployment import DeployError, rollback
+    from training.retrain.deploy import DeployError, rollback
 
     try:
         done = rollback(models, url, token, challenger)

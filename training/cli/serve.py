@@ -22,17 +22,12 @@ def serve_command(
     workers: Workers = 1,
 ) -> None:
     """Serve the champion model over HTTP (FastAPI + onnxruntime); settings from COMMITRISK_* variables."""
-    from pydantic import ValidationError
+    from app.__main__ import ServeError, serve
 
-    from app.main import serve
-
-    if not models.is_dir():
-        fail(f"{models}: models directory does not exist (train one with `commitrisk train --models {models}`)")
     try:
         serve(models, host, port, workers)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        fail(f"COMMITRISK_{str(first['loc'][0]).upper()}: {first['msg']}")
+    except ServeError as exc:
+        fail(str(exc))
 
 
 @cli.command("start")
@@ -53,8 +48,8 @@ def start_command(
         fail(str(exc))
     if champion is None:
         try:
+            from training.cli.output import Reporter
             from training.config import TrainConfig
-            from training.summary import Reporter
         except ImportError:
             fail(f"{models}: no champion model, and training needs the 'train' extra: pip install 'commitrisk[train]'")
         reporter = Reporter(json_output=False)
@@ -72,8 +67,8 @@ def monitor_command(
 
     from pydantic import ValidationError
 
-    from app.drift import evidently_available
-    from app.monitor import run_monitor
+    from app.monitoring.drift import evidently_available
+    from app.monitoring.monitor import run_monitor
     from app.settings import Settings
 
     if not evidently_available():
@@ -98,7 +93,7 @@ def feedback_import(
     token: AdminToken = None,
 ) -> None:
     """Upsert labels from a CSV (the dataset format works) via POST /feedback; idempotent."""
-    from training.feedback import FeedbackError, import_feedback
+    from training.clients.feedback import FeedbackError, import_feedback
 
     try:
         read, upserted = import_feedback(file, url, token)
@@ -119,8 +114,8 @@ def replay_command(
     progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
 ) -> None:
     """Replay commits in time order to /predict and their labels to /feedback once mature."""
-    from training.feedback import FeedbackError
-    from training.replay import run_replay
+    from training.clients.feedback import FeedbackError
+    from training.clients.replay import run_replay
 
     try:
         s = run_replay(data, url, speed, label_delay_days, token, progress)

@@ -11,9 +11,9 @@ import typer
 from training.cli.root import EXIT_REFUSED, ModelsDir, cli, fail
 
 if TYPE_CHECKING:
+    from training.cli.output import Reporter
     from training.config import TrainConfig
     from training.pipeline import TrainOutcome
-    from training.summary import Reporter
 
 models_cli = typer.Typer(help="List published model versions and move the champion pointer.", no_args_is_help=True)
 cli.add_typer(models_cli, name="models")
@@ -62,8 +62,8 @@ def train(
 
     from pydantic import ValidationError
 
+    from training.cli.output import Reporter
     from training.config import QualityGates, TrainConfig
-    from training.summary import Reporter
 
     try:
         config = TrainConfig(
@@ -126,9 +126,9 @@ def evaluate_command(
     json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Score an existing model version on another labelled dataset and print the test metrics."""
+    from training.assessment import ScoringError, score_version
+    from training.cli.output import print_evaluation
     from training.data import DataError
-    from training.scoring import ScoringError, score_version
-    from training.summary import print_evaluation
 
     try:
         result = score_version(models, version, data, label_delay_days)
@@ -143,7 +143,7 @@ def models_list(
     json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Published versions with their type, test metrics and pointers."""
-    from training.summary import print_versions
+    from training.cli.output import print_versions
 
     print_versions(models, json_output)
 
@@ -184,7 +184,7 @@ def generate_command(
     """Write a synthetic commit dataset fitted to real JIT data (no external data needed)."""
     from pydantic import ValidationError
 
-    from training.synthetic import generate, load_default, load_spec, write_csv
+    from training.synthetic.spec import generate, load_default, load_spec, write_csv
 
     try:
         fitted = load_spec(spec) if spec else load_default()
@@ -195,7 +195,7 @@ def generate_command(
     print(f"{out}: {len(frame)} commits, {int(frame['buggy'].sum())} buggy")
 
 
-DEFAULT_SPEC_PATH = Path("training/defaults/jit_synthetic.json")
+DEFAULT_SPEC_PATH = Path("training/synthetic/defaults/jit_synthetic.json")
 
 
 @cli.command("fit-synthetic")
@@ -204,7 +204,7 @@ def fit_synthetic_command(
     out: Annotated[Path, typer.Option("--out", help="spec JSON to write")] = DEFAULT_SPEC_PATH,
 ) -> None:
     """Refit the synthetic-data spec (marginals, copula, label model, time axis) to real commits."""
-    from training.synthetic import fit, write_spec
+    from training.synthetic.spec import fit, write_spec
 
     try:
         fitted = fit(data)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from training.mining.client import ScoreError, describe, fails_gate, post_predict, predict_payload
+from training.clients.score import ScoreError, describe, fails_gate, post_predict, predict_payload
 from training.mining.history import History, MissingParentState
 from training.mining.miner import forget_unreachable, pending_commits, walk
 from training.mining.repository import (

@@ -15,9 +15,9 @@ from sklearn import metrics as skm
 
 from app.contract import FEATURES, REFERENCE_FILE
 from app.main import create_app
+from app.monitoring.store import Store
 from app.settings import Settings
-from app.store import Store
-from tests.app.conftest import ADMIN_TOKEN, build_model_version
+from tests.support import ADMIN_TOKEN, build_model_version
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app import retrain_log
+from app.monitoring import retrain_log
 
 
 def test_post_retrain_needs_the_admin_token(client: Any) -> None:

@@ -10,13 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.mining.conftest import GitScript, PredictServer, prediction
-from tests.training.mining.test_miner import build_history
+from tests.support import ROOT, GitScript, PredictServer, build_history, prediction
 from training.mining.command import run_mine, run_score
 from training.mining.repository import MiningError, open_repository
 from training.mining.writer import COLUMNS
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def read(path: Path) -> list[dict[str, str]]:

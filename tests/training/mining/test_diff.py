@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.training.mining.conftest import GitScript
+from tests.support import GitScript
 from training.mining.diff import FileChange, file_changes, size_metrics
 from training.mining.language import Classifier
 from training.mining.repository import open_repository

@@ -8,93 +8,18 @@ from pathlib import Path
 import pytest
 
 from app.contract import FEATURES
-from tests.training.mining.conftest import GitScript
+from tests.support import ALICE, ALICE_CAPS, BOB, GitScript, build_history
 from training.mining.miner import pending_commits, walk
 from training.mining.repository import open_repository, start_points
 from training.mining.state import MiningState
 from training.mining.writer import CommitRow
 
-ALICE, ALICE_CAPS, BOB = "alice@x.org", "Alice@X.org", "bob@x.org"
 METRICS = FEATURES
 
 
 def entropy(*churns: int) -> float:
     total = sum(churns)
     return -sum(c / total * math.log2(c / total) for c in churns)
-
-
-def app(lines: dict[int, str], count: int) -> str:
-    """App.java: `int aN = N;` per line unless overridden."""
-    return "".join(lines.get(i, f"int a{i} = {i};") + "\n" for i in range(1, count + 1))
-
-
-def build_history(s: GitScript) -> dict[str, str]:
-    """The scripted history of issue 6; returns the SHAs by name."""
-    sha: dict[str, str] = {}
-    s.write("src/main/App.java", app({}, 10))
-    s.write("README.md", "# demo\n")
-    s.write("pom.xml", "<project/>\n")
-    sha["c1"] = s.commit("Initial import", ALICE, 0)
-
-    s.write("src/main/App.java", app({3: "int a3 = 30;"}, 12))
-    s.write("lib/Util.py", "".join(f"u{i} = {i}\n" for i in range(1, 21)))
-    s.write("src/test/java/com/x/FooTest.java", "class FooTest {\n}\n")
-    s.write("logo.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
-    sha["c2"] = s.commit("Add util and tests", BOB, 1)
-
-    s.write("src/main/App.java", app({3: "int a3 = 30;", 5: "int  a5 =  5;"}, 12))  # whitespace only
-    s.write("lib/Util.py", "".join(f"u{i} = {i}\n" for i in range(1, 21) if i != 2))
-    sha["c3"] = s.commit("Tidy util", ALICE_CAPS, 3)
-
-    s.move("src/main/App.java", "src/core/App.java")  # pure rename
-    s.write("docs/guide.md", "guide\n")
-    sha["c4"] = s.commit("Move app to core", ALICE, 4)
-
-    s.move("lib/Util.py", "lib/Helpers.py")  # rename with an edit
-    s.write("lib/Helpers.py", s.read("lib/Helpers.py") + "u21 = 21\n")
-    s.write("src/core/App.java", app({1: "int a1 = 100;", 3: "int a3 = 30;", 5: "int  a5 =  5;"}, 12))
-    sha["c5"] = s.commit("Rename util to helpers", ALICE, 6)
-
-    s.remove("lib/Helpers.py")
-    s.write("scripts/run", "#!/bin/sh\necho hi\n")
-    sha["c6"] = s.commit("Remove helpers, add run script", BOB, 7)
-
-    text = s.read("src/core/App.java").splitlines(keepends=True)
-    s.write("src/core/App.java", "".join(text[:1] + text[3:]))  # deletes line 2 (c1) and line 3 (c2)
-    sha["c7"] = s.commit("Fix wrong value in App", ALICE, 8)
-
-    s.write("lib/Helpers.py", "".join(f"h{i} = {i}\n" for i in range(1, 6)))  # re-added
-    s.write("README.md", "# demo\nmore\n")
-    sha["c8"] = s.commit("Re-add helpers", BOB, 9)
-
-    s.write("lib/Helpers.py", s.read("lib/Helpers.py") + "h6 = 6\n")
-    sha["c9"] = s.commit("Correct the helper", ALICE, 10)
-
-    s.switch("feature", create=True)
-    s.write("src/core/App.java", s.read("src/core/App.java") + "int a13 = 13;\n")
-    sha["c10"] = s.commit("Extend app on feature", BOB, 11)
-    s.switch("main")
-    s.write("lib/Helpers.py", s.read("lib/Helpers.py") + "h7 = 7\n")
-    sha["c11"] = s.commit("Extend helpers", ALICE, 12)
-    sha["m12"] = s.merge("feature", "Merge branch feature", ALICE, 13)
-
-    s.write("src/core/App.java", s.read("src/core/App.java") + "int a14 = 14;\n")
-    sha["c13"] = s.commit("Extend app again", BOB, 14)
-
-    s.switch("ff", create=True)
-    s.write("lib/Helpers.py", s.read("lib/Helpers.py") + "h8 = 8\n")
-    sha["c14"] = s.commit("Helpers on ff", ALICE, 15)
-    s.switch("main")
-    sha["m15"] = s.merge("ff", "Merge branch ff", BOB, 16)  # fast-forwardable: history follows ff
-
-    s.write("lib/Helpers.py", s.read("lib/Helpers.py") + "h9 = 9\n")
-    long = "Improve the helpers so that every single helper handles all of the corner cases nicely"
-    sha["c16"] = s.commit(long + "\n\nBody text.", ALICE, 17)
-
-    s.write(b"src/caf\xe9.py", "x = 1\ny = 2\n")  # a path that is not UTF-8
-    s.commit("placeholder", BOB, 18)
-    sha["c17"] = s.rewrite_message(b"Caf\xe9 support\n")  # a message that is not UTF-8 either
-    return sha
 
 
 # name: (author email, day, message, fix, files, metrics in METRICS order, fixing commits)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.mining.conftest import GitScript
+from tests.support import GitScript
 from training.mining.repository import (
     MiningError,
     open_repository,

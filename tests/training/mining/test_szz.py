@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.training.mining.conftest import GitScript
+from tests.support import GitScript
 from training.mining.repository import open_repository
 from training.mining.szz import BlameError, blame_lines, has_fix_keyword, is_fix, read_fix_shas
 

@@ -1,0 +1,76 @@
+"""The scheduled job: performance and data-quality summaries always, drift when asked and possible."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from app.contract import FEATURES, REFERENCE_FILE
+from app.monitoring.job import DATA_QUALITY, PERFORMANCE, champion_manifest, run_job
+from app.monitoring.store import Store
+from tests.support import Database, build_model_version
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path, shared_commits_dir: Path) -> Path:
+    models = tmp_path / "models"
+    frame = pd.read_csv(shared_commits_dir / "HikariCP.csv", usecols=list(FEATURES))
+    frame.iloc[::2].to_parquet(build_model_version(models, 1) / REFERENCE_FILE)
+    return models
+
+
+def fill(store: Store, shared_commits_dir: Path, n: int) -> None:
+    frame = pd.read_csv(shared_commits_dir / "YCSB.csv", usecols=[*FEATURES, "commit_id", "buggy"]).iloc[:n]
+    store.insert_predictions(
+        [
+            {name: float(row[name]) for name in FEATURES}
+            | {"time": time.time(), "commit_id": row["commit_id"], "probability": 0.2 + 0.6 * (i % 2)}
+            | {"label": i % 2 == 1, "risk_band": "low", "model_version": 1}
+            for i, (_, row) in enumerate(frame.iterrows())
+        ]
+    )
+    store.upsert_feedback(
+        [
+            {"commit_id": c, "buggy": str(b).lower() == "true"}
+            for c, b in zip(frame.commit_id, frame.buggy, strict=True)
+        ][::2]
+    )
+
+
+def test_job_without_drift_stores_performance_and_quality(
+    database: Database, models_dir: Path, shared_commits_dir: Path
+) -> None:
+    store = Store.open(database.url, schema=database.schema)
+    try:
+        fill(store, shared_commits_dir, 200)
+        status = run_job(database.url, str(models_dir), 5000, None, 50, schema=database.schema, drift=False)
+        assert status == "skipped" and store.latest_drift_report() is None
+        performance = store.latest_summary(PERFORMANCE)
+        quality = store.latest_summary(DATA_QUALITY)
+        assert performance is not None and performance[1]["labelled_rows"] == 100
+        assert performance[1]["window_rows"] == 200 and performance[1]["roc_auc"]["rows"] == 100
+        assert quality is not None and quality[1]["rows"] == 200 and quality[1]["model_version"] == 1
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_job_with_drift_stores_all_three(database: Database, models_dir: Path, shared_commits_dir: Path) -> None:
+    store = Store.open(database.url, schema=database.schema)
+    try:
+        fill(store, shared_commits_dir, 300)
+        assert run_job(database.url, str(models_dir), 5000, None, 50, schema=database.schema) == "ok"
+        latest = store.latest_drift_report()
+        assert latest is not None and latest.report["window"]["rows"] == 300
+        assert store.latest_summary(PERFORMANCE) is not None
+    finally:
+        store.close()
+
+
+def test_champion_manifest_is_none_without_a_model(tmp_path: Path, models_dir: Path) -> None:
+    assert champion_manifest(tmp_path / "nothing") is None
+    manifest = champion_manifest(models_dir)
+    assert manifest is not None and manifest.version == 1

@@ -1,0 +1,166 @@
+"""The write-behind log: batches reach the database, shutdown flushes everything, a full queue drops."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from app.contract import FEATURES
+from app.monitoring.prediction_log import PredictionBatch, PredictionLog, RejectionRecord, ShadowScores, request_ids
+from app.monitoring.store import Store
+from app.monitoring.tables import predictions, shadow_predictions
+from tests.support import Database
+
+
+@pytest.fixture
+def store(database: Database) -> Iterator[Store]:
+    s = Store.open(database.url, schema=database.schema)
+    yield s
+    s.close()
+
+
+def record(i: int, rows: int = 1, shadows: tuple[ShadowScores, ...] = ()) -> PredictionBatch:
+    """A request answering `rows` commits (`c<i>`, `c<i+1>`…) with features equal to the commit number."""
+    numbers = np.arange(i, i + rows, dtype=np.float64)
+    return PredictionBatch(
+        time=1000.0 + i,
+        request_id=f"r{i}",
+        features=np.repeat(numbers[:, None], len(FEATURES), axis=1),
+        probabilities=np.full(rows, 0.25),
+        labels=np.zeros(rows, dtype=bool),
+        risk_bands=["low"] * rows,
+        model_version=3,
+        commit_ids=[f"c{k}" for k in range(i, i + rows)],
+        repositories=[None] * rows,
+        shadows=shadows,
+    )
+
+
+def test_request_ids_match_what_answers_carry() -> None:
+    assert request_ids("abc", 1) == ["abc"]
+    assert request_ids("abc", 3) == ["abc-0", "abc-1", "abc-2"]
+    assert request_ids(None, 2) == [None, None]
+
+
+def test_a_batch_becomes_rows_and_one_shadow_row_per_commit_and_shadow(store: Store) -> None:
+    shadows = (ShadowScores(4, np.array([0.5, 0.6, 0.7])), ShadowScores(5, np.array([0.1, 0.2, 0.3])))
+    log = PredictionLog(store)
+    log.submit(record(10, rows=3, shadows=shadows))
+    log.close()
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(predictions.c.request_id, predictions.c.commit_id, predictions.c.la)).all()
+        pairs = conn.execute(
+            select(
+                shadow_predictions.c.request_id, shadow_predictions.c.commit_id, shadow_predictions.c.model_version,
+                shadow_predictions.c.probability, shadow_predictions.c.shadow_version,
+                shadow_predictions.c.shadow_probability,
+            ).order_by(shadow_predictions.c.id)
+        ).all()  # fmt: skip
+    assert [tuple(r) for r in rows] == [("r10-0", "c10", 10.0), ("r10-1", "c11", 11.0), ("r10-2", "c12", 12.0)]
+    assert [tuple(p) for p in pairs] == [
+        ("r10-0", "c10", 3, 0.25, 4, 0.5), ("r10-1", "c11", 3, 0.25, 4, 0.6), ("r10-2", "c12", 3, 0.25, 4, 0.7),
+        ("r10-0", "c10", 3, 0.25, 5, 0.1), ("r10-1", "c11", 3, 0.25, 5, 0.2), ("r10-2", "c12", 3, 0.25, 5, 0.3),
+    ]  # fmt: skip
+    assert log.written == 3
+
+
+def test_shutdown_flushes_every_queued_record(store: Store) -> None:
+    # A long flush interval and huge batches: nothing is written before close() unless close flushes.
+    log = PredictionLog(store, max_rows=20_000, batch_rows=100_000, flush_seconds=60.0)
+    log.start()
+    for i in range(5000):
+        assert log.submit(record(i))
+    log.submit(RejectionRecord(time=2000.0, reason="invalid_input", count=2))
+    log.close()
+    assert store.count_predictions() == 5000
+    assert log.dropped == 0 and log.written == 5000 and log.pending() == 0
+    assert store.rejection_counts(since=0) == {"invalid_input": 2}
+    window = store.window(rows=1)
+    assert window.commit_id == ["c4999"] and window.features["la"][0] == 4999.0
+
+
+def test_writer_drains_in_batches_while_running(store: Store) -> None:
+    written: list[int] = []
+    log = PredictionLog(store, batch_rows=7, flush_seconds=0.05, on_write=written.append)
+    log.start()
+    for i in range(20):
+        log.submit(record(i))
+    deadline = time.monotonic() + 10
+    while store.count_predictions() < 20 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    log.close()
+    assert store.count_predictions() == 20
+    assert max(written) <= 7 and sum(written) == 20
+
+
+def test_full_queue_drops_without_blocking_and_counts(store: Store) -> None:
+    drops: list[int] = []
+    log = PredictionLog(store, max_rows=10, on_drop=drops.append)  # writer not started: the queue fills
+    accepted = [log.submit(record(i)) for i in range(25)]
+    assert accepted.count(True) == 10 and log.dropped == 15 and sum(drops) == 15
+    log.close()  # still writes the 10 it accepted
+    assert store.count_predictions() == 10
+    assert log.submit(record(99)) is False  # closed: refused and counted, never raises
+    assert log.dropped == 16
+
+
+def test_the_queue_is_bounded_in_rows_not_requests(store: Store) -> None:
+    log = PredictionLog(store, max_rows=1000)  # writer not started
+    assert log.submit(record(0, rows=600))
+    assert not log.submit(record(600, rows=600))  # would exceed 1000 queued rows: the whole request drops
+    assert log.submit(record(1200, rows=400))
+    assert log.pending() == 1000 and log.dropped == 600
+    log.close()
+    assert store.count_predictions() == 1000
+
+
+def test_a_large_request_is_written_whole_across_small_transactions(store: Store) -> None:
+    written: list[int] = []
+    log = PredictionLog(store, batch_rows=100, on_write=written.append)
+    log.start()
+    log.submit(record(0, rows=1500))  # larger than one transaction's share: taken alone, chunked by the store
+    log.submit(record(2000, rows=50))
+    log.close()
+    assert store.count_predictions() == 1550 and sorted(written) == [50, 1500]
+
+
+def test_database_failure_is_counted_not_raised(store: Store) -> None:
+    with store.engine.begin() as conn:  # a real failure: the table the writer appends to is gone
+        predictions.drop(conn)
+    log = PredictionLog(store, flush_seconds=0.01)
+    log.start()
+    assert log.submit(record(1))
+    deadline = time.monotonic() + 10
+    while log.dropped == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    log.close()
+    assert log.dropped == 1 and log.written == 0
+
+
+def test_submit_from_many_threads_loses_nothing(store: Store) -> None:
+    log = PredictionLog(store, batch_rows=50, flush_seconds=0.01)
+    log.start()
+    threads = [
+        threading.Thread(target=lambda k=k: [log.submit(record(k * 1000 + i)) for i in range(300)]) for k in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log.close()
+    assert store.count_predictions() == 1200 and log.dropped == 0
+
+
+def test_close_of_an_idle_writer_returns_promptly(store: Store) -> None:
+    log = PredictionLog(store, flush_seconds=3600)  # the writer idles in a one-hour get()
+    log.start()
+    writer = log._thread
+    assert writer is not None
+    log.close(timeout=5)
+    assert not writer.is_alive()  # close() notified the waiting writer: no hour-long wait
+    assert store.count_predictions() == 0 and store.rejection_counts(since=0) == {}

@@ -1,0 +1,185 @@
+"""The monitoring store on SQLite and PostgreSQL: migrations, log rows, feedback upsert, windows, retention."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, create_engine, func, insert, inspect, select, text
+
+from app.contract import FEATURES
+from app.monitoring.store import Store
+from app.monitoring.tables import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    SHADOW_COLUMNS,
+    predictions,
+    retrain_requests,
+    schema_version,
+    shadow_predictions,
+)
+from tests.support import Database
+
+
+@pytest.fixture
+def store(database: Database) -> Iterator[Store]:
+    s = Store.open(database.url, schema=database.schema)
+    yield s
+    s.close()
+
+
+def prediction(i: int, t: float, commit_id: str | None = None, p: float = 0.5) -> dict[str, object]:
+    row: dict[str, object] = {name: float(i + k) for k, name in enumerate(FEATURES)}
+    return row | {
+        "time": t,
+        "request_id": f"r{i}",
+        "commit_id": commit_id if commit_id is not None else f"c{i}",
+        "repository": "repo",
+        "probability": p,
+        "label": p >= 0.5,
+        "risk_band": "high" if p >= 0.6 else "low",
+        "model_version": 1,
+    }
+
+
+def raw_engine(database: Database) -> Engine:
+    """An engine on the test database (its schema created) for writing what an older service left behind."""
+    engine = create_engine(database.url)
+    if database.schema is not None:
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
+        engine = engine.execution_options(schema_translate_map={None: database.schema})
+    return engine
+
+
+def test_schema_1_shadow_pairs_move_to_shadow_predictions(database: Database) -> None:
+    engine = raw_engine(database)
+    with engine.begin() as conn:  # a database a schema-1 service wrote, one of its rows scored in shadow
+        schema_version.create(conn)
+        MIGRATIONS[0][2](conn)
+        conn.execute(insert(schema_version).values(version=1, description="v1", applied_at=0.0))
+        legacy = {**prediction(1, 100.0, p=0.3), "shadow_version": 2, "shadow_probability": 0.9}
+        conn.execute(
+            insert(predictions), [legacy, {**prediction(2, 101.0), "shadow_version": None, "shadow_probability": None}]
+        )
+    engine.dispose()
+    store = Store.open(database.url, schema=database.schema)
+    with store.engine.connect() as conn:
+        moved = conn.execute(select(*(shadow_predictions.c[c] for c in SHADOW_COLUMNS))).all()
+    store.close()
+    assert [tuple(row) for row in moved] == [(100.0, "r1", "c1", 1, 0.3, 2, 0.9)]
+
+
+def test_open_migrates_once_and_is_idempotent(database: Database, store: Store) -> None:
+    assert store.version() == SCHEMA_VERSION
+    again = Store.open(database.url, schema=database.schema)  # a second worker starting up
+    assert again.version() == SCHEMA_VERSION
+    with again.engine.connect() as conn:
+        versions = conn.execute(select(schema_version.c.version)).scalars().all()
+        tables = set(inspect(conn).get_table_names(schema=database.schema))
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
+    assert {"predictions", "shadow_predictions", "feedback", "rejections", "drift_reports", "schema_version"} <= tables
+    again.close()
+
+
+def test_window_returns_newest_rows_first_with_features(store: Store) -> None:
+    now = time.time()
+    store.insert_predictions([prediction(i, now - 100 + i) for i in range(10)])
+    window = store.window(rows=3)
+    assert window.rows == 3
+    assert window.commit_id == ["c9", "c8", "c7"]
+    assert window.features["ns"].tolist() == [9.0, 8.0, 7.0]
+    assert window.features["sexp"].tolist() == [23.0, 22.0, 21.0]
+    assert store.window(days=95.5 / 86400, now=now).rows == 5  # rows logged at now-95 … now-91
+    assert store.window().rows == 10
+    assert store.count_predictions() == 10
+
+
+def test_empty_window_has_typed_empty_columns(store: Store) -> None:
+    window = store.window(rows=100)
+    assert window.rows == 0
+    assert window.features["la"].shape == (0,)
+
+
+def test_feedback_upsert_is_idempotent_and_last_write_wins(store: Store) -> None:
+    items = [{"commit_id": "c1", "buggy": True, "fixed_by": "abc"}, {"commit_id": "c2", "buggy": False}]
+    assert store.upsert_feedback(items) == 2
+    assert store.upsert_feedback(items) == 2
+    store.upsert_feedback([{"commit_id": "c2", "buggy": True, "repository": "r"}])
+    store.insert_predictions([prediction(1, 1.0), prediction(2, 2.0), prediction(3, 3.0)])
+    labelled, buggy = store.labelled_window()
+    assert labelled.commit_id == ["c2", "c1"]  # c3 has no label yet
+    assert buggy.tolist() == [True, True]
+    assert store.upsert_feedback([]) == 0
+
+
+def test_labelled_window_uses_the_newest_prediction_per_commit(store: Store) -> None:
+    store.insert_predictions([prediction(1, 1.0, "same", p=0.1), prediction(2, 2.0, "same", p=0.9)])
+    store.upsert_feedback([{"commit_id": "same", "buggy": True}])
+    labelled, buggy = store.labelled_window(rows=10)
+    assert labelled.probability.tolist() == [0.9]
+    assert buggy.tolist() == [True]
+
+
+def test_retention_deletes_old_rows_and_keeps_the_newest_reports(store: Store) -> None:
+    now = time.time()
+    store.insert_predictions([prediction(1, now - 10 * 86400), prediction(2, now - 86400)])
+    shadow_pair = ("r", "c1", 1, 0.5, 2, 0.6)
+    store.append_log([], [(now - 10 * 86400, *shadow_pair), (now - 86400, *shadow_pair)], [])
+    store.insert_rejections([{"time": now - 10 * 86400, "reason": "x", "count": 1}])
+    for i in range(5):
+        store.save_drift_report("ok", {"i": i}, html=f"<p>{i}</p>")
+    assert store.apply_retention(retention_days=5, keep_reports=2, now=now) == 1
+    assert store.count_predictions() == 1
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(shadow_predictions)).scalar() == 1
+    assert store.rejection_counts(since=0) == {}
+    newest = store.latest_drift_report(with_html=True)
+    assert newest is not None and newest.report == {"i": 4} and newest.html == "<p>4</p>"
+
+
+def test_only_the_newest_drift_report_keeps_its_html(store: Store) -> None:
+    assert store.latest_drift_report() is None
+    store.save_drift_report("ok", {"a": 1}, html="<html>old</html>")
+    store.save_drift_report("not_enough_data", {"message": "not enough data (3 < 100)"})
+    latest = store.latest_drift_report(with_html=True)
+    assert latest is not None and latest.status == "not_enough_data" and latest.html is None
+    store.save_drift_report("ok", {"a": 2}, html="<html>new</html>")
+    with store.engine.connect() as conn:
+        from app.monitoring.tables import drift_reports
+
+        htmls = conn.execute(select(drift_reports.c.html).order_by(drift_reports.c.id)).scalars().all()
+    assert htmls == [None, None, "<html>new</html>"]
+
+
+def test_rejection_counts_sum_by_reason(store: Store) -> None:
+    store.insert_rejections(
+        [
+            {"time": 10.0, "reason": "invalid_input", "count": 2},
+            {"time": 20.0, "reason": "invalid_input", "count": 1},
+            {"time": 5.0, "reason": "batch_too_large", "count": 1},
+        ]
+    )
+    assert store.rejection_counts(since=6.0) == {"invalid_input": 3}
+
+
+def test_non_finite_probability_column_round_trips_as_float(store: Store) -> None:
+    store.insert_predictions([prediction(1, 1.0, p=0.123456789)])
+    assert np.isclose(store.window().probability[0], 0.123456789)
+
+
+def test_retrain_tables_an_earlier_service_created_are_adopted_by_migration_3(database: Database) -> None:
+    engine = raw_engine(database)
+    with engine.begin() as conn:  # as `retrain_log.ensure_tables` did before the tables joined the migrations
+        retrain_requests.create(conn)
+        conn.execute(insert(retrain_requests).values(requested_at=1.0, reason="kept"))
+    engine.dispose()
+    store = Store.open(database.url, schema=database.schema)
+    with store.engine.connect() as conn:
+        kept = conn.execute(select(retrain_requests.c.reason)).scalars().all()
+        tables = set(inspect(conn).get_table_names(schema=database.schema))
+    version = store.version()
+    store.close()
+    assert version == SCHEMA_VERSION and kept == ["kept"] and "retrain_audit" in tables

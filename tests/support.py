@@ -1,0 +1,431 @@
+"""Helpers shared by the test suite: real processes, databases, models, git repositories and HTTP peers.
+
+Fixtures live in the `conftest.py` files and build on these; test modules import helpers from here only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from app.contract import FEATURES, MANIFEST_FILE, MODEL_FILE, ModelManifest
+
+ROOT = Path(__file__).resolve().parents[1]
+REPO = ROOT
+COMMITS_DIR = ROOT.parent / "shared" / "data" / "commits"
+POSTGRES_URL = os.environ.get("COMMITRISK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ADMIN_TOKEN = "test-admin-token"
+VENV_BIN = Path(sys.executable).parent
+DAY = 86400
+T0 = 1_600_000_000  # 2020-09-13T12:26:40Z: commit k of a GitScript is authored at T0 + day * DAY
+SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created")}
+METRIC_NAME = re.compile(r"\bcommitrisk_[a-z0-9_]+\b")
+
+
+SYNTHETIC_REPOSITORIES = ("alpha", "beta", "gamma")
+
+
+def write_synthetic(
+    directory: Path,
+    rows: int = 4500,
+    seed: int = 7,
+    drift: float = 0.0,
+    names: tuple[str, ...] = SYNTHETIC_REPOSITORIES,
+) -> Path:
+    """`<name>.csv` per repository from the embedded synthetic generator: same arguments, same bytes."""
+    from training.synthetic.spec import generate, load_default, write_csv
+
+    frame = generate(load_default(), rows=rows, seed=seed, repositories=len(names), drift=drift)
+    for name, (_, part) in zip(names, frame.groupby("repository_id", sort=True), strict=True):
+        write_csv(part.reset_index(drop=True), directory / f"{name}.csv")
+    return directory
+
+
+def stop_group(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM the process group started with `start_new_session=True`; SIGKILL it after `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tool(name: str, hint: str) -> str:
+    """Path of a command-line tool (the venv's first); a missing one fails in CI and skips elsewhere."""
+    found = shutil.which(name, path=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} not found: {hint}")
+        pytest.skip(f"{name} not found: {hint}")
+    return found
+
+
+@dataclass(frozen=True)
+class Database:
+    """A throw-away monitoring database: a SQLite file, or a unique schema in the test PostgreSQL."""
+
+    url: str
+    schema: str | None
+
+
+def load_commits(data_dir: Path = COMMITS_DIR) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Path]]:
+    """(features float32 [N, 15], buggy labels, author dates, files) from the shared CSV dumps."""
+    import pandas as pd
+
+    files = sorted(data_dir.glob("*.csv"))
+    frame = pd.concat([pd.read_csv(f, usecols=[*FEATURES, "buggy", "author_date"]) for f in files])
+    frame = frame.sort_values("author_date")
+    labels = frame["buggy"].astype(str).str.lower().eq("true").to_numpy()
+    return frame[list(FEATURES)].to_numpy(np.float32), labels, frame["author_date"].to_numpy(), files
+
+
+def build_model_version(
+    models_dir: Path, version: int, kind: str = "logreg", strength: float = 1.0, point: bool = True
+) -> Path:
+    """Train a tiny classifier, export it to ONNX and publish `models_dir/<version>/` (temp dir + rename)."""
+    import onnxruntime as ort
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y, dates, files = load_commits()
+    cut = int(len(x) * 0.8)
+    if kind == "forest":
+        clf: Any = RandomForestClassifier(n_estimators=int(100 * strength), max_depth=8, random_state=version)
+    else:
+        clf = LogisticRegression(C=strength, max_iter=500)
+    model = make_pipeline(StandardScaler(), clf).fit(x[:cut], y[:cut])
+    onx = convert_sklearn(
+        model,
+        initial_types=[("features", FloatTensorType([None, len(FEATURES)]))],
+        final_types=[("label", Int64TensorType([None])), ("probabilities", FloatTensorType([None, 2]))],
+        options={type(clf): {"zipmap": False}},
+        target_opset=17,
+    )
+    blob = onx.SerializeToString()
+    session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
+    sample = x[cut : cut + 8]
+    probs = session.run(["probabilities"], {"features": sample})[0][:, 1]
+    test_p = session.run(["probabilities"], {"features": x[cut:]})[0][:, 1]
+    auc = float(roc_auc_score(y[cut:], test_p))
+    stamp = lambda s: datetime.fromtimestamp(int(s), UTC).isoformat()  # noqa: E731
+    metrics = {"rows": int(len(x) - cut), "buggy": int(y[cut:].sum()), "roc_auc": auc}
+    manifest = {
+        "version": version,
+        "created_at": datetime.now(UTC).isoformat(),
+        "model_type": kind,
+        "params": {"strength": strength},
+        "features": [
+            {
+                "name": name,
+                "min": float(x[:cut, i].min()),
+                "max": float(x[:cut, i].max()),
+                "mean": float(x[:cut, i].mean()),
+                "median": float(np.median(x[:cut, i])),
+                "quantiles": {f"p{q:02d}": float(np.quantile(x[:cut, i], q / 100)) for q in (1, 50, 99)},
+            }
+            for i, name in enumerate(FEATURES)
+        ],
+        "threshold": 0.5,
+        "bands": {"medium": 0.3, "high": 0.6, "rule": "fixed cut points for tests"},
+        "validation_metrics": metrics,
+        "test_metrics": metrics,
+        "candidates": [{"name": kind, "validation_roc_auc": auc, "params": {}, "fit_seconds": 0.1}],
+        "window": {
+            "split": "chronological",
+            "train_start": stamp(dates[0]),
+            "train_end": stamp(dates[cut - 1]),
+            "test_start": stamp(dates[cut]),
+            "test_end": stamp(dates[-1]),
+            "train_rows": cut,
+            "validation_rows": 0,
+            "test_rows": int(len(x) - cut),
+            "label_delay_days": 90.0,
+            "immature_rows_dropped": 0,
+            "duplicate_rows_dropped": 0,
+            "repositories": [f.stem for f in files],
+        },
+        "data": {
+            "sha256": hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest(),
+            "files": [{"name": f.name, "sha256": "0" * 64, "rows": 0} for f in files],
+        },
+        "libraries": {"onnxruntime": ort.__version__},
+        "onnx_sha256": hashlib.sha256(blob).hexdigest(),
+        "self_test": {"rows": sample.tolist(), "probabilities": probs.tolist(), "tolerance": 1e-4},
+    }
+    ModelManifest.model_validate(manifest)  # the helper must honour the contract it stands in for
+    models_dir.mkdir(parents=True, exist_ok=True)
+    tmp = models_dir / f".tmp-{version}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    (tmp / MODEL_FILE).write_bytes(blob)
+    (tmp / MANIFEST_FILE).write_text(ModelManifest.model_validate(manifest).model_dump_json(indent=2))
+    tmp.rename(models_dir / str(version))
+    if point:
+        (models_dir / "champion").write_text(f"{version}\n")
+    return models_dir / str(version)
+
+
+class GitScript:
+    """Builds a history step by step: write/remove/move files, then commit with a fixed author and day."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        self.git("init", "-q", "-b", "main")
+        self.git("config", "core.quotePath", "false")
+
+    def git(self, *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None) -> str:
+        """Run git in the repository; return its stdout."""
+        full = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", **(env or {})}
+        done = subprocess.run(["git", *args], cwd=self.path, env=full, input=stdin, capture_output=True,
+                              check=True)  # fmt: skip
+        return done.stdout.decode("utf-8", "replace").strip()
+
+    def write(self, name: str | bytes, content: str | bytes) -> None:
+        """Create or overwrite a file (bytes names allow non-UTF-8 paths)."""
+        target = os.path.join(os.fsencode(self.path), os.fsencode(name))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as handle:
+            handle.write(content.encode() if isinstance(content, str) else content)
+
+    def read(self, name: str) -> str:
+        """A file's current text."""
+        return (self.path / name).read_text()
+
+    def remove(self, name: str) -> None:
+        """Delete a tracked file."""
+        self.git("rm", "-q", name)
+
+    def move(self, old: str, new: str) -> None:
+        """Rename a tracked file."""
+        (self.path / new).parent.mkdir(parents=True, exist_ok=True)
+        self.git("mv", old, new)
+
+    def _env(self, email: str, name: str, day: float) -> dict[str, str]:
+        when = f"@{int(T0 + day * DAY)} +0000"
+        env: dict[str, str] = {}
+        for role in ("AUTHOR", "COMMITTER"):
+            env |= {f"GIT_{role}_NAME": name, f"GIT_{role}_EMAIL": email, f"GIT_{role}_DATE": when}
+        return env
+
+    def commit(self, message: str | bytes, email: str, day: float, name: str = "") -> str:
+        """Commit everything in the work tree; return the SHA."""
+        self.git("add", "-A")
+        raw = message.encode() if isinstance(message, str) else message
+        env = self._env(email, name or email.split("@")[0], day)
+        self.git("commit", "-q", "--allow-empty", "-F", "-", env=env, stdin=raw)
+        return self.git("rev-parse", "HEAD")
+
+    def rewrite_message(self, raw: bytes) -> str:
+        """Replace HEAD's message by raw bytes as-is (git itself would transcode non-UTF-8 to UTF-8)."""
+        full = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
+        run = {"cwd": self.path, "env": full, "capture_output": True, "check": True}
+        body = subprocess.run(["git", "cat-file", "commit", "HEAD"], **run).stdout  # type: ignore[call-overload]
+        header = body.split(b"\n\n", 1)[0]
+        made = subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--stdin"],
+                              input=header + b"\n\n" + raw, **run)  # type: ignore[call-overload]  # fmt: skip
+        sha = made.stdout.decode().strip()
+        self.git("update-ref", "HEAD", sha)
+        return sha
+
+    def merge(self, branch: str, message: str, email: str, day: float) -> str:
+        """A merge commit (never a fast-forward) of `branch` into the current branch."""
+        self.git("merge", "-q", "--no-ff", "-m", message, branch, env=self._env(email, email.split("@")[0], day))
+        return self.git("rev-parse", "HEAD")
+
+    def switch(self, branch: str, create: bool = False) -> None:
+        """Move the work tree to another branch of this test repository."""
+        self.git("switch", "-q", *(["-c"] if create else []), branch)
+
+
+class PredictServer:
+    """A tiny real HTTP server standing in for the service's /predict (records bodies, answers as told)."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[dict[str, object]] = []
+        self.status = 200
+        self.answer: dict[str, object] = prediction("low")
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                server.requests.append({"path": self.path, "body": json.loads(self.rfile.read(length))})
+                payload = json.dumps(server.answer).encode()
+                self.send_response(server.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def prediction(band: str) -> dict[str, object]:
+    """A /predict answer in the service's documented shape."""
+    return {
+        "request_id": "r-1", "commit_id": "x", "probability": {"low": 0.1, "medium": 0.5, "high": 0.9}[band],
+        "buggy": band == "high", "risk_band": band, "threshold": 0.4, "model_version": 3,
+        "factors": [{"feature": "la", "value": 120.0, "median": 10.0, "effect": 0.2,
+                     "reason": "la = 120 (median 10) raises risk"}],
+    }  # fmt: skip
+
+
+def exported_metric_names(tmp_path: Path) -> set[str]:
+    """Every sample name the service's /metrics can carry (labelled families show even before use)."""
+    from fastapi.testclient import TestClient
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    models = tmp_path / "models"
+    build_model_version(models, 1)
+    settings = Settings(models_dir=models, database_url=f"sqlite:///{tmp_path / 'm.db'}")
+    with TestClient(create_app(settings)) as client:
+        text = client.get("/metrics").text
+    names: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        names.add(family.name)
+        names.update(family.name + suffix for suffix in SUFFIXES.get(family.type, ()))
+    return names
+
+
+def referenced_metric_names(expr: str) -> set[str]:
+    """`commitrisk_*` metric names in a PromQL expression (recording-rule names use colons, not matched)."""
+    return {m for m in METRIC_NAME.findall(expr) if ":" not in m}
+
+
+def wait_for(condition: Callable[[], Any], what: str, seconds: float = 180.0) -> Any:
+    """Poll `condition` until it returns something truthy (bounded: fails after `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except httpx.TransportError:
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+ALICE, ALICE_CAPS, BOB = "alice@x.org", "Alice@X.org", "bob@x.org"
+
+
+def app_source(lines: dict[int, str], count: int) -> str:
+    """App.java: `int aN = N;` per line unless overridden."""
+    return "".join(lines.get(i, f"int a{i} = {i};") + "\n" for i in range(1, count + 1))
+
+
+def build_history(s: GitScript) -> dict[str, str]:
+    """The scripted history of issue 6; returns the SHAs by name."""
+    sha: dict[str, str] = {}
+    s.write("src/main/App.java", app_source({}, 10))
+    s.write("README.md", "# demo\n")
+    s.write("pom.xml", "<project/>\n")
+    sha["c1"] = s.commit("Initial import", ALICE, 0)
+
+    s.write("src/main/App.java", app_source({3: "int a3 = 30;"}, 12))
+    s.write("lib/Util.py", "".join(f"u{i} = {i}\n" for i in range(1, 21)))
+    s.write("src/test/java/com/x/FooTest.java", "class FooTest {\n}\n")
+    s.write("logo.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    sha["c2"] = s.commit("Add util and tests", BOB, 1)
+
+    s.write("src/main/App.java", app_source({3: "int a3 = 30;", 5: "int  a5 =  5;"}, 12))  # whitespace only
+    s.write("lib/Util.py", "".join(f"u{i} = {i}\n" for i in range(1, 21) if i != 2))
+    sha["c3"] = s.commit("Tidy util", ALICE_CAPS, 3)
+
+    s.move("src/main/App.java", "src/core/App.java")  # pure rename
+    s.write("docs/guide.md", "guide\n")
+    sha["c4"] = s.commit("Move app to core", ALICE, 4)
+
+    s.move("lib/Util.py", "lib/Helpers.py")  # rename with an edit
+    s.write("lib/Helpers.py", s.read("lib/Helpers.py") + "u21 = 21\n")
+    s.write("src/core/App.java", app_source({1: "int a1 = 100;", 3: "int a3 = 30;", 5: "int  a5 =  5;"}, 12))
+    sha["c5"] = s.commit("Rename util to helpers", ALICE, 6)
+
+    s.remove("lib/Helpers.py")
+    s.write("scripts/run", "#!/bin/sh\necho hi\n")
+    sha["c6"] = s.commit("Remove helpers, add run script", BOB, 7)
+
+    text = s.read("src/core/App.java").splitlines(keepends=True)
+    s.write("src/core/App.java", "".join(text[:1] + text[3:]))  # deletes line 2 (c1) and line 3 (c2)
+    sha["c7"] = s.commit("Fix wrong value in App", ALICE, 8)
+
+    s.write("lib/Helpers.py", "".join(f"h{i} = {i}\n" for i in range(1, 6)))  # re-added
+    s.write("README.md", "# demo\nmore\n")
+    sha["c8"] = s.commit("Re-add helpers", BOB, 9)
+
+    s.write("lib/Helpers.py", s.read("lib/Helpers.py") + "h6 = 6\n")
+    sha["c9"] = s.commit("Correct the helper", ALICE, 10)
+
+    s.switch("feature", create=True)
+    s.write("src/core/App.java", s.read("src/core/App.java") + "int a13 = 13;\n")
+    sha["c10"] = s.commit("Extend app on feature", BOB, 11)
+    s.switch("main")
+    s.write("lib/Helpers.py", s.read("lib/Helpers.py") + "h7 = 7\n")
+    sha["c11"] = s.commit("Extend helpers", ALICE, 12)
+    sha["m12"] = s.merge("feature", "Merge branch feature", ALICE, 13)
+
+    s.write("src/core/App.java", s.read("src/core/App.java") + "int a14 = 14;\n")
+    sha["c13"] = s.commit("Extend app again", BOB, 14)
+
+    s.switch("ff", create=True)
+    s.write("lib/Helpers.py", s.read("lib/Helpers.py") + "h8 = 8\n")
+    sha["c14"] = s.commit("Helpers on ff", ALICE, 15)
+    s.switch("main")
+    sha["m15"] = s.merge("ff", "Merge branch ff", BOB, 16)  # fast-forwardable: history follows ff
+
+    s.write("lib/Helpers.py", s.read("lib/Helpers.py") + "h9 = 9\n")
+    long = "Improve the helpers so that every single helper handles all of the corner cases nicely"
+    sha["c16"] = s.commit(long + "\n\nBody text.", ALICE, 17)
+
+    s.write(b"src/caf\xe9.py", "x = 1\ny = 2\n")  # a path that is not UTF-8
+    s.commit("placeholder", BOB, 18)
+    sha["c17"] = s.rewrite_message(b"Caf\xe9 support\n")  # a message that is not UTF-8 either
+    return sha
