@@ -30,6 +30,10 @@ class InvalidModel(CommitRiskError):
     """A model version exists but cannot be trusted: bad manifest, corrupt ONNX, failed self-test."""
 
 
+class RepositoryError(CommitRiskError):
+    """The models directory cannot be written (permissions, full disk); the message says what was not done."""
+
+
 class InvalidInput(CommitRiskError):
     """The client sent data the model cannot score (wrong shape, non-finite values, negative counts)."""
 
@@ -56,3 +60,7 @@ class MalformedBody(CommitRiskError):
 
 class BodyTooLarge(CommitRiskError):
     """The request body exceeds the configured byte limit."""
+
+
+class DriftUnavailable(CommitRiskError):
+    """This process cannot compute drift: the `monitor` extra (evidently) is not installed."""

@@ -1,16 +1,24 @@
-"""Model versions and pointers on disk (`models/<N>/`, `models/champion`); never opens ONNX."""
+"""The one owner of `models/`: published versions, the champion/challenger pointers, their history, publishing.
+
+A version is a directory named by a positive integer that holds a manifest; nothing else counts, for the
+service and the trainer alike. Every write is atomic (temp + rename) so readers never see a torn pointer or a
+partial version. Never opens ONNX. Raises `app.errors` domain errors; callers word them for their audience.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app.contract import (
     CHALLENGER_POINTER,
@@ -22,9 +30,14 @@ from app.contract import (
     is_version_name,
     parse_pointer,
 )
-from app.errors import InvalidModel, InvalidVersion, ModelNotFound
+from app.errors import InvalidModel, InvalidVersion, ModelNotFound, RepositoryError
+from app.locks import file_lock
 
 POINTERS = (CHAMPION_POINTER, CHALLENGER_POINTER)
+LOCK_FILE = ".publish.lock"
+STAGING_PREFIX = ".staging-"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +47,16 @@ class PointerStamp:
     inode: int
     mtime_ns: int
     size: int
+
+
+class PointerMove(BaseModel):
+    """One line of `pointer-history.jsonl`: which pointer moved, to which versions, and why."""
+
+    time: float
+    pointer: str
+    version: int | None  # the newest listed version; None when the pointer was cleared
+    action: str
+    versions: list[int] | None = None  # written only when the pointer lists several
 
 
 def parse_version(name: str | int) -> int:
@@ -47,33 +70,8 @@ def parse_version(name: str | int) -> int:
     return int(text)
 
 
-def write_pointer_file(path: Path, versions: Sequence[int]) -> None:
-    """Write a pointer file listing `versions`, one per line: temp file + fsync + rename, never a torn read."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("".join(f"{v}\n" for v in versions))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def append_history(root: Path, name: str, listed: Sequence[int], action: str) -> None:
-    """Record one pointer move as one line appended to `pointer-history.jsonl`."""
-    entry: dict[str, object] = {
-        "time": time.time(), "pointer": name, "version": listed[-1] if listed else None, "action": action
-    }  # fmt: skip
-    if len(listed) > 1:
-        entry["versions"] = list(listed)
-    with open(root / HISTORY_FILE, "a", encoding="utf-8") as history:
-        history.write(json.dumps(entry) + "\n")
-
-
 class ModelRepository:
-    """Read-mostly view of one models directory; the only writer here is `set_pointer` (atomic)."""
+    """One models directory: read versions and pointers, move pointers (recorded), publish new versions."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -95,48 +93,39 @@ class ModelRepository:
         number = parse_version(version)
         path = self.root / str(number)
         if not (path / MANIFEST_FILE).is_file():
-            raise ModelNotFound(f"model version {number} does not exist in {self.root}")
+            raise ModelNotFound(f"{self.root}: version {number} does not exist")
         return path
 
     def manifest(self, version: int | str) -> ModelManifest:
         """The validated manifest of a version; InvalidModel if it does not match the contract."""
-        path = self.version_dir(version) / MANIFEST_FILE
-        try:
-            return ModelManifest.model_validate_json(path.read_bytes())
-        except ValidationError as exc:
-            details = [
-                {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
-                for err in exc.errors(include_url=False)
-            ]
-            raise InvalidModel(f"model version {version}: invalid {MANIFEST_FILE}", details) from None
-        except OSError as exc:
-            raise InvalidModel(f"model version {version}: cannot read {MANIFEST_FILE}: {exc}") from None
+        return _read_manifest(self.version_dir(version) / MANIFEST_FILE)
 
     def model_path(self, version: int | str) -> Path:
         """Path of a version's ONNX file (existence is checked by whoever loads it)."""
         return self.version_dir(version) / MODEL_FILE
 
     def pointer(self, name: str = CHAMPION_POINTER) -> int | None:
-        """Version a pointer file names, or None when the pointer does not exist."""
+        """Version a pointer file names (the newest it lists), or None when the pointer does not exist."""
         listed = self.pointer_list(name)
         if len(listed) > 1 and name == CHAMPION_POINTER:
-            raise InvalidModel(f"pointer {name!r} lists {len(listed)} versions; the champion is one version")
+            raise InvalidModel(f"{self.root / name}: lists {len(listed)} versions; the champion is one version")
         return listed[-1] if listed else None
 
     def pointer_list(self, name: str) -> tuple[int, ...]:
         """Every version a pointer file lists, oldest first (the challenger pointer may hold several)."""
+        path = self.root / name
         try:
-            text = (self.root / name).read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return ()
         except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidModel(f"cannot read pointer {name!r}: {exc}") from None
+            raise InvalidModel(f"{path}: cannot read pointer: {exc}") from None
         try:
             listed = parse_pointer(text)
         except ValueError as exc:
-            raise InvalidModel(f"pointer {name!r} {exc}") from None
+            raise InvalidModel(f"{path}: pointer {exc}") from None
         if not listed and name == CHAMPION_POINTER:
-            raise InvalidModel(f"pointer {name!r} is empty, not a version number")
+            raise InvalidModel(f"{path}: pointer is empty, not a version number")
         return listed
 
     def pointer_stamp(self, name: str = CHAMPION_POINTER) -> PointerStamp | None:
@@ -149,11 +138,32 @@ class ModelRepository:
 
     def set_pointer(self, version: int, name: str = CHAMPION_POINTER, action: str = "reload") -> None:
         """Point `name` at an existing version atomically (temp file, then os.replace) and record the move."""
+        self.set_pointer_list((version,), name, action)
+
+    def set_pointer_list(self, versions: Sequence[int], name: str, action: str) -> None:
+        """Make `name` list `versions` (each published; empty removes the file), atomically, and record it."""
         if name not in POINTERS:
             raise ValueError(f"unknown pointer {name!r}")
-        self.version_dir(version)
-        write_pointer_file(self.root / name, (version,))
-        append_history(self.root, name, (version,), action)
+        if name == CHAMPION_POINTER and len(versions) != 1:
+            raise ValueError(f"the champion is one version, not {len(versions)}")
+        for version in versions:
+            self.version_dir(version)
+        path = self.root / name
+        try:
+            if versions:
+                _replace(path, "".join(f"{v}\n" for v in versions))
+            else:
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise RepositoryError(f"{path}: cannot move the pointer: {exc.strerror or exc}") from None
+        try:
+            self._record(name, versions, action)
+        except OSError as exc:
+            raise RepositoryError(f"{self.root / HISTORY_FILE}: pointer moved, not recorded: {exc}") from None
+
+    def clear_pointer(self, name: str, action: str = "clear") -> None:
+        """Remove an optional pointer (the challenger); absent is fine. The move is recorded."""
+        self.set_pointer_list((), name, action)
 
     def target(self) -> int | None:
         """The version to serve: the champion pointer, else the latest published version, else None."""
@@ -162,3 +172,126 @@ class ModelRepository:
             return champion
         versions = self.versions()
         return versions[-1] if versions else None
+
+    def history(self, name: str | None = None) -> list[PointerMove]:
+        """Recorded moves of pointer `name` (every pointer when None), oldest first; InvalidModel if unreadable."""
+        path = self.root / HISTORY_FILE
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidModel(f"{path}: cannot read the pointer history: {exc}") from None
+        moves = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                move = PointerMove.model_validate_json(line)
+            except ValidationError:
+                raise InvalidModel(f"{path}: line {number} is not a pointer move") from None
+            if name is None or move.pointer == name:
+                moves.append(move)
+        return moves
+
+    def rollback(self, name: str = CHAMPION_POINTER) -> int:
+        """Move `name` back to the version it named before the current one (walking the history); return it."""
+        current = self.pointer(name)
+        published = set(self.versions())
+        # Newest first: the latest version the pointer named that differs from the current one and still exists.
+        earlier = (move.version for move in reversed(self.history(name)))
+        previous = next((v for v in earlier if v is not None and v != current and v in published), None)
+        if previous is None:
+            raise ModelNotFound(f"{self.root / HISTORY_FILE}: no earlier {name} version to roll back to")
+        self.set_pointer(previous, name, action="rollback")
+        return previous
+
+    def _record(self, name: str, listed: Sequence[int], action: str) -> None:
+        entry: dict[str, object] = {
+            "time": time.time(), "pointer": name, "version": listed[-1] if listed else None, "action": action
+        }  # fmt: skip
+        if len(listed) > 1:
+            entry["versions"] = list(listed)
+        with open(self.root / HISTORY_FILE, "a", encoding="utf-8") as history:
+            history.write(json.dumps(entry) + "\n")
+
+    @contextlib.contextmanager
+    def publish_lock(self) -> Iterator[None]:
+        """Exclusive lock over publishing in this directory (waits), so two publishers never share a number."""
+        with contextlib.ExitStack() as stack:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(file_lock(self.root / LOCK_FILE))
+            except OSError as exc:
+                raise RepositoryError(f"{self.root}: cannot lock for publishing: {exc.strerror or exc}") from None
+            yield
+
+    def publish(self, build: Callable[[Path, int], T], promote: bool = False) -> T:
+        """Publish the next version: `build(directory, number)` fills a hidden staging directory, renamed into
+        place once complete; with `promote`, or while there is no champion, the new version becomes champion."""
+        with self.publish_lock():
+            champion = None if promote else self.pointer(CHAMPION_POINTER)  # a broken pointer stops us before writing
+            number = self._next_number()
+            try:
+                staging = Path(tempfile.mkdtemp(dir=self.root, prefix=f"{STAGING_PREFIX}{number}-"))
+            except OSError as exc:
+                raise RepositoryError(f"{self.root}: cannot stage version {number}: {exc.strerror or exc}") from None
+            try:
+                result = build(staging, number)
+                _check_staged(staging, number)
+                os.chmod(staging, 0o755)  # mkdtemp makes it private; a version is read by the service's user
+                os.rename(staging, self.root / str(number))
+            except BaseException as exc:
+                shutil.rmtree(staging, ignore_errors=True)
+                if isinstance(exc, OSError):
+                    raise RepositoryError(f"{self.root / str(number)}: not published: {exc}") from None
+                raise
+            if champion is None:
+                self.set_pointer(number, CHAMPION_POINTER, action="publish")
+        return result
+
+    def _next_number(self) -> int:
+        entries = list(os.scandir(self.root))
+        # Under the lock no other publisher is staging: what is left was abandoned by one that was killed.
+        for entry in entries:
+            if entry.name.startswith(STAGING_PREFIX):
+                shutil.rmtree(entry.path, ignore_errors=True)
+        # Every numbered entry takes its number, published or not: renaming onto a leftover `7/` would fail or,
+        # when it is empty, silently replace it.
+        return max((int(e.name) for e in entries if is_version_name(e.name)), default=0) + 1
+
+
+def _read_manifest(path: Path) -> ModelManifest:
+    try:
+        return ModelManifest.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
+            for err in exc.errors(include_url=False)
+        ]
+        raise InvalidModel(f"{path}: invalid manifest (see details)", details) from None
+    except OSError as exc:
+        raise InvalidModel(f"{path}: cannot read the manifest: {exc.strerror or exc}") from None
+
+
+def _check_staged(staging: Path, number: int) -> None:
+    """A staged version is complete: a valid manifest numbered `number` and a model file."""
+    manifest = _read_manifest(staging / MANIFEST_FILE)
+    if manifest.version != number:
+        raise InvalidModel(f"{staging / MANIFEST_FILE}: version {manifest.version}, expected {number}")
+    if not (staging / MODEL_FILE).is_file():
+        raise InvalidModel(f"{staging}: no {MODEL_FILE}")
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write `text` to `path`: temp file + fsync + rename, so a reader sees the old or the new file, never a mix."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

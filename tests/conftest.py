@@ -53,8 +53,8 @@ def synthetic_commits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_models(tmp_path_factory: pytest.TempPathFactory, shared_commits_dir: Path) -> Path:
-    """A models dir trained by the real pipeline on the shared data: 1 (champion, logistic) and 2 (boosting).
+def trained_models(tmp_path_factory: pytest.TempPathFactory, synthetic_commits_dir: Path) -> Path:
+    """A models dir trained by the real pipeline on `synthetic_commits_dir`: 1 (champion, logistic), 2 (boosting).
 
     Session-scoped and read-only for tests: copy it (`shutil.copytree`) before changing pointers.
     """
@@ -64,7 +64,7 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory, shared_commits_dir:
     models = tmp_path_factory.mktemp("trained") / "models"
     for family, promote in (("logistic_regression", True), ("gradient_boosting", False)):
         config = TrainConfig(
-            data=[shared_commits_dir], models_dir=models, budget=2, families=(family,), promote=promote, n_jobs=1
+            data=[synthetic_commits_dir], models_dir=models, budget=2, families=(family,), promote=promote, n_jobs=1
         )
         pipeline.run(config, lambda _message: None)
     return models

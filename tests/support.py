@@ -5,26 +5,32 @@ Fixtures live in the `conftest.py` files and build on these; test modules import
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import os
 import re
+import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import numpy as np
 import pytest
 
 from app.contract import FEATURES, MANIFEST_FILE, MODEL_FILE, ModelManifest
+
+# Re-exported: one free-port probe and one polling loop for tests and benchmarks (benchmarks never import tests).
+from bench.replicas import free_port as free_port
+from bench.replicas import wait_for as wait_for
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO = ROOT
@@ -49,7 +55,8 @@ def write_synthetic(
     names: tuple[str, ...] = SYNTHETIC_REPOSITORIES,
 ) -> Path:
     """`<name>.csv` per repository from the embedded synthetic generator: same arguments, same bytes."""
-    from training.synthetic.spec import generate, load_default, write_csv
+    from training.synthetic.generate import generate, write_csv
+    from training.synthetic.spec import load_default
 
     frame = generate(load_default(), rows=rows, seed=seed, repositories=len(names), drift=drift)
     for name, (_, part) in zip(names, frame.groupby("repository_id", sort=True), strict=True):
@@ -67,12 +74,6 @@ def stop_group(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def tool(name: str, hint: str) -> str:
@@ -93,21 +94,36 @@ class Database:
     schema: str | None
 
 
-def load_commits(data_dir: Path = COMMITS_DIR) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Path]]:
-    """(features float32 [N, 15], buggy labels, author dates, files) from the shared CSV dumps."""
-    import pandas as pd
+@functools.cache
+def synthetic_commits() -> pd.DataFrame:
+    """The seeded synthetic commits the tiny test models learn from, oldest first (built once per process).
 
-    files = sorted(data_dir.glob("*.csv"))
-    frame = pd.concat([pd.read_csv(f, usecols=[*FEATURES, "buggy", "author_date"]) for f in files])
-    frame = frame.sort_values("author_date")
-    labels = frame["buggy"].astype(str).str.lower().eq("true").to_numpy()
-    return frame[list(FEATURES)].to_numpy(np.float32), labels, frame["author_date"].to_numpy(), files
+    The same rows as `write_synthetic`'s defaults, i.e. the `synthetic_commits_dir` fixture's three files.
+    """
+    from training.synthetic.generate import generate
+    from training.synthetic.spec import load_default
+
+    frame = generate(load_default(), rows=4500, seed=7, repositories=len(SYNTHETIC_REPOSITORIES))
+    # The same repository names as `write_synthetic` gives its files (ids in sorted order → alpha, beta, gamma).
+    names = dict(zip(sorted(frame["repository_id"].unique()), SYNTHETIC_REPOSITORIES, strict=True))
+    return frame.assign(repository_id=frame["repository_id"].map(names))
+
+
+def load_commits() -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """(features float32 [N, 15], buggy labels, author dates, repository names) of `synthetic_commits()`."""
+    frame = synthetic_commits()
+    labels = frame["buggy"].to_numpy(bool)
+    names = sorted(frame["repository_id"].unique())
+    return frame[list(FEATURES)].to_numpy(np.float32), labels, frame["author_date"].to_numpy(), names
 
 
 def build_model_version(
     models_dir: Path, version: int, kind: str = "logreg", strength: float = 1.0, point: bool = True
 ) -> Path:
-    """Train a tiny classifier, export it to ONNX and publish `models_dir/<version>/` (temp dir + rename)."""
+    """Train a tiny classifier on `synthetic_commits()`, export it to ONNX, publish `models_dir/<version>/`.
+
+    Published like the product does it (temp dir + rename); `point` also moves the champion pointer to it.
+    """
     import onnxruntime as ort
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
@@ -117,7 +133,7 @@ def build_model_version(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x, y, dates, files = load_commits()
+    x, y, dates, repositories = load_commits()
     cut = int(len(x) * 0.8)
     if kind == "forest":
         clf: Any = RandomForestClassifier(n_estimators=int(100 * strength), max_depth=8, random_state=version)
@@ -172,11 +188,11 @@ def build_model_version(
             "label_delay_days": 90.0,
             "immature_rows_dropped": 0,
             "duplicate_rows_dropped": 0,
-            "repositories": [f.stem for f in files],
+            "repositories": repositories,
         },
         "data": {
-            "sha256": hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest(),
-            "files": [{"name": f.name, "sha256": "0" * 64, "rows": 0} for f in files],
+            "sha256": hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest(),
+            "files": [{"name": f"{name}.csv", "sha256": "0" * 64, "rows": 0} for name in repositories],
         },
         "libraries": {"onnxruntime": ort.__version__},
         "onnx_sha256": hashlib.sha256(blob).hexdigest(),
@@ -340,20 +356,6 @@ def referenced_metric_names(expr: str) -> set[str]:
     return {m for m in METRIC_NAME.findall(expr) if ":" not in m}
 
 
-def wait_for(condition: Callable[[], Any], what: str, seconds: float = 180.0) -> Any:
-    """Poll `condition` until it returns something truthy (bounded: fails after `seconds`)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except httpx.TransportError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 ALICE, ALICE_CAPS, BOB = "alice@x.org", "Alice@X.org", "bob@x.org"
 
 
@@ -429,3 +431,156 @@ def build_history(s: GitScript) -> dict[str, str]:
     s.commit("placeholder", BOB, 18)
     sha["c17"] = s.rewrite_message(b"Caf\xe9 support\n")  # a message that is not UTF-8 either
     return sha
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One Dockerfile instruction: keyword (upper case), its `--flags`, its arguments (a list in exec form)."""
+
+    keyword: str
+    flags: dict[str, str]
+    args: str | list[str]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One build stage: its name (`AS name`, else its index), its base (image or stage) and its instructions."""
+
+    name: str
+    base: str
+    instructions: list[Instruction]
+
+
+# What `${PATH}` is in the python:*-slim base images (the only base variable an ENV of ours extends).
+BASE_IMAGE_ENV = {"PATH": "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"}
+
+
+class Dockerfile:
+    """A Dockerfile read as the builder reads it: stages, inherited ENV/USER/CMD, and the stages one depends on."""
+
+    def __init__(self, text: str) -> None:
+        self.stages: dict[str, Stage] = {}
+        args: dict[str, str] = {}  # global ARG defaults, usable in FROM
+        current: list[Instruction] | None = None
+        for line in _logical_lines(text):
+            keyword, _, rest = line.partition(" ")
+            keyword, rest = keyword.upper(), rest.strip()
+            flags: dict[str, str] = {}
+            while rest.startswith("--"):
+                flag, _, rest = rest.partition(" ")
+                name, _, value = flag[2:].partition("=")
+                flags[name], rest = value, rest.strip()
+            if keyword == "FROM":
+                words = expand(rest, args).split()
+                name = words[2] if len(words) == 3 and words[1].upper() == "AS" else str(len(self.stages))
+                current = []
+                self.stages[name] = Stage(name, words[0], current)
+            elif current is None:
+                if keyword == "ARG":
+                    key, _, default = rest.partition("=")
+                    args[key] = default
+            else:
+                if keyword == "HEALTHCHECK" and rest.upper().startswith("CMD "):
+                    rest = rest[4:].strip()
+                current.append(Instruction(keyword, flags, _exec_form(rest)))
+
+    @classmethod
+    def read(cls, path: Path) -> Dockerfile:
+        return cls(path.read_text(encoding="utf-8"))
+
+    def chain(self, name: str) -> list[Stage]:
+        """The stage and the stages it is built FROM, base first."""
+        stages = [self.stages[name]]
+        while stages[0].base in self.stages:
+            stages.insert(0, self.stages[stages[0].base])
+        return stages
+
+    def instructions(self, name: str, keyword: str) -> list[Instruction]:
+        """Every `keyword` instruction along the stage's chain, in build order."""
+        return [i for stage in self.chain(name) for i in stage.instructions if i.keyword == keyword]
+
+    def last(self, name: str, keyword: str) -> Instruction | None:
+        """The instruction in force for the stage (CMD, HEALTHCHECK, USER, WORKDIR are inherited)."""
+        found = self.instructions(name, keyword)
+        return found[-1] if found else None
+
+    def env(self, name: str) -> dict[str, str]:
+        """The environment the stage's containers start with (ENV along the chain, `${VAR}` expanded)."""
+        env = dict(BASE_IMAGE_ENV)
+        for instruction in self.instructions(name, "ENV"):
+            words = shlex.split(str(instruction.args))
+            pairs = [w.partition("=") for w in words] if "=" in words[0] else [(words[0], "=", " ".join(words[1:]))]
+            for key, _, value in pairs:
+                env[key] = expand(value, env)
+        return env
+
+    def user(self, name: str) -> str:
+        """The user the stage's containers run as (`root` when no USER is in force)."""
+        found = self.last(name, "USER")
+        return str(found.args) if found else "root"
+
+    def reaches(self, name: str) -> set[str]:
+        """The stages whose content can end up in this one (FROM and COPY --from, transitively), itself included."""
+        found: set[str] = set()
+        todo = [name]
+        while todo:
+            stage = self.stages[todo.pop()]
+            if stage.name not in found:
+                found.add(stage.name)
+                todo += [
+                    s for s in (stage.base, *(i.flags.get("from", "") for i in stage.instructions)) if s in self.stages
+                ]
+        return found
+
+
+def _logical_lines(text: str) -> list[str]:
+    """Instructions one per line: comments dropped (also inside continuations), `\\` continuations joined."""
+    lines: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1].strip() + " "
+            continue
+        lines.append(pending + stripped)
+        pending = ""
+    return lines + ([pending.strip()] if pending.strip() else [])
+
+
+def _exec_form(rest: str) -> str | list[str]:
+    """A JSON array (exec form) as a list; anything else (shell form) as the text."""
+    if rest.startswith("["):
+        try:
+            parsed = json.loads(rest)
+        except json.JSONDecodeError:
+            return rest
+        if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
+            return parsed
+    return rest
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """`$VAR` and `${VAR}` replaced from `env` (unknown ones by nothing, as a shell does)."""
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: env.get(m.group(1) or m.group(2), ""), text)
+
+
+def simple_commands(command: str | list[str]) -> list[list[str]]:
+    """The simple commands a RUN/CMD runs: exec form as is; shell form (or `sh -c`) split at `;`, `&&`, `||`, `|`.
+
+    A leading `exec` is dropped; words keep `$VAR` references unexpanded (expand them with `expand`).
+    """
+    if isinstance(command, list):
+        if command[:2] not in (["sh", "-c"], ["/bin/sh", "-c"]):
+            return [command]
+        command = command[2]
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    for word in lexer:
+        if word in (";", "&&", "||", "|", "&"):
+            commands.append([])
+        elif word != "exec" or commands[-1]:
+            commands[-1].append(word)
+    return [c for c in commands if c]

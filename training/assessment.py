@@ -7,18 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from app.contract import (
-    CHALLENGER_POINTER,
-    CHAMPION_POINTER,
-    FEATURES,
-    MANIFEST_FILE,
-    MODEL_FILE,
-    EvaluationMetrics,
-    ModelManifest,
-)
-from training import data, evaluate, export, publish
+from app.contract import CHALLENGER_POINTER, CHAMPION_POINTER, FEATURES, EvaluationMetrics, ModelManifest
+from app.errors import CommitRiskError
+from app.repository import ModelRepository
+from training import data, evaluate, export
 
 
 class ScoringError(RuntimeError):
@@ -46,24 +38,22 @@ class ScoredVersion:
 
 def load_version(models_dir: Path, version: int | None) -> tuple[int, ModelManifest, bytes]:
     """(version, manifest, onnx bytes) of `version`, or of the champion when None; integrity checked."""
+    repository = ModelRepository(models_dir)
     try:
-        chosen = version if version is not None else publish.read_pointer(models_dir)
-    except publish.PublishError as exc:
-        raise ScoringError(str(exc)) from exc
-    if chosen is None:
-        raise ScoringError(f"{models_dir}: no champion pointer; pass --version")
-    directory = models_dir / str(chosen)
-    if not directory.is_dir():
-        raise ScoringError(f"{models_dir}: version {chosen} does not exist")
-    try:
-        manifest = ModelManifest.model_validate_json((directory / MANIFEST_FILE).read_bytes())
-        model_bytes = (directory / MODEL_FILE).read_bytes()
-    except (OSError, ValidationError) as exc:
-        raise ScoringError(f"{directory}: invalid version: {str(exc).splitlines()[0]}") from exc
+        chosen = version if version is not None else repository.pointer()
+        if chosen is None:
+            raise ScoringError(f"{models_dir}: no champion pointer; pass --version")
+        manifest = repository.manifest(chosen)
+        path = repository.model_path(chosen)
+        model_bytes = path.read_bytes()
+    except CommitRiskError as exc:
+        raise ScoringError(exc.message) from None
+    except OSError as exc:
+        raise ScoringError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if hashlib.sha256(model_bytes).hexdigest() != manifest.onnx_sha256:
-        raise ScoringError(f"{directory / MODEL_FILE}: sha256 does not match the manifest")
+        raise ScoringError(f"{path}: sha256 does not match the manifest")
     if manifest.feature_names != FEATURES:
-        raise ScoringError(f"{directory}: model features {manifest.feature_names} differ from {FEATURES}")
+        raise ScoringError(f"{path.parent}: model features {manifest.feature_names} differ from {FEATURES}")
     return chosen, manifest, model_bytes
 
 
@@ -83,21 +73,23 @@ def score_version(models_dir: Path, version: int | None, paths: list[Path], labe
 
 def list_versions(models_dir: Path) -> dict[str, Any]:
     """Every version with its role and summary; an unreadable manifest is listed with its error."""
+    repository = ModelRepository(models_dir)
     roles: dict[int, list[str]] = {}
     for pointer in (CHAMPION_POINTER, CHALLENGER_POINTER):
         try:
-            targets = publish.read_pointer_list(models_dir, pointer)
-        except publish.PublishError:
-            targets = ()
+            targets = repository.pointer_list(pointer)
+        except CommitRiskError:
+            targets = ()  # a broken pointer gives no role; `commitrisk serve` and /models name the problem
         for target in targets:
             roles.setdefault(target, []).append(pointer)
     entries: list[dict[str, Any]] = []
-    for number in publish.versions(models_dir):
+    for number in repository.versions():
         entry: dict[str, Any] = {"version": number, "roles": roles.get(number, [])}
         try:
-            manifest = ModelManifest.model_validate_json((models_dir / str(number) / MANIFEST_FILE).read_bytes())
-        except (OSError, ValidationError) as exc:
-            entry["error"] = f"invalid manifest: {str(exc).splitlines()[0]}"
+            manifest = repository.manifest(number)
+        except CommitRiskError as exc:
+            first = exc.details[0] if exc.details else None
+            entry["error"] = exc.message + (f": {first['field']}: {first['message']}" if first else "")
         else:
             window = manifest.window
             entry.update(

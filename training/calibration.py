@@ -3,7 +3,8 @@
 Class weights (our answer to imbalance) inflate the buggy probability: a commit scored 0.7 was buggy about 40%
 of the time. Users read the probability literally and the label-free performance estimate (CBPE) assumes it is
 calibrated, so the published model maps it through `sigmoid(a · logit(p) + b)`, fitted on the validation period
-(never the test period). The map is monotone (a > 0 is enforced), so rankings and ROC AUC are unchanged.
+(never the test period). The map is monotone (a > 0 is enforced), so rankings and ROC AUC are unchanged. The
+decision threshold and risk bands are then chosen on the calibrated validation probabilities (`decision_rule`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from app.contract import EvaluationMetrics, RiskBands
+from training import evaluate
 
 EPS = 1e-6  # keeps logit finite; the same clip is applied in the ONNX graph
 
@@ -46,6 +50,25 @@ def fit(y_true: np.ndarray, probability: np.ndarray) -> Platt:
     a, b = float(regression.coef_[0, 0]), float(regression.intercept_[0])
     # A non-increasing map would invert the ranking the model learned; keep the raw scores instead.
     return Platt(a, b) if a > 0 else IDENTITY
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """Platt map, threshold and risk bands, all fitted on the validation period, and its metrics under them."""
+
+    platt: Platt
+    threshold: float
+    bands: RiskBands
+    validation: EvaluationMetrics
+
+
+def decision_rule(y_val: np.ndarray, raw_val: np.ndarray, effort_val: np.ndarray) -> DecisionRule:
+    """The Platt map of the raw validation probabilities, then the F1 threshold and risk bands on the mapped ones."""
+    platt = fit(y_val, raw_val)
+    p_val = platt.apply(raw_val)
+    threshold = evaluate.choose_threshold(y_val, p_val)
+    bands = evaluate.choose_bands(y_val, p_val, threshold)
+    return DecisionRule(platt, threshold, bands, evaluate.evaluate(y_val, p_val, effort_val, threshold))
 
 
 class Calibrated:

@@ -11,13 +11,19 @@ plain maximum. The default k = 1 won a nine-origin rolling backtest on periods b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
+import pandas as pd
+
+from app.contract import CandidateScore
+from app.monitoring import performance
+from app.monitoring.performance import average_ranks
+from training import data, evaluate, model
 
 ENSEMBLE = "ensemble"
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -29,11 +35,58 @@ class Choice:
     reason: str
 
 
+@dataclass(frozen=True)
+class Scored:
+    """Fitted candidates in the configured order, their raw validation probabilities and their scores."""
+
+    candidates: list[model.Candidate]
+    validation: list[np.ndarray]
+    scores: list[CandidateScore]
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The candidate to publish, its raw validation probabilities and why it was chosen."""
+
+    candidate: model.Candidate
+    validation: np.ndarray
+    reason: str
+
+
+def score(candidates: Sequence[model.Candidate], validation: pd.DataFrame, progress: Progress) -> Scored:
+    """Each candidate's raw probabilities on the validation period and its score (validation/cv ROC AUC, fit time)."""
+    X_val, y_val, effort = data.features(validation), validation["buggy"].to_numpy(), validation["effort"].to_numpy()
+    probabilities = [model.predict(c.estimator, X_val) for c in candidates]
+    scores: list[CandidateScore] = []
+    for candidate, p in zip(candidates, probabilities, strict=True):
+        val_auc = evaluate.evaluate(y_val, p, effort, 0.5).roc_auc
+        scores.append(
+            CandidateScore(
+                name=candidate.family,
+                validation_roc_auc=float(val_auc or 0.0),
+                cv_roc_auc=candidate.cv_roc_auc,
+                params=candidate.params,
+                fit_seconds=round(candidate.fit_seconds, 3),
+            )
+        )
+        cv = "-" if candidate.cv_roc_auc is None else f"{candidate.cv_roc_auc:.3f}"
+        progress(f"{candidate.family}: cv ROC AUC {cv}, validation ROC AUC {val_auc:.3f}")
+    return Scored(candidates=list(candidates), validation=probabilities, scores=scores)
+
+
+def pick(scored: Scored, validation: pd.DataFrame, ensemble_margin_se: float, progress: Progress) -> Chosen:
+    """The scored candidate `choose` picks on the validation period (the test period is never consulted)."""
+    names = [c.family for c in scored.candidates]
+    picked = choose(names, validation["buggy"].to_numpy(), scored.validation, ensemble_margin_se)
+    progress(picked.reason)
+    return Chosen(scored.candidates[picked.index], scored.validation[picked.index], picked.reason)
+
+
 def delong(y: np.ndarray, scores: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """ROC AUCs [k] of k score vectors on the same rows and their DeLong covariance matrix [k, k].
 
-    Midrank formulation (Sun & Xu 2014): ties count one half, as in `roc_auc_score`. The covariance is NaN
-    when a class has a single row (no spread to estimate).
+    Midrank formulation (Sun & Xu 2014) on `app.monitoring.performance.average_ranks`: ties count one half,
+    as in `roc_auc_score`. The covariance is NaN when a class has a single row (no spread to estimate).
     """
     y = np.asarray(y)
     positive, negative = y == 1, y == 0
@@ -46,12 +99,13 @@ def delong(y: np.ndarray, scores: Sequence[np.ndarray]) -> tuple[np.ndarray, np.
         if s.shape != y.shape:
             raise ValueError(f"scores of shape {s.shape} do not match labels of shape {y.shape}")
         pos, neg = s[positive], s[negative]
-        ranks = rankdata(np.concatenate([pos, neg]))
+        ranks = average_ranks(np.concatenate([pos, neg]))
         # Structural components: the share of the other class each row outranks.
-        v10.append((ranks[:m] - rankdata(pos)) / n)
-        v01.append(1.0 - (ranks[m:] - rankdata(neg)) / m)
+        v10.append((ranks[:m] - average_ranks(pos)) / n)
+        v01.append(1.0 - (ranks[m:] - average_ranks(neg)) / m)
     a10, a01 = np.array(v10), np.array(v01)
-    aucs = a10.mean(axis=1)
+    # The AUCs themselves come from the one implementation; they equal the means of the components.
+    aucs = np.array([performance.roc_auc(y, score) for score in scores], dtype=np.float64)
     k = len(aucs)
     if m < 2 or n < 2:
         return aucs, np.full((k, k), np.nan)

@@ -29,6 +29,10 @@ class QualityGates(BaseModel):
     min_test_roc_auc: float = Field(0.6, ge=0.0, le=1.0)
 
 
+class GateRefused(RuntimeError):
+    """A quality gate refused the data or the model: nothing was published."""
+
+
 class TrainConfig(BaseModel):
     """Everything `commitrisk train` needs; CLI options map one to one onto these fields."""
 

@@ -1,4 +1,4 @@
-"""Load and validate commit-metric datasets; cut immature labels; split chronologically."""
+"""Load and validate commit-metric datasets; cut immature labels; split chronologically; the data gates."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from app.contract import FEATURES, DataFile, DataFingerprint
+from training.config import GateRefused, QualityGates, TrainConfig
 
 SECONDS_PER_DAY = 86_400.0
 REQUIRED_COLUMNS: tuple[str, ...] = ("commit_id", "author_date", "buggy", *FEATURES)
@@ -65,8 +66,10 @@ def read_file(path: Path) -> tuple[pd.DataFrame, DataFile]:
     if not text.strip():
         raise DataError(f"{path}: file is empty")
     try:
-        # The C parser has no field-size limit (the csv module's default is 128 KB).
-        frame = pd.read_csv(io.StringIO(text), dtype={"commit_id": str}, keep_default_na=False, na_values=[""])
+        # The C parser has no field-size limit (the csv module's default is 128 KB). Every column is read as
+        # text: pandas' own float inference crashes the process (SIGSEGV, pandas 2.3) on values with a huge
+        # exponent such as the hex id "078e7261814633b7…", so numbers are parsed by numpy below.
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path}: file is empty") from exc
     except pd.errors.ParserError as exc:
@@ -102,15 +105,31 @@ def _normalise(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     return out
 
 
+def parse_numbers(texts: pd.Series) -> np.ndarray:
+    """Text → float64, NaN where a value is empty or not a number (never pandas' crashing float parser)."""
+    raw = texts.fillna("").to_numpy(dtype=str)
+    try:
+        return raw.astype(np.float64)  # numpy's parser: "1e999999" → inf, never a crash
+    except ValueError:
+        return np.array([_number_or_nan(v) for v in raw], dtype=np.float64)
+
+
+def _number_or_nan(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
 def _numeric(frame: pd.DataFrame, column: str, ids: pd.Series, path: Path) -> pd.Series:
-    values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
+    values = parse_numbers(frame[column])
+    bad = ~np.isfinite(values)
     if bad.any():
-        first = int(np.argmax(bad.to_numpy()))
+        first = int(np.argmax(bad))
         raise DataError(
             f"{path}: commit {ids.iloc[first]}: '{column}' is not a finite number ({frame[column].iloc[first]!r})"
         )
-    return values
+    return pd.Series(values, index=frame.index)
 
 
 def _boolean(column: pd.Series, ids: pd.Series, path: Path) -> pd.Series:
@@ -156,6 +175,13 @@ def drop_immature(frame: pd.DataFrame, label_delay_days: float) -> tuple[pd.Data
     return kept, int((~mature).sum())
 
 
+def split(frame: pd.DataFrame, config: TrainConfig) -> Split:
+    """The configured split: chronological (the default) or random (only on request; flagged optimistic)."""
+    if config.split == "random":
+        return split_random(frame, config.test_fraction, config.validation_fraction, config.seed)
+    return split_chronological(frame, config.test_fraction, config.validation_fraction)
+
+
 def split_chronological(frame: pd.DataFrame, test_fraction: float, validation_fraction: float) -> Split:
     """Train on the past, validate on the next period, test on the newest; strict time order between sets."""
     ordered = frame.sort_values(["author_date", "commit_id"], kind="stable").reset_index(drop=True)
@@ -190,3 +216,31 @@ def split_random(frame: pd.DataFrame, test_fraction: float, validation_fraction:
 def features(frame: pd.DataFrame) -> np.ndarray:
     """The model input: float32 [N, 15] in contract order."""
     return frame.loc[:, list(FEATURES)].to_numpy(dtype=np.float32)
+
+
+def row_weights(frame: pd.DataFrame) -> np.ndarray | None:
+    """The optional per-row `weight` column (dynamic data selection), or None."""
+    return frame["weight"].to_numpy(dtype=np.float64) if "weight" in frame.columns else None
+
+
+def check_data_gates(y: np.ndarray, gates: QualityGates, where: str) -> None:
+    """Refuse (GateRefused) too few rows, a lopsided buggy share or too few rows of a class."""
+    rows, buggy = len(y), int(np.sum(y))
+    clean = rows - buggy
+    if rows < gates.min_train_rows:
+        raise GateRefused(f"{where}: {rows} rows < min_train_rows {gates.min_train_rows}")
+    share = buggy / rows
+    if not gates.min_buggy_share <= share <= gates.max_buggy_share:
+        raise GateRefused(
+            f"{where}: buggy share {share:.1%} outside {gates.min_buggy_share:.0%}–{gates.max_buggy_share:.0%}"
+        )
+    if min(buggy, clean) < gates.min_rows_per_class:
+        raise GateRefused(f"{where}: {buggy} buggy / {clean} clean rows; need ≥ {gates.min_rows_per_class} of each")
+
+
+def check_split(split: Split, gates: QualityGates) -> None:
+    """The training period passes the data gates; validation and test each hold both classes (ROC AUC)."""
+    check_data_gates(split.train["buggy"].to_numpy(), gates, "training period")
+    for name, part in (("validation", split.validation), ("test", split.test)):
+        if len(np.unique(part["buggy"].to_numpy())) < 2:
+            raise GateRefused(f"{name} period holds only one class; ROC AUC is undefined")

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.contract import EvaluationMetrics, RiskBands
+from app.monitoring import performance
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -81,12 +82,13 @@ def roc_points(y_true: npt.ArrayLike, probability: npt.ArrayLike) -> Curve:
 
 
 def roc_auc(y_true: npt.ArrayLike, probability: npt.ArrayLike) -> float | None:
-    """Area under the ROC curve (ties count half); None with one class only."""
+    """Area under the ROC curve (ties count half) of validated inputs; None with one class only.
+
+    Computed by the service's `app.monitoring.performance.roc_auc`: one implementation, so the figures of
+    training, retraining and production monitoring agree.
+    """
     y, p = check_inputs(y_true, probability)
-    if int(y.sum()) in (0, y.size):
-        return None
-    fpr, tpr = roc_points(y, p)
-    return area(fpr, tpr)
+    return performance.roc_auc(y, p)
 
 
 def pr_points(y_true: npt.ArrayLike, probability: npt.ArrayLike) -> Curve:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import platform
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -73,6 +75,17 @@ def importances(estimator: Any, X: np.ndarray, y: np.ndarray, seed: int) -> dict
         X, y = X[chosen], y[chosen]
     result = permutation_importance(estimator, X, y, scoring="roc_auc", n_repeats=5, random_state=seed, n_jobs=1)
     return {name: float(value) for name, value in zip(FEATURES, result.importances_mean, strict=True)}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of everything that shaped the model file, for reproducibility."""
+    found = {"python": platform.python_version()}
+    for name in ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "pandas", "commitrisk"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "unknown"
+    return found
 
 
 def _utc(seconds: float) -> datetime:

@@ -1,31 +1,28 @@
-"""The training run: load → mature → split → search → choose → export → evaluate → gate → publish.
+"""The training run, one stage per function: prepare data → fit candidates → score → choose → calibrate →
+refit + export → test → assemble → publish.
 
-The only place the training stages are chained; `training/cli/` parses options and prints the outcome.
+Each stage takes typed inputs and returns a typed result, never mutating its inputs; `run` is the list of
+stages and the only place they are chained. `training/cli/` parses options and prints the outcome.
 """
 
 from __future__ import annotations
 
-import platform
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from app.contract import FEATURES, Calibration, CandidateScore, EvaluationMetrics, ModelManifest
+from app.contract import FEATURES, Calibration, EvaluationMetrics, ModelManifest
 from training import calibration, choice, data, evaluate, export, model, report
-from training.config import MEMBER_FAMILIES, QualityGates, TrainConfig
-from training.manifest import build_manifest, importances, reference_sample
+from training.calibration import DecisionRule
+from training.choice import Chosen, Scored
+from training.config import MEMBER_FAMILIES, GateRefused, TrainConfig
+from training.manifest import build_manifest, importances, library_versions, reference_sample
 
 Progress = Callable[[str], None]
-
-
-class GateRefused(RuntimeError):
-    """A quality gate refused the data or the model: nothing was published."""
 
 
 @dataclass
@@ -42,33 +39,42 @@ class TrainOutcome:
     notes: list[str] = field(default_factory=list)
 
 
-def check_data_gates(y: np.ndarray, gates: QualityGates, where: str) -> None:
-    """Refuse too few rows, a lopsided buggy share or too few rows of a class."""
-    rows, buggy = len(y), int(np.sum(y))
-    clean = rows - buggy
-    if rows < gates.min_train_rows:
-        raise GateRefused(f"{where}: {rows} rows < min_train_rows {gates.min_train_rows}")
-    share = buggy / rows
-    if not gates.min_buggy_share <= share <= gates.max_buggy_share:
-        raise GateRefused(
-            f"{where}: buggy share {share:.1%} outside {gates.min_buggy_share:.0%}–{gates.max_buggy_share:.0%}"
-        )
-    if min(buggy, clean) < gates.min_rows_per_class:
-        raise GateRefused(f"{where}: {buggy} buggy / {clean} clean rows; need ≥ {gates.min_rows_per_class} of each")
+@dataclass(frozen=True)
+class Prepared:
+    """The run's data: what was loaded (or given), its mature rows and their train/validation/test split."""
+
+    dataset: data.Dataset
+    mature: pd.DataFrame
+    immature: int
+    split: data.Split
 
 
-def load_inputs(config: TrainConfig, progress: Progress) -> data.Dataset:
-    """The configured files, or the embedded synthetic default when none are given."""
-    if config.data:
-        return data.load(config.data)
-    from training.synthetic import spec as synthetic
+@dataclass(frozen=True)
+class Exported:
+    """The chosen model refitted on train + validation and calibrated, its ONNX bytes and their parity."""
 
-    progress(f"no data given: generating {config.synthetic_rows} commits from the embedded default")
-    frame = synthetic.generate(synthetic.load_default(), rows=config.synthetic_rows, seed=config.seed)
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "embedded-default.csv"
-        synthetic.write_csv(frame, path)
-        return data.load([path])
+    fit_frame: pd.DataFrame
+    final: calibration.Calibrated
+    model_bytes: bytes
+    parity_max_abs_diff: float
+
+
+@dataclass(frozen=True)
+class Tested:
+    """The exported model's probabilities and metrics on the test period (it passed the test gate)."""
+
+    probabilities: np.ndarray
+    metrics: EvaluationMetrics
+
+
+@dataclass(frozen=True)
+class Assembled:
+    """Everything a version directory holds besides the model: manifest, drift reference, report inputs."""
+
+    manifest: ModelManifest
+    reference: pd.DataFrame
+    importances: dict[str, float]
+    notes: list[str]
 
 
 def run(config: TrainConfig, progress: Progress, dataset: data.Dataset | None = None) -> TrainOutcome:
@@ -77,6 +83,30 @@ def run(config: TrainConfig, progress: Progress, dataset: data.Dataset | None = 
     `dataset` (retraining) replaces the configured files and must already hold mature labels only; an
     optional `weight` column in its frame weights the rows of the search and the final fit.
     """
+    prepared = prepare_data(config, progress, dataset)
+    scored = choice.score(fit_candidates(config, prepared.split, progress), prepared.split.validation, progress)
+    chosen = choice.pick(scored, prepared.split.validation, config.ensemble_margin_se, progress)
+    rule = calibrate(prepared.split, chosen.validation)
+    exported = refit_and_export(config, chosen.candidate, rule.platt, prepared.split, progress)
+    tested = evaluate_on_test(config, exported, rule.threshold, prepared.split)
+    assembled = assemble(config, prepared, chosen, scored, rule, exported, tested)
+    write_report = report_writer(prepared.split, scored, rule, tested, assembled)
+    published = _publish(config, assembled.manifest, exported.model_bytes, assembled.reference, write_report)
+    return TrainOutcome(
+        manifest=published,
+        rows_loaded=len(prepared.dataset.frame) + prepared.dataset.duplicates_dropped,
+        rows_used=len(prepared.mature),
+        duplicates_dropped=prepared.dataset.duplicates_dropped,
+        immature_dropped=prepared.immature,
+        parity_max_abs_diff=exported.parity_max_abs_diff,
+        promoted=_is_champion(config.models_dir, published.version),
+        notes=assembled.notes,
+    )
+
+
+# --- 1. data
+def prepare_data(config: TrainConfig, progress: Progress, dataset: data.Dataset | None = None) -> Prepared:
+    """Load (or take) the data, keep mature labels, split it and pass the data gates; GateRefused otherwise."""
     if dataset is None:
         dataset = load_inputs(config, progress)
         mature, immature = data.drop_immature(dataset.frame, config.label_delay_days)
@@ -88,137 +118,43 @@ def run(config: TrainConfig, progress: Progress, dataset: data.Dataset | None = 
         # The caller cut immature labels with its own clock; a per-repository cut here would drop mature rows.
         mature, immature = dataset.frame, 0
         progress(f"{len(mature)} mature commits given")
-    check_data_gates(mature["buggy"].to_numpy(), config.gates, "mature data")
-    if config.split == "random":
-        split = data.split_random(mature, config.test_fraction, config.validation_fraction, config.seed)
-    else:
-        split = data.split_chronological(mature, config.test_fraction, config.validation_fraction)
-    X_train, y_train = data.features(split.train), split.train["buggy"].to_numpy()
-    X_val, y_val = data.features(split.validation), split.validation["buggy"].to_numpy()
-    X_test, y_test = data.features(split.test), split.test["buggy"].to_numpy()
-    check_data_gates(y_train, config.gates, "training period")
-    for name, y in (("validation", y_val), ("test", y_test)):
-        if len(np.unique(y)) < 2:
-            raise GateRefused(f"{name} period holds only one class; ROC AUC is undefined")
-
-    # Hyperparameters are searched on the newest rows only: on a million commits an exhaustive search would take
-    # hours, and the most recent history is what the test period resembles. The final fit uses every row.
-    X_search, y_search = X_train[-config.max_search_rows :], y_train[-config.max_search_rows :]
-    w_train = row_weights(split.train)
-    w_search = None if w_train is None else w_train[-config.max_search_rows :]
-    candidates = _candidates(config, X_train, y_train, X_search, y_search, w_train, w_search, progress)
-    scores: list[CandidateScore] = []
-    raw_val = [model.predict(c.estimator, X_val) for c in candidates]
-    for candidate, p in zip(candidates, raw_val, strict=True):
-        val_auc = evaluate.evaluate(y_val, p, split.validation["effort"].to_numpy(), 0.5).roc_auc
-        scores.append(
-            CandidateScore(
-                name=candidate.family,
-                validation_roc_auc=float(val_auc or 0.0),
-                cv_roc_auc=candidate.cv_roc_auc,
-                params=candidate.params,
-                fit_seconds=round(candidate.fit_seconds, 3),
-            )
-        )
-        cv = "-" if candidate.cv_roc_auc is None else f"{candidate.cv_roc_auc:.3f}"
-        progress(f"{candidate.family}: cv ROC AUC {cv}, validation ROC AUC {val_auc:.3f}")
-
-    picked = choice.choose([c.family for c in candidates], y_val, raw_val, config.ensemble_margin_se)
-    progress(picked.reason)
-    chosen = candidates[picked.index]
-    # Platt map, threshold and bands all come from the validation period (calibration.py says why).
-    platt = calibration.fit(y_val, raw_val[picked.index])
-    p_val = platt.apply(raw_val[picked.index])
-    threshold = evaluate.choose_threshold(y_val, p_val)
-    bands = evaluate.choose_bands(y_val, p_val, threshold)
-    validation_metrics = evaluate.evaluate(y_val, p_val, split.validation["effort"].to_numpy(), threshold)
-
-    # Threshold and bands come from validation; the final fit then also learns from the validation period,
-    # which is the most recent mature history the test period has not seen.
-    fit_frame = pd.concat([split.train, split.validation], ignore_index=True)
-    X_fit, y_fit = data.features(fit_frame), fit_frame["buggy"].to_numpy()
-    progress(f"refitting {chosen.family} on {len(fit_frame)} train + validation rows")
-    final = calibration.Calibrated(model.refit(chosen, X_fit, y_fit, row_weights(fit_frame)), platt)
-    model_bytes = export.to_onnx(final, len(FEATURES))
-    parity = export.check_parity(model_bytes, final, X_test, config.parity_tolerance)
-    p_test = export.onnx_probabilities(model_bytes, X_test)
-    test_metrics = evaluate.evaluate(y_test, p_test, split.test["effort"].to_numpy(), threshold)
-    if test_metrics.roc_auc is None or test_metrics.roc_auc < config.gates.min_test_roc_auc:
-        raise GateRefused(f"test ROC AUC {test_metrics.roc_auc} < min_test_roc_auc {config.gates.min_test_roc_auc}")
-
-    notes = []
-    if split.kind == "random":
-        notes.append("random split: future commits leak into training, so these figures are optimistic")
-    reference = reference_sample(fit_frame, config.reference_rows, config.seed)
-    manifest = build_manifest(
-        family=chosen.family,
-        params=chosen.params,
-        fit_frame=fit_frame,
-        split=split,
-        dataset=dataset,
-        immature=immature,
-        config=config,
-        threshold=threshold,
-        calibration=Calibration(a=platt.a, b=platt.b) if platt != calibration.IDENTITY else None,
-        bands=bands,
-        validation=validation_metrics,
-        test=test_metrics,
-        candidates=scores,
-        model_bytes=model_bytes,
-        reference=reference,
-        libraries=library_versions(),
-        warnings=notes,
-    )
-    # The Platt map is monotone, so ROC AUC importances of the base model are those of the calibrated one.
-    weights = importances(final.base, X_test, y_test, config.seed)
-
-    def write_report(directory: Path, published: ModelManifest) -> None:
-        report.write_report(
-            directory,
-            title=f"commitrisk model {published.version} ({published.model_type})",
-            test=test_metrics,
-            validation=validation_metrics,
-            y_test=y_test,
-            p_test=p_test,
-            effort_test=split.test["effort"].to_numpy(),
-            threshold=threshold,
-            bands=bands,
-            importances=weights,
-            candidates=scores,
-            notes=notes,
-        )
-
-    published = _publish(config, manifest, model_bytes, reference, write_report)
-    return TrainOutcome(
-        manifest=published,
-        rows_loaded=len(dataset.frame) + dataset.duplicates_dropped,
-        rows_used=len(mature),
-        duplicates_dropped=dataset.duplicates_dropped,
-        immature_dropped=immature,
-        parity_max_abs_diff=parity.max_abs_diff,
-        promoted=_is_champion(config.models_dir, published.version),
-        notes=notes,
-    )
+    data.check_data_gates(mature["buggy"].to_numpy(), config.gates, "mature data")
+    split = data.split(mature, config)
+    data.check_split(split, config.gates)
+    return Prepared(dataset=dataset, mature=mature, immature=immature, split=split)
 
 
-def _candidates(
-    config: TrainConfig,
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    X_search: np.ndarray,
-    y_search: np.ndarray,
-    w_train: np.ndarray | None,
-    w_search: np.ndarray | None,
-    progress: Progress,
-) -> list[model.Candidate]:
+def load_inputs(config: TrainConfig, progress: Progress) -> data.Dataset:
+    """The configured files, or the embedded synthetic default when none are given."""
+    if config.data:
+        return data.load(config.data)
+    from training.synthetic.generate import generate, write_csv
+    from training.synthetic.spec import load_default
+
+    progress(f"no data given: generating {config.synthetic_rows} commits from the embedded default")
+    frame = generate(load_default(), rows=config.synthetic_rows, seed=config.seed)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "embedded-default.csv"
+        write_csv(frame, path)
+        return data.load([path])
+
+
+# --- 2. candidates (scored and chosen by `training.choice`)
+def fit_candidates(config: TrainConfig, split: data.Split, progress: Progress) -> list[model.Candidate]:
     """One fitted candidate per configured family, in the configured order.
 
-    The ensemble reuses the members searched for their own candidates (each family is searched once).
+    Hyperparameters are searched on the newest `max_search_rows` training rows only: on a million commits an
+    exhaustive search would take hours, and the most recent history is what the test period resembles (the
+    final fit uses every row). The ensemble reuses the members searched for their own candidates.
     """
+    X_train, y_train = data.features(split.train), split.train["buggy"].to_numpy()
+    w_train = data.row_weights(split.train)
     if config.fixed_params is not None:
         (family,) = config.families
         progress(f"fitting {family} with given hyperparameters (no search)")
         return [model.fixed(family, config.fixed_params, X_train, y_train, seed=config.seed, sample_weight=w_train)]
+    X_search, y_search = X_train[-config.max_search_rows :], y_train[-config.max_search_rows :]
+    w_search = None if w_train is None else w_train[-config.max_search_rows :]
     searched: dict[str, model.Candidate] = {}
     with_ensemble = "ensemble" in config.families
     for family in MEMBER_FAMILIES:
@@ -233,11 +169,106 @@ def _candidates(
     return [searched[f] for f in config.families]
 
 
-def row_weights(frame: pd.DataFrame) -> np.ndarray | None:
-    """The optional per-row `weight` column (dynamic data selection), or None."""
-    return frame["weight"].to_numpy(dtype=np.float64) if "weight" in frame.columns else None
+# --- 3. calibration, refit, export, test
+def calibrate(split: data.Split, raw_validation: np.ndarray) -> DecisionRule:
+    """Platt map, F1 threshold and risk bands from the validation period (calibration.py says why)."""
+    validation = split.validation
+    return calibration.decision_rule(validation["buggy"].to_numpy(), raw_validation, validation["effort"].to_numpy())
 
 
+def refit_and_export(
+    config: TrainConfig, candidate: model.Candidate, platt: calibration.Platt, split: data.Split, progress: Progress
+) -> Exported:
+    """Refit on train + validation, append the Platt map, export to ONNX and check parity on the test rows.
+
+    Threshold and bands come from validation; the final fit then also learns from the validation period,
+    which is the most recent mature history the test period has not seen.
+    """
+    fit_frame = pd.concat([split.train, split.validation], ignore_index=True)
+    X_fit, y_fit = data.features(fit_frame), fit_frame["buggy"].to_numpy()
+    progress(f"refitting {candidate.family} on {len(fit_frame)} train + validation rows")
+    final = calibration.Calibrated(model.refit(candidate, X_fit, y_fit, data.row_weights(fit_frame)), platt)
+    model_bytes = export.to_onnx(final, len(FEATURES))
+    parity = export.check_parity(model_bytes, final, data.features(split.test), config.parity_tolerance)
+    return Exported(fit_frame=fit_frame, final=final, model_bytes=model_bytes, parity_max_abs_diff=parity.max_abs_diff)
+
+
+def evaluate_on_test(config: TrainConfig, exported: Exported, threshold: float, split: data.Split) -> Tested:
+    """Score the ONNX model (what the service will run) on the test period; GateRefused below the ROC AUC gate."""
+    y_test = split.test["buggy"].to_numpy()
+    p_test = export.onnx_probabilities(exported.model_bytes, data.features(split.test))
+    metrics = evaluate.evaluate(y_test, p_test, split.test["effort"].to_numpy(), threshold)
+    if metrics.roc_auc is None or metrics.roc_auc < config.gates.min_test_roc_auc:
+        raise GateRefused(f"test ROC AUC {metrics.roc_auc} < min_test_roc_auc {config.gates.min_test_roc_auc}")
+    return Tested(probabilities=p_test, metrics=metrics)
+
+
+# --- 4. the version's contents
+def assemble(
+    config: TrainConfig,
+    prepared: Prepared,
+    chosen: Chosen,
+    scored: Scored,
+    rule: DecisionRule,
+    exported: Exported,
+    tested: Tested,
+) -> Assembled:
+    """The manifest (version set by publish), drift reference sample, importances and warnings of the run."""
+    split = prepared.split
+    notes = []
+    if split.kind == "random":
+        notes.append("random split: future commits leak into training, so these figures are optimistic")
+    reference = reference_sample(exported.fit_frame, config.reference_rows, config.seed)
+    platt = rule.platt
+    manifest = build_manifest(
+        family=chosen.candidate.family,
+        params=chosen.candidate.params,
+        fit_frame=exported.fit_frame,
+        split=split,
+        dataset=prepared.dataset,
+        immature=prepared.immature,
+        config=config,
+        threshold=rule.threshold,
+        calibration=Calibration(a=platt.a, b=platt.b) if platt != calibration.IDENTITY else None,
+        bands=rule.bands,
+        validation=rule.validation,
+        test=tested.metrics,
+        candidates=scored.scores,
+        model_bytes=exported.model_bytes,
+        reference=reference,
+        libraries=library_versions(),
+        warnings=notes,
+    )
+    # The Platt map is monotone, so ROC AUC importances of the base model are those of the calibrated one.
+    weights = importances(exported.final.base, data.features(split.test), split.test["buggy"].to_numpy(), config.seed)
+    return Assembled(manifest=manifest, reference=reference, importances=weights, notes=notes)
+
+
+def report_writer(
+    split: data.Split, scored: Scored, rule: DecisionRule, tested: Tested, assembled: Assembled
+) -> Callable[[Path, ModelManifest], None]:
+    """The function `publish` calls to write the report into the version directory (it knows the number)."""
+
+    def write_report(directory: Path, published: ModelManifest) -> None:
+        report.write_report(
+            directory,
+            title=f"commitrisk model {published.version} ({published.model_type})",
+            test=tested.metrics,
+            validation=rule.validation,
+            y_test=split.test["buggy"].to_numpy(),
+            p_test=tested.probabilities,
+            effort_test=split.test["effort"].to_numpy(),
+            threshold=rule.threshold,
+            bands=rule.bands,
+            importances=assembled.importances,
+            candidates=scored.scores,
+            notes=assembled.notes,
+        )
+
+    return write_report
+
+
+# --- 5. publish
 def _publish(
     config: TrainConfig,
     manifest: ModelManifest,
@@ -258,25 +289,11 @@ def _publish(
 
 
 def _is_champion(models_dir: Path, version_number: int) -> bool:
-    from training import publish
+    from app.errors import CommitRiskError
+    from app.repository import ModelRepository
+    from training.publish import PublishError
 
-    return publish.read_pointer(models_dir) == version_number
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of everything that shaped the model file, for reproducibility."""
-    found = {"python": platform.python_version()}
-    for name in ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "pandas", "commitrisk"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "unknown"
-    return found
-
-
-def now() -> datetime:
-    """Timezone-aware UTC now (one place, so manifests agree on the format)."""
-    return datetime.now(UTC)
-
-
-__all__ = ["EvaluationMetrics", "GateRefused", "TrainOutcome", "run"]
+    try:
+        return ModelRepository(models_dir).pointer() == version_number
+    except CommitRiskError as exc:
+        raise PublishError(exc.message) from None

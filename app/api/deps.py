@@ -1,4 +1,5 @@
-"""Dependencies declared once as `Annotated` aliases; all state lives on `app.state` (built by create_app)."""
+"""Dependencies declared once as `Annotated` aliases over the one `Services` (app.state.services, built by
+create_app); the hot routes (DirectRoute) call `services_of(request)` instead of solving dependencies."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from starlette.responses import Response
 from app.api.errors import field_details
 from app.errors import BodyTooLarge, Forbidden, InvalidInput, MalformedBody, Unauthenticated
 from app.metrics import ServiceMetrics
+from app.monitoring.monitor import Monitoring
 from app.registry import ModelRegistry
+from app.services import Services
 from app.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -67,22 +70,30 @@ def flag_parameter(name: str, default: bool, description: str) -> dict[str, Any]
     }
 
 
+def services_of(request: Request) -> Services:
+    """The services of the app serving this request."""
+    services: Services = request.app.state.services
+    return services
+
+
 def get_settings(request: Request) -> Settings:
     """The settings this app was built with."""
-    settings: Settings = request.app.state.settings
-    return settings
+    return services_of(request).settings
 
 
 def get_registry(request: Request) -> ModelRegistry:
     """This process's model registry."""
-    registry: ModelRegistry = request.app.state.registry
-    return registry
+    return services_of(request).registry
 
 
 def get_metrics(request: Request) -> ServiceMetrics:
     """This app's Prometheus metrics."""
-    metrics: ServiceMetrics = request.app.state.metrics
-    return metrics
+    return services_of(request).metrics
+
+
+def get_monitoring(request: Request) -> Monitoring:
+    """This process's monitoring (store, prediction log, job schedule)."""
+    return services_of(request).monitoring
 
 
 def require_admin(request: Request) -> None:
@@ -114,9 +125,11 @@ def parse_json(body: bytes) -> Any:
         raise MalformedBody("request body is not valid JSON", [{"field": None, "message": str(exc)}]) from None
 
 
+ServicesDep = Annotated[Services, Depends(services_of)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+MonitoringDep = Annotated[Monitoring, Depends(get_monitoring)]
 AdminDep = Annotated[None, Depends(require_admin)]
 
 

@@ -1,12 +1,13 @@
 """The one table from domain error to HTTP status, and the handlers that render every error alike.
 
-Body shape everywhere: `{"error": {"type": str, "message": str, "details": list}}`.
+Body shape everywhere: `{"error": {"type": str, "message": str, "details": list}}`. The one domain-error
+handler also counts inputs refused before scoring (REJECTIONS) for /monitoring/data-quality.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
@@ -31,8 +32,20 @@ STATUS: dict[type[errors.CommitRiskError], int] = {
     errors.BodyTooLarge: 413,
     errors.BatchTooLarge: 413,
     errors.InvalidInput: 422,
+    errors.RepositoryError: 500,  # models/ could not be written (permissions, full disk); nothing was changed
     errors.ModelNotReady: 503,
+    errors.DriftUnavailable: 503,  # a capability this image lacks (the `monitor` extra), not a server fault
 }
+
+
+# Inputs refused before scoring, by reason, for /monitoring/data-quality (the talk's "data attributes").
+REJECTIONS: dict[type[errors.CommitRiskError], str] = {
+    errors.InvalidInput: "invalid_input",
+    errors.BatchTooLarge: "batch_too_large",
+    errors.MalformedBody: "malformed_body",
+    errors.BodyTooLarge: "body_too_large",
+}
+SCORING_PATHS = ("/predict", "/v2/")
 
 
 def status_of(exc: errors.CommitRiskError) -> int:
@@ -43,6 +56,14 @@ def status_of(exc: errors.CommitRiskError) -> int:
     return 500
 
 
+def rejection_of(exc: errors.CommitRiskError) -> str | None:
+    """The rejection reason of an error that refuses an input (nearest class in REJECTIONS), else None."""
+    for cls in type(exc).__mro__:
+        if cls in REJECTIONS:
+            return REJECTIONS[cls]
+    return None
+
+
 def error_response(status: int, kind: str, message: str, details: list[dict[str, Any]]) -> Response:
     """The one error body shape."""
     body = orjson.dumps({"error": {"type": kind, "message": message, "details": details}})
@@ -51,7 +72,7 @@ def error_response(status: int, kind: str, message: str, details: list[dict[str,
 
 
 def render(exc: errors.CommitRiskError) -> Response:
-    """Response for a domain error (also used by the middleware, outside FastAPI's handlers)."""
+    """Response for a domain error in the one body shape, its status from STATUS."""
     return error_response(status_of(exc), type(exc).__name__, exc.message, exc.details)
 
 
@@ -65,11 +86,6 @@ def field_details(problems: Iterable[Any]) -> list[dict[str, Any]]:
         }
         for problem in problems
     ]
-
-
-async def _domain(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, errors.CommitRiskError)
-    return render(exc)
 
 
 async def _validation(request: Request, exc: Exception) -> Response:
@@ -94,9 +110,21 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(500, "InternalError", "internal server error", [])
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers: domain errors, request validation, HTTP errors, anything else."""
-    app.add_exception_handler(errors.CommitRiskError, _domain)
+def install_error_handlers(app: FastAPI, on_rejection: Callable[[str], None] | None = None) -> None:
+    """Register the handlers: domain errors, request validation, HTTP errors, anything else.
+
+    `on_rejection(reason)` is called for every input a scoring route refuses (see REJECTIONS).
+    """
+
+    async def domain(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, errors.CommitRiskError)
+        if on_rejection is not None and request.url.path.startswith(SCORING_PATHS):
+            reason = rejection_of(exc)
+            if reason is not None:
+                on_rejection(reason)
+        return render(exc)
+
+    app.add_exception_handler(errors.CommitRiskError, domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from app.api.deps import AdminDep, RegistryDep, parse_json, validate
+from app.api.deps import AdminDep, RegistryDep, ServicesDep, parse_json, validate
 from app.contract import CHALLENGER_POINTER, CHAMPION_POINTER, ModelManifest
 from app.errors import CommitRiskError
 from app.repository import parse_version
@@ -48,8 +48,9 @@ def _challengers(registry: RegistryDep) -> list[int] | str:
 
 
 @router.get("/models", summary="Versions on disk, pointers, and what this process serves")
-async def list_models(request: Request, registry: RegistryDep) -> dict[str, Any]:
+async def list_models(services: ServicesDep) -> dict[str, Any]:
     """Each process answers for itself: `served.pid` tells the uvicorn workers apart."""
+    registry = services.registry
     repository = registry.repository
     versions = []
     for number in repository.versions():
@@ -58,7 +59,8 @@ async def list_models(request: Request, registry: RegistryDep) -> dict[str, Any]
         except CommitRiskError as exc:
             versions.append({"version": number, "error": exc.message, "details": exc.details})
     served = registry.served
-    shadows = await asyncio.to_thread(shadow_report, request.app)  # live agreement + labelled AUCs (DB)
+    # Live agreement in this process + labelled AUCs (a database read, off the event loop).
+    shadows = await asyncio.to_thread(shadow_report, services.shadow, services.monitoring.store.engine)
     return {
         "models_dir": str(repository.root),
         "versions": versions,

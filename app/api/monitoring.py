@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Request
-from prometheus_client import CollectorRegistry
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
-from app.api.deps import AdminDep, read_json, validate
-from app.api.errors import error_response, render
-from app.errors import (
-    BatchTooLarge,
-    BodyTooLarge,
-    CommitRiskError,
-    InvalidInput,
-    InvalidModel,
-    MalformedBody,
-    NotEnoughData,
-)
-from app.monitoring.monitor import DriftUnavailable, Monitoring
+from app.api.deps import AdminDep, MonitoringDep, SettingsDep, read_json, validate
+from app.errors import BatchTooLarge, InvalidModel, NotEnoughData
+from app.monitoring.monitor import Monitoring
+from app.monitoring.reports import StoredDriftReport
 from app.schemas import ErrorOut
-from app.settings import Settings
 
 router = APIRouter(tags=["monitoring"])
 
 MAX_FEEDBACK_ITEMS = 50_000
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 409, 413, 422)}
+REFRESH_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 503: {"model": ErrorOut}}
 
 
 class FeedbackItem(BaseModel):
@@ -67,23 +55,14 @@ class FeedbackOut(BaseModel):
     upserted: int
 
 
-def get_monitoring(request: Request) -> Monitoring:
-    """This process's monitoring (store, log writer, drift schedule)."""
-    monitoring: Monitoring = request.app.state.monitoring
-    return monitoring
-
-
-MonitoringDep = Annotated[Monitoring, Depends(get_monitoring)]
-
-
 def _json(payload: Any) -> Response:
     return Response(orjson.dumps(payload), media_type="application/json")
 
 
 @router.post("/feedback", summary="Upsert late labels (admin)", response_model=FeedbackOut, responses=ERRORS)
-async def post_feedback(request: Request, monitoring: MonitoringDep, _: AdminDep) -> Response:
+async def post_feedback(request: Request, settings: SettingsDep, monitoring: MonitoringDep, _: AdminDep) -> Response:
     """Insert or replace labels by commit id; sending the same labels twice changes nothing."""
-    data = await read_json(request, request.app.state.settings.max_body_bytes)
+    data = await read_json(request, settings.max_body_bytes)
     if isinstance(data, list) and len(data) > MAX_FEEDBACK_ITEMS:
         raise BatchTooLarge(f"{len(data)} labels in one request; the limit is {MAX_FEEDBACK_ITEMS}")
     items = validate(FeedbackIn, data).root
@@ -91,7 +70,7 @@ async def post_feedback(request: Request, monitoring: MonitoringDep, _: AdminDep
     return _json({"received": len(items), "upserted": upserted})
 
 
-def _newest_report(monitoring: Monitoring, with_html: bool = False) -> Any:
+def _newest_report(monitoring: Monitoring, with_html: bool = False) -> StoredDriftReport:
     stored = monitoring.store.latest_drift_report(with_html=with_html)
     if stored is None:
         raise NotEnoughData(
@@ -119,10 +98,10 @@ async def get_drift_report(monitoring: MonitoringDep) -> HTMLResponse:
     return HTMLResponse(stored.html or "<p>no HTML stored for this run</p>")
 
 
-@router.post("/monitoring/drift/refresh", summary="Recompute drift now (admin)", responses=ERRORS)
+@router.post("/monitoring/drift/refresh", summary="Recompute drift now (admin)", responses=REFRESH_ERRORS)
 async def refresh_drift(monitoring: MonitoringDep, _: AdminDep) -> Response:
-    """Run the drift job (out of process) and answer with its result."""
-    await monitoring.refresh_drift()
+    """Run the drift job (out of process) and answer with its result; 503 without the `monitor` extra."""
+    await monitoring.schedule.refresh_drift()
     stored = await run_in_threadpool(_newest_report, monitoring)
     return _json(stored.report)
 
@@ -139,56 +118,3 @@ async def get_performance(monitoring: MonitoringDep) -> Response:
     """ROC AUC, PR AUC, precision, recall, Brier, Recall@20%Effort over labelled rows; CBPE estimates."""
     report = await run_in_threadpool(monitoring.performance)
     return _json(report.model_dump(mode="json"))
-
-
-def install_monitoring(app: FastAPI, settings: Settings, registry: CollectorRegistry) -> Monitoring:
-    """Open the store, plug the prediction log into `app.state.prediction_sink`, add these routes, and
-    wrap the app's lifespan so the writer/schedule start with it and the log is flushed on shutdown."""
-    monitoring = Monitoring(settings, registry)
-    app.state.monitoring = monitoring
-    app.state.prediction_sink = monitoring.log_batch if settings.prediction_log else None
-    app.include_router(router)
-    _count_rejections(app, monitoring)
-    inner = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
-        monitoring.start()
-        try:
-            async with inner(a) as state:
-                yield state
-        finally:
-            await asyncio.to_thread(monitoring.stop)
-
-    app.router.lifespan_context = lifespan
-    return monitoring
-
-
-# Inputs refused before scoring, by reason, for /monitoring/data-quality (the talk's "data attributes").
-REJECTIONS: dict[type[CommitRiskError], str] = {
-    InvalidInput: "invalid_input",
-    BatchTooLarge: "batch_too_large",
-    MalformedBody: "malformed_body",
-    BodyTooLarge: "body_too_large",
-}
-SCORING_PATHS = ("/predict", "/v2/")
-
-
-def _count_rejections(app: FastAPI, monitoring: Monitoring) -> None:
-    # More specific than the app's CommitRiskError handler, so these run first and render the same body.
-    async def rejected(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, CommitRiskError)
-        if request.url.path.startswith(SCORING_PATHS):
-            reason = next(r for cls, r in REJECTIONS.items() if isinstance(exc, cls))
-            monitoring.record_rejection(reason)
-        return render(exc)
-
-    for cls in REJECTIONS:
-        app.add_exception_handler(cls, rejected)
-
-    async def unavailable(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, DriftUnavailable)
-        return error_response(503, type(exc).__name__, exc.message, exc.details)
-
-    # A capability this image lacks (the `monitor` extra), not a server fault: 503 like ModelNotReady.
-    app.add_exception_handler(DriftUnavailable, unavailable)

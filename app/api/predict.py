@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,11 +11,13 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.api.deps import DirectRoute, flag_parameter, query_flag, read_json, validate
+from app.api.deps import DirectRoute, flag_parameter, query_flag, read_json, services_of, validate
 from app.errors import BatchTooLarge
-from app.monitoring.prediction_log import PredictionBatch, request_ids
+from app.monitoring.prediction_log import request_ids
 from app.predictor import Prediction, Predictor
 from app.schemas import BatchIn, BatchOut, CommitIn, ErrorOut, PredictionOut, request_body
+from app.scoring import score
+from app.services import Services
 
 router = APIRouter(tags=["predict"], route_class=DirectRoute)
 
@@ -28,21 +27,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in
 EXPLAIN = flag_parameter("explain", True, "false skips the factors (faster)")
 
 
-@dataclass(frozen=True, slots=True)
-class ScoredCommit:
-    """One answered commit: the id its answer carries, its input and its prediction."""
-
-    request_id: str | None
-    commit: CommitIn
-    prediction: Prediction
-
-
-def answer(scored: ScoredCommit) -> dict[str, Any]:
+def answer(request_id: str | None, commit: CommitIn, p: Prediction) -> dict[str, Any]:
     """The JSON object of one prediction (PredictionOut)."""
-    p = scored.prediction
     return {
-        "request_id": scored.request_id,
-        "commit_id": scored.commit.commit_id,
+        "request_id": request_id,
+        "commit_id": commit.commit_id,
         "probability": p.probability,
         "buggy": p.buggy,
         "risk_band": p.risk_band,
@@ -52,32 +41,16 @@ def answer(scored: ScoredCommit) -> dict[str, Any]:
     }
 
 
-def score(request: Request, predictor: Predictor, commits: Sequence[CommitIn], explain: bool) -> list[ScoredCommit]:
-    """Score commits with one predictor, record metrics, hand the batch to the prediction sink."""
-    state = request.app.state
+def answers(services: Services, predictor: Predictor, commits: list[CommitIn], explain: bool) -> list[dict[str, Any]]:
+    """Score commits through the one scoring path; one answer per commit, in order."""
     features = np.array([c.row() for c in commits], dtype=np.float64)  # exact inputs, for the log
-    matrix = features.astype(np.float32)
-    predictions = predictor.predict(matrix, explain, state.settings.explain_top_k)
-    state.metrics.observe_predictions(predictions, predictor.out_of_range(matrix))
     request_id = os.urandom(16).hex()  # uuid4-strength, a third of the cost
+    predictions, _ = score(
+        services, predictor, features, features.astype(np.float32), explain, request_id,
+        [c.commit_id for c in commits], [c.repository for c in commits],
+    )  # fmt: skip
     ids = request_ids(request_id, len(commits))
-    scored = [ScoredCommit(i, c, p) for i, c, p in zip(ids, commits, predictions, strict=True)]
-    sink = state.prediction_sink
-    if sink is not None:
-        sink(
-            PredictionBatch(
-                time=time.time(),
-                request_id=request_id,
-                features=features,
-                probabilities=np.fromiter((p.probability for p in predictions), np.float64, len(predictions)),
-                labels=np.fromiter((p.buggy for p in predictions), bool, len(predictions)),
-                risk_bands=[p.risk_band for p in predictions],
-                model_version=predictor.version,
-                commit_ids=[c.commit_id for c in commits],
-                repositories=[c.repository for c in commits],
-            )
-        )
-    return scored
+    return [answer(i, c, p) for i, c, p in zip(ids, commits, predictions, strict=True)]
 
 
 def _json(payload: Any) -> Response:
@@ -93,13 +66,13 @@ def _json(payload: Any) -> Response:
 )
 async def predict(request: Request) -> Response:
     """Probability, label, risk band and (unless `explain=false`) the top factors of one commit."""
-    state = request.app.state
+    services = services_of(request)
     explain = query_flag(request, "explain", True)
-    commit = validate(CommitIn, await read_json(request, state.settings.max_body_bytes))
-    predictor = state.registry.require().champion
+    commit = validate(CommitIn, await read_json(request, services.settings.max_body_bytes))
+    predictor = services.registry.require().champion
     # One commit is tens of microseconds of onnxruntime: a threadpool hop would cost more than it saves.
-    [scored] = score(request, predictor, [commit], explain)
-    return _json(answer(scored))
+    [body] = answers(services, predictor, [commit], explain)
+    return _json(body)
 
 
 @router.post(
@@ -111,21 +84,21 @@ async def predict(request: Request) -> Response:
 )
 async def predict_batch(request: Request) -> Response:
     """One answer per commit, in request order; 413 above `max_batch` commits."""
-    state = request.app.state
+    services = services_of(request)
     explain = query_flag(request, "explain", True)
-    data = await read_json(request, state.settings.max_body_bytes)
-    limit = state.settings.max_batch
+    data = await read_json(request, services.settings.max_body_bytes)
+    limit = services.settings.max_batch
     if isinstance(data, dict) and isinstance(data.get("commits"), list) and len(data["commits"]) > limit:
         raise BatchTooLarge(
             f"{len(data['commits'])} commits in one request; the limit is {limit}",
             [{"field": "commits", "message": f"at most {limit} items"}],
         )
     batch = validate(BatchIn, data)
-    predictor = state.registry.require().champion
+    predictor = services.registry.require().champion
     if not batch.commits:
         return _json({"model_version": predictor.version, "predictions": []})
     if len(batch.commits) > THREADPOOL_ROWS:
-        scored = await run_in_threadpool(score, request, predictor, batch.commits, explain)
+        scored = await run_in_threadpool(answers, services, predictor, batch.commits, explain)
     else:
-        scored = score(request, predictor, batch.commits, explain)
-    return _json({"model_version": predictor.version, "predictions": [answer(s) for s in scored]})
+        scored = answers(services, predictor, batch.commits, explain)
+    return _json({"model_version": predictor.version, "predictions": scored})

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import AdminDep, parse_json, validate
+from app.api.deps import AdminDep, MonitoringDep, parse_json, validate
 from app.monitoring import retrain_log
 from app.schemas import ErrorOut
 
@@ -29,25 +29,20 @@ class RetrainIn(BaseModel):
     requested_by: str | None = Field(None, max_length=200)
 
 
-def _engine(request: Request) -> Any:
-    """The monitoring database engine (its schema, retrain tables included, is migrated at start)."""
-    return request.app.state.monitoring.store.engine
-
-
 @router.post("/retrain", status_code=202, summary="Ask the trainer to retrain (admin)", responses=ERRORS)
-async def post_retrain(request: Request, _: AdminDep) -> dict[str, Any]:
+async def post_retrain(request: Request, monitoring: MonitoringDep, _: AdminDep) -> dict[str, Any]:
     """Queue a request: 202 with its id; the trainer's next run answers it with an audit record."""
     body = await request.body()
     data = validate(RetrainIn, parse_json(body) if body.strip() else {})
-    engine = await run_in_threadpool(_engine, request)
+    engine = monitoring.store.engine  # its schema, retrain tables included, is migrated at start
     queued = await run_in_threadpool(retrain_log.request_retrain, engine, data.reason, data.requested_by)
     return {"id": queued.id, "requested_at": queued.requested_at, "reason": queued.reason, "status": "queued"}
 
 
 @router.get("/retrain/audit", summary="Newest retrain decisions with their triggers", responses=ERRORS)
-async def get_audit(request: Request, limit: int = Query(20, ge=1, le=500)) -> dict[str, Any]:
+async def get_audit(monitoring: MonitoringDep, limit: int = Query(20, ge=1, le=500)) -> dict[str, Any]:
     """Each record: time, every trigger (value, threshold, fired), the action taken and versions involved."""
-    engine = await run_in_threadpool(_engine, request)
+    engine = monitoring.store.engine
     records = await run_in_threadpool(retrain_log.recent_audit, engine, limit)
     pending = await run_in_threadpool(retrain_log.pending_requests, engine)
     return {"records": records, "pending_requests": [r.id for r in pending]}

@@ -5,7 +5,6 @@ Supports JSON tensors and Triton's binary tensor extension (`Inference-Header-Co
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -14,14 +13,15 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.api.deps import DirectRoute, RegistryDep, parse_json, validate
+from app.api.deps import DirectRoute, RegistryDep, parse_json, services_of, validate
 from app.contract import FEATURES, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
 from app.errors import BatchTooLarge, InvalidInput, ModelNotFound, ModelNotReady
-from app.monitoring.prediction_log import PredictionBatch
 from app.predictor import Predictor
 from app.registry import ModelRegistry
 from app.repository import parse_version
 from app.schemas import ErrorOut, InferRequestIn, request_body
+from app.scoring import score
+from app.services import Services
 
 MODEL_NAME = "commitrisk"
 HEADER_LENGTH = "inference-header-content-length"
@@ -94,25 +94,10 @@ def _matrix(request: InferRequestIn, binary: bytes, max_rows: int) -> np.ndarray
     return matrix
 
 
-def _infer(request: Request, predictor: Predictor, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    predictions = predictor.predict(matrix, explain=False)
-    request.app.state.metrics.observe_predictions(predictions, predictor.out_of_range(matrix))
-    probabilities = np.fromiter((p.probability for p in predictions), dtype=np.float64, count=len(predictions))
-    labels = np.fromiter((p.buggy for p in predictions), dtype=bool, count=len(predictions))
-    sink = request.app.state.prediction_sink
-    if sink is not None:  # the prediction log and shadow scoring; never blocks
-        sink(
-            PredictionBatch(
-                time=time.time(),
-                request_id=None,
-                features=matrix.astype(np.float64),
-                probabilities=probabilities,
-                labels=labels,
-                risk_bands=[p.risk_band for p in predictions],
-                model_version=predictor.version,
-            )
-        )
-    return probabilities.astype(np.float32), labels.astype(np.int64)
+def _infer(services: Services, predictor: Predictor, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (FP32) and labels (INT64) through the one scoring path (metrics, shadow, log)."""
+    _, batch = score(services, predictor, matrix.astype(np.float64), matrix, explain=False)
+    return batch.probabilities.astype(np.float32), batch.labels.astype(np.int64)
 
 
 @router.get("", summary="Server metadata")
@@ -155,7 +140,7 @@ async def version_ready(registry: RegistryDep, name: str, version: str) -> dict[
 
 async def infer(request: Request) -> Response:
     """Probabilities of the positive class (FP32 [N]) and labels at the model's threshold (INT64 [N])."""
-    state = request.app.state
+    services = services_of(request)
     body = await request.body()
     header_length = request.headers.get(HEADER_LENGTH)
     split = len(body)
@@ -165,12 +150,12 @@ async def infer(request: Request) -> Response:
         split = int(header_length)
     payload = validate(InferRequestIn, parse_json(body[:split]))
     params = request.path_params
-    predictor = _predictor(state.registry, params["name"], params.get("version"))
-    matrix = _matrix(payload, body[split:], state.settings.max_batch)
+    predictor = _predictor(services.registry, params["name"], params.get("version"))
+    matrix = _matrix(payload, body[split:], services.settings.max_batch)
     if matrix.shape[0] > THREADPOOL_ROWS:
-        probs, labels = await run_in_threadpool(_infer, request, predictor, matrix)
+        probs, labels = await run_in_threadpool(_infer, services, predictor, matrix)
     else:
-        probs, labels = _infer(request, predictor, matrix)
+        probs, labels = _infer(services, predictor, matrix)
     return _respond(payload, predictor, {PROBABILITY_OUTPUT: probs, LABEL_OUTPUT: labels})
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from app.contract import FEATURES, REFERENCE_FILE
 from app.errors import CommitRiskError, NotEnoughData
+from app.monitoring.store import Store
 from app.repository import ModelRepository
 
 DATASET_DRIFT_SHARE = 0.5  # Evidently's default: the dataset drifts when half its features do
@@ -171,8 +172,6 @@ def run_drift_job(
     Top-level and argument-only so it can run in a spawned child process.
     """
     import pandas as pd
-
-    from app.monitoring.store import Store
 
     store = Store.open(database_url, schema=schema)
     try:

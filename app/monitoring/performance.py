@@ -35,7 +35,8 @@ class PerformanceReport(BaseModel):
     estimated_recall: MetricValue
 
 
-def _average_ranks(values: np.ndarray) -> np.ndarray:
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of `values`; ties share their mean rank (midranks, as scipy's rankdata 'average')."""
     order = np.argsort(values, kind="mergesort")
     ordered = values[order]
     # Tied values share the mean of the ranks they span (what Mann–Whitney needs).
@@ -54,7 +55,7 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float | None:
     negatives = len(y) - positives
     if positives == 0 or negatives == 0:
         return None
-    ranks = _average_ranks(np.asarray(score, dtype=np.float64))
+    ranks = average_ranks(np.asarray(score, dtype=np.float64))
     u = ranks[y].sum() - positives * (positives + 1) / 2.0
     return float(u / (positives * negatives))
 

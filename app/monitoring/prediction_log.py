@@ -103,6 +103,8 @@ class RejectionRecord:
 
 
 Entry = PredictionBatch | RejectionRecord
+# Where a route hands its answered batch (app/main.py chains shadow scoring in front of the log); never blocks.
+Sink = Callable[[PredictionBatch], object]
 
 
 class PredictionLog:

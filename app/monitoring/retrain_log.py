@@ -1,8 +1,8 @@
 """Retrain requests (`POST /retrain`) and the retrain audit trail, in the monitoring database.
 
 Both sides use it: the service records requests, the trainer (`commitrisk retrain`) consumes them and writes
-one audit record per decision. The tables are part of the monitoring schema (`app/tables.py`, migration 3), so
-`Store.open` creates them like every other table; `time` columns are Unix seconds like the rest of the database.
+one audit record per decision. The tables are part of the monitoring schema (`app/monitoring/tables.py`,
+migration 3), so `Store.open` creates them like every other table; `time` columns are Unix seconds like the rest.
 """
 
 from __future__ import annotations

@@ -1,31 +1,30 @@
-"""Prediction log, late labels and cached drift reports (SQLite file by default, PostgreSQL by URL)."""
+"""The prediction log's store: one engine on the monitoring database (SQLite file by default, PostgreSQL by URL).
+
+`Store` appends the log and reads its windows itself; labels, stored reports and retention live in their own
+modules (labels, reports, database) and are reachable from here so a caller holds one handle.
+"""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, Select, create_engine, delete, event, func, insert, select, text, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, Select, func, insert, select
 
 from app.contract import FEATURES
+from app.monitoring import database, labels, reports
 from app.monitoring.appender import Appender
+from app.monitoring.reports import StoredDriftReport
 from app.monitoring.tables import (
     FEATURE_COLUMNS,
-    MIGRATIONS,
     PREDICTION_COLUMNS,
     SHADOW_COLUMNS,
-    drift_reports,
     feedback,
     predictions,
     rejections,
-    schema_version,
-    shadow_predictions,
-    summaries,
 )
 
 
@@ -45,90 +44,34 @@ class Window:
         return len(self.probability)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredDriftReport:
-    """The newest drift run: status ('ok' | 'not_enough_data' | 'error'), its JSON and Evidently HTML."""
-
-    computed_at: float
-    status: str
-    report: dict[str, Any]
-    html: str | None
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # WAL lets the API read while the writer thread (or another worker) appends; NORMAL is durable in WAL.
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
 class Store:
     """The monitoring database: build with `Store.open(url)`, which also migrates the schema."""
 
     def __init__(self, engine: Engine, schema: str | None = None) -> None:
         self.engine = engine
-        self._appenders = {
-            "predictions": Appender(engine, schema, "predictions", PREDICTION_COLUMNS),
-            "shadow_predictions": Appender(engine, schema, "shadow_predictions", SHADOW_COLUMNS),
-        }
+        self._predictions = Appender(engine, schema, "predictions", PREDICTION_COLUMNS)
+        self._shadows = Appender(engine, schema, "shadow_predictions", SHADOW_COLUMNS)
 
     @classmethod
     def open(cls, url: str, schema: str | None = None) -> Store:
         """Connect to `url` (tables in `schema` when given, PostgreSQL only) and apply pending migrations."""
-        if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-            event.listen(engine, "connect", _sqlite_pragmas)
-        else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-        if schema is not None:
-            with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            engine = engine.execution_options(schema_translate_map={None: schema})
-        store = cls(engine, schema)
-        store.migrate()
-        return store
+        engine = database.connect(url, schema)
+        database.migrate(engine)
+        return cls(engine, schema)
 
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()
 
     def migrate(self) -> int:
-        """Apply pending migrations in order (serialised across processes); return the schema version."""
-        for attempt in range(5):
-            try:
-                return self._migrate_once()
-            except DBAPIError:
-                # Two workers starting at once may race on CREATE TABLE (SQLite has no advisory lock).
-                if attempt == 4:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
-
-    def _migrate_once(self) -> int:
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(4242000001)"))
-            schema_version.create(conn, checkfirst=True)
-            current = conn.execute(select(func.max(schema_version.c.version))).scalar() or 0
-            for version, description, upgrade in MIGRATIONS:
-                if version > current:
-                    upgrade(conn)
-                    conn.execute(
-                        insert(schema_version).values(version=version, description=description, applied_at=time.time())
-                    )
-                    current = version
-            return current
+        """Apply pending migrations (see `database.migrate`); return the schema version."""
+        return database.migrate(self.engine)
 
     def version(self) -> int:
         """The applied schema version."""
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.max(schema_version.c.version))).scalar() or 0)
+        return database.version(self.engine)
 
-    def insert_predictions(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Append prediction rows (keys: the `predictions` columns except `id`; missing ones are NULL)."""
-        self.append_log([tuple(row.get(c) for c in PREDICTION_COLUMNS) for row in rows], (), ())
+    # --- the prediction log: appended by app/monitoring/prediction_log.py's writer, read as windows ---
 
     def append_log(
         self,
@@ -140,42 +83,18 @@ class Store:
         if not (values or shadow_values or rejected):
             return
         with self.engine.begin() as conn:
-            self._appenders["predictions"].append(conn, values)
-            self._appenders["shadow_predictions"].append(conn, shadow_values)
+            self._predictions.append(conn, values)
+            self._shadows.append(conn, shadow_values)
             if rejected:
                 conn.execute(insert(rejections), list(rejected))
+
+    def insert_predictions(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append prediction rows (keys: the `predictions` columns except `id`; missing ones are NULL)."""
+        self.append_log([tuple(row.get(c) for c in PREDICTION_COLUMNS) for row in rows], (), ())
 
     def insert_rejections(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append rejected-input counts (keys: time, reason, count) in one transaction."""
         self.append_log((), (), rows)
-
-    def upsert_feedback(self, items: Iterable[dict[str, Any]]) -> int:
-        """Insert or replace labels by commit id (idempotent: the same payload twice changes nothing)."""
-        now = time.time()
-        # One row per commit id: the last item wins, as a second request would.
-        by_commit = {item["commit_id"]: {**item, "received_at": now} for item in items}
-        rows = [
-            {key: row.get(key) for key in ("commit_id", "repository", "buggy", "fixed_by", "labeled_at")}
-            | {"received_at": now}
-            for row in by_commit.values()
-        ]
-        if not rows:
-            return 0
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as upsert
-            else:
-                from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
-            stmt = upsert(feedback)
-            updates = {c: stmt.excluded[c] for c in ("repository", "buggy", "fixed_by", "labeled_at")}
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[feedback.c.commit_id],
-                    set_={**updates, "received_at": stmt.excluded.received_at},
-                ),
-                rows,
-            )
-        return len(rows)
 
     def window(self, rows: int | None = None, days: float | None = None, now: float | None = None) -> Window:
         """The newest `rows` predictions, or those of the last `days` days (days wins when both are set)."""
@@ -220,54 +139,31 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(predictions)).scalar() or 0)
 
+    # --- the rest of the database, on this engine (one handle for training/, bench/ and the job) ---
+
+    def upsert_feedback(self, items: Iterable[dict[str, Any]]) -> int:
+        """Insert or replace labels by commit id (see `labels.upsert_feedback`)."""
+        return labels.upsert_feedback(self.engine, items)
+
     def save_drift_report(self, status: str, report: dict[str, Any], html: str | None = None) -> None:
-        """Store one drift run; readers take the newest, and only the newest keeps its (MB-sized) HTML."""
-        with self.engine.begin() as conn:
-            new_id = conn.execute(
-                insert(drift_reports).values(
-                    computed_at=time.time(), status=status, report=json.dumps(report), html=html
-                )
-            ).inserted_primary_key
-            if html is not None and new_id is not None:
-                older = (drift_reports.c.id < new_id[0]) & drift_reports.c.html.is_not(None)
-                conn.execute(update(drift_reports).where(older).values(html=None))
+        """Store one drift run (see `reports.save_drift_report`)."""
+        reports.save_drift_report(self.engine, status, report, html)
 
     def latest_drift_report(self, with_html: bool = False) -> StoredDriftReport | None:
         """The newest drift run, or None before the first one."""
-        columns = [drift_reports.c.computed_at, drift_reports.c.status, drift_reports.c.report]
-        query = select(*columns, drift_reports.c.html if with_html else text("NULL"))
-        query = query.order_by(drift_reports.c.id.desc()).limit(1)
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            return None
-        return StoredDriftReport(float(row[0]), str(row[1]), json.loads(row[2]), row[3])
+        return reports.latest_drift_report(self.engine, with_html)
 
     def save_summary(self, kind: str, report: dict[str, Any]) -> None:
         """Store one performance/data-quality result of the scheduled job."""
-        with self.engine.begin() as conn:
-            conn.execute(insert(summaries).values(computed_at=time.time(), kind=kind, report=json.dumps(report)))
+        reports.save_summary(self.engine, kind, report)
 
     def latest_summary(self, kind: str) -> tuple[float, dict[str, Any]] | None:
         """(computed_at, report) of the newest summary of `kind`, or None."""
-        query = select(summaries.c.computed_at, summaries.c.report).where(summaries.c.kind == kind)
-        with self.engine.connect() as conn:
-            row = conn.execute(query.order_by(summaries.c.id.desc()).limit(1)).first()
-        return None if row is None else (float(row[0]), json.loads(row[1]))
+        return reports.latest_summary(self.engine, kind)
 
     def apply_retention(self, retention_days: float, keep_reports: int = 50, now: float | None = None) -> int:
-        """Delete logged predictions (with their shadow scores) and rejections older than `retention_days`,
-        and all but the newest reports."""
-        cutoff = (now or time.time()) - retention_days * 86400.0
-        with self.engine.begin() as conn:
-            deleted = conn.execute(delete(predictions).where(predictions.c.time < cutoff)).rowcount
-            conn.execute(delete(rejections).where(rejections.c.time < cutoff))
-            conn.execute(delete(shadow_predictions).where(shadow_predictions.c.time < cutoff))
-            keep = select(drift_reports.c.id).order_by(drift_reports.c.id.desc()).limit(keep_reports)
-            conn.execute(delete(drift_reports).where(drift_reports.c.id.not_in(keep)))
-            keep = select(summaries.c.id).order_by(summaries.c.id.desc()).limit(2 * keep_reports)
-            conn.execute(delete(summaries).where(summaries.c.id.not_in(keep)))
-        return int(deleted or 0)
+        """Delete rows older than `retention_days` and all but the newest reports (see `database.apply_retention`)."""
+        return database.apply_retention(self.engine, retention_days, keep_reports, now)
 
 
 # The columns `_to_window` reads, in its order.

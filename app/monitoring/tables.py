@@ -95,7 +95,7 @@ summaries = Table(
     Column("kind", String(32), nullable=False),
     Column("report", Text, nullable=False),
 )
-# Retrain requests (`POST /retrain`) and one audit record per retrain decision (app/retrain_log.py).
+# Retrain requests (`POST /retrain`) and one audit record per retrain decision (app/monitoring/retrain_log.py).
 retrain_requests = Table(
     "retrain_requests",
     metadata,

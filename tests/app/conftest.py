@@ -10,18 +10,35 @@ from typing import Any
 import pytest
 
 from app.contract import FEATURES
-from tests.support import ADMIN_TOKEN, COMMITS_DIR, build_model_version
+from tests.support import ADMIN_TOKEN, build_model_version, write_synthetic
 
 
 @pytest.fixture(scope="session")
 def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Versions 1 and 2 (different regularisation, so different probabilities), no pointer; built once."""
-    if not COMMITS_DIR.is_dir():
-        pytest.skip(f"shared datasets not found at {COMMITS_DIR}")
     store = tmp_path_factory.mktemp("model-store")
     build_model_version(store, 1, strength=1.0, point=False)
     build_model_version(store, 2, strength=0.001, point=False)
     return store
+
+
+@pytest.fixture(scope="session")
+def reference_models(tmp_path_factory: pytest.TempPathFactory, synthetic_commits_dir: Path) -> Path:
+    """Version 1 (champion) whose drift baseline is every other synthetic `alpha` commit; read-only."""
+    import pandas as pd
+
+    from app.contract import REFERENCE_FILE
+
+    models = tmp_path_factory.mktemp("reference-models")
+    frame = pd.read_csv(synthetic_commits_dir / "alpha.csv", usecols=list(FEATURES))
+    frame.iloc[::2].to_parquet(build_model_version(models, 1) / REFERENCE_FILE)
+    return models
+
+
+@pytest.fixture(scope="session")
+def drifted_commits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic commits drifting over time (drift=1): their newest rows drift from `reference_models`."""
+    return write_synthetic(tmp_path_factory.mktemp("drifted") / "commits", seed=8, drift=1.0)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -56,6 +57,28 @@ def test_fuzz_every_route_never_500(settings: Any) -> None:
                 assert set(error) == {"type", "message", "details"} and isinstance(error["details"], list)
 
         fuzz()
+
+
+def test_one_lifespan_runs_the_follower_and_monitoring_then_stops_them(settings: Any, models_dir: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    app = create_app(settings)
+    services = app.state.services
+    before = set(threading.enumerate())
+    with TestClient(app):
+        started = {t for t in threading.enumerate() if t not in before}
+        assert {"prediction-log-writer", "commitrisk-monitor"} <= {t.name for t in started}
+        (models_dir / "champion").write_text("2\n")  # the pointer follower converges without a request
+        deadline = time.monotonic() + 10
+        while services.registry.require().champion.version != 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert services.registry.require().champion.version == 2
+    ours = [t for t in started if t.name in ("prediction-log-writer", "commitrisk-monitor")]
+    assert len(ours) == 2 and not any(t.is_alive() for t in ours)
+    with pytest.raises(RuntimeError, match="shutdown"):  # the loader thread was stopped with the app
+        services.registry.loader.submit(services.registry.sync)
 
 
 def commit_body(la: float) -> dict[str, Any]:

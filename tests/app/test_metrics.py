@@ -40,9 +40,20 @@ def test_observations_land_on_the_injected_registry(models_dir: Path) -> None:
     assert get("commitrisk_model_reloads_total", {"result": "failure"}) == 0
 
 
-def test_two_apps_in_one_process_do_not_collide(models_dir: Path) -> None:
-    loaded(models_dir)
-    loaded(models_dir)  # a fresh registry each: no "Duplicated timeseries"
+def test_two_instances_in_one_process_keep_separate_registries(models_dir: Path) -> None:
+    first, predictor = loaded(models_dir)
+    second, _ = loaded(models_dir)  # on a shared (global) registry this would raise "Duplicated timeseries"
+    assert first.registry is not second.registry
+    matrix = feature_matrix([[f.median for f in predictor.manifest.features]])
+    first.observe_predictions(predictor.predict(matrix, explain=False), {})
+    first.observe_request("/predict", "POST", 200, 0.001)
+    labels = {"route": "/predict", "method": "POST", "status": "200"}
+    assert first.registry.get_sample_value("commitrisk_http_requests_total", labels) == 1
+    assert second.registry.get_sample_value("commitrisk_http_requests_total", labels) is None
+    assert first.registry.get_sample_value("commitrisk_prediction_probability_count") == 1
+    assert second.registry.get_sample_value("commitrisk_prediction_probability_count") == 0
+    for metrics in (first, second):  # each loaded version 1 once, on its own registry
+        assert metrics.registry.get_sample_value("commitrisk_model_reloads_total", {"result": "success"}) == 1
 
 
 def test_exposition_passes_promtool(models_dir: Path) -> None:

@@ -46,7 +46,7 @@ def answers(client: Any, batch: list[dict[str, Any]]) -> list[tuple[float, bool,
 
 
 def logged_shadow_rows(client: Any, expected: int) -> list[Any]:
-    engine = client.app.state.monitoring.store.engine
+    engine = client.app.state.services.monitoring.store.engine
     pairs = shadow_predictions.c
     query = select(pairs.probability, pairs.shadow_version, pairs.shadow_probability, pairs.commit_id)
     deadline = time.monotonic() + 30
@@ -61,7 +61,7 @@ def logged_shadow_rows(client: Any, expected: int) -> list[Any]:
 def test_shadow_scores_every_request_without_changing_the_answer(
     client: Any, models_dir: Path, admin: dict[str, str]
 ) -> None:
-    registry = client.app.state.registry
+    registry = client.app.state.services.registry
     batch = commits(12)
     before = answers(client, batch)
     (models_dir / "challenger").write_text("2\n")
@@ -91,7 +91,7 @@ def test_shadow_scores_every_request_without_changing_the_answer(
 
 
 def test_removing_the_challenger_pointer_drops_the_shadow(client: Any, models_dir: Path) -> None:
-    registry = client.app.state.registry
+    registry = client.app.state.services.registry
     (models_dir / "challenger").write_text("2\n")
     assert registry.sync_shadow()
     (models_dir / "challenger").unlink()
@@ -100,7 +100,7 @@ def test_removing_the_challenger_pointer_drops_the_shadow(client: Any, models_di
 
 
 def test_a_missing_or_self_challenger_is_no_shadow(client: Any, models_dir: Path) -> None:
-    registry = client.app.state.registry
+    registry = client.app.state.services.registry
     (models_dir / "challenger").write_text("7\n")  # not on disk
     assert not registry.sync_shadow() and registry.served.shadows == ()
     (models_dir / "challenger").write_text("1\n")  # the champion itself
@@ -110,7 +110,7 @@ def test_a_missing_or_self_challenger_is_no_shadow(client: Any, models_dir: Path
 
 
 def test_the_shadow_survives_a_champion_reload(client: Any, models_dir: Path, admin: dict[str, str]) -> None:
-    registry = client.app.state.registry
+    registry = client.app.state.services.registry
     (models_dir / "challenger").write_text("2\n")
     registry.sync_shadow()
     assert client.post("/reload", headers=admin).status_code == 200
@@ -119,7 +119,7 @@ def test_the_shadow_survives_a_champion_reload(client: Any, models_dir: Path, ad
 
 def test_several_challengers_compete_side_by_side(client: Any, models_dir: Path, admin: dict[str, str]) -> None:
     build_model_version(models_dir, 3, strength=0.05, point=False)
-    registry = client.app.state.registry
+    registry = client.app.state.services.registry
     batch = commits(10)
     before = answers(client, batch)
     (models_dir / "challenger").write_text("2\n3\n")
@@ -155,15 +155,15 @@ def test_shadows_are_bounded_to_the_newest_challengers(models_dir: Path, setting
     build_model_version(models_dir, 3, strength=0.05, point=False)
     (models_dir / "challenger").write_text("2\n3\n")
     with TestClient(create_app(settings.model_copy(update={"max_shadows": 1}))) as bounded:
-        assert [p.version for p in bounded.app.state.registry.served.shadows] == [3]
+        assert [p.version for p in bounded.app.state.services.registry.served.shadows] == [3]
     with TestClient(create_app(settings.model_copy(update={"max_shadows": 0}))) as off:
-        assert off.app.state.registry.served.shadows == ()
+        assert off.app.state.services.registry.served.shadows == ()
 
 
 def test_a_broken_challenger_does_not_take_the_others_down(client: Any, models_dir: Path) -> None:
     build_model_version(models_dir, 3, strength=0.05, point=False)
     (models_dir / "3" / "model.onnx").write_bytes(b"not an onnx file")
-    registry = client.app.state.registry
+    registry = client.app.state.services.registry
     (models_dir / "challenger").write_text("2\n3\n")
     assert registry.sync_shadow()
     assert [p.version for p in registry.served.shadows] == [2]
@@ -171,7 +171,7 @@ def test_a_broken_challenger_does_not_take_the_others_down(client: Any, models_d
 
 
 def test_an_unreadable_challenger_pointer_keeps_the_champion_serving(client: Any, models_dir: Path) -> None:
-    registry = client.app.state.registry
+    registry = client.app.state.services.registry
     (models_dir / "challenger").write_text("2\n../x\n")
     assert not registry.sync_shadow() and registry.served.shadows == ()
     assert client.post("/predict", json=commits(1)[0]).status_code == 200
@@ -179,7 +179,7 @@ def test_an_unreadable_challenger_pointer_keeps_the_champion_serving(client: Any
 
 def test_v2_infer_is_shadowed_and_logged_without_commit_ids(client: Any, models_dir: Path) -> None:
     (models_dir / "challenger").write_text("2\n")
-    assert client.app.state.registry.sync_shadow()
+    assert client.app.state.services.registry.sync_shadow()
     rows = [[float(v) for k, v in c.items() if k in FEATURES] for c in commits(3)]
     tensor = {"name": "features", "shape": [3, len(FEATURES)], "datatype": "FP32", "data": rows}
     assert client.post("/v2/models/commitrisk/infer", json={"inputs": [tensor]}).status_code == 200

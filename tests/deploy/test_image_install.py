@@ -1,15 +1,14 @@
 """The `serve` image's install, replayed without Docker: the pinned closure + the project wheel, in a fresh venv.
 
 No Docker daemon runs here, so this repeats the Dockerfile's `wheel` and `serve-venv` steps (test_dockerfile.py
-pins those lines) and then runs the result: scikit-learn and evidently are absent, `commitrisk serve` works, and
-the image's own HEALTHCHECK command passes against it — and fails while no model is loaded.
+checks the Dockerfile does exactly these) and then runs the result: scikit-learn and evidently are absent, the
+serve image's own CMD starts the service with the image's environment, and the image's own HEALTHCHECK command
+passes against it — and fails while no model is loaded.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import COMMITS_DIR, ROOT, build_model_version, free_port, stop_group, wait_for
+from tests.support import ROOT, Dockerfile, build_model_version, free_port, stop_group, wait_for
+
+IMAGE = Dockerfile.read(ROOT / "Dockerfile")
+PORT = "8000"  # the port the serve image's CMD binds and its HEALTHCHECK asks
 
 pytestmark = pytest.mark.slow
 
@@ -53,30 +55,39 @@ def serve_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv
 
 
-def healthcheck(port: int) -> list[str]:
-    """The serve stage's HEALTHCHECK command, aimed at `port`."""
-    text = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
-    serve = text.split(" AS serve\n", 1)[1]
-    command: list[str] = json.loads(re.search(r"^HEALTHCHECK .*? CMD (\[.*\])$", serve, re.MULTILINE).group(1))  # type: ignore[union-attr]
-    return [c.replace("127.0.0.1:8000", f"127.0.0.1:{port}") for c in command]
+def in_image(command: list[str], port: int) -> list[str]:
+    """One of the serve image's exec-form commands, aimed at `port` instead of the image's PORT."""
+    return [
+        c.replace(f"127.0.0.1:{PORT}", f"127.0.0.1:{port}").replace(f"--port {PORT}", f"--port {port}") for c in command
+    ]
 
 
 @pytest.fixture
 def serving(serve_venv: Path, tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    """`commitrisk serve --workers 2` from the image's venv on an empty models dir; (port, models dir)."""
+    """The serve image's CMD, run from the image's venv with the image's ENV on an empty models dir."""
     models = tmp_path / "models"
     models.mkdir()
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMMITRISK_", "VIRTUAL_ENV"))} | {
-        "PATH": f"{serve_venv / 'bin'}:{os.environ['PATH']}",
-        "COMMITRISK_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
-        "COMMITRISK_POINTER_POLL_SECONDS": "0.2",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
-    }
-    command = ["commitrisk", "serve", "--models", str(models), "--port", str(port), "--workers", "2"]
+    cmd = IMAGE.last("serve", "CMD")
+    assert cmd is not None and isinstance(cmd.args, list)
+    image = IMAGE.env("serve")
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith(("COMMITRISK_", "VIRTUAL_ENV"))}
+        | image
+        | {
+            # What a container gets from its volumes and `docker run -e` instead: writable paths here, two workers.
+            "PATH": f"{serve_venv / 'bin'}:{os.environ['PATH']}",
+            "COMMITRISK_MODELS_DIR": str(models),
+            "COMMITRISK_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
+            "COMMITRISK_WORKERS": "2",
+            "COMMITRISK_POINTER_POLL_SECONDS": "0.2",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        }
+    )
+    assert image["COMMITRISK_MODELS_DIR"] and image["COMMITRISK_DATABASE_URL"]  # the image sets what we replace
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - lives as long as the process
     process = subprocess.Popen(
-        command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        in_image(cmd.args, port), env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
         wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=2).status_code == 200, "live", 60)
@@ -94,11 +105,11 @@ def test_serving_environment_has_no_training_stack(serve_venv: Path) -> None:
 
 def test_healthcheck_follows_readiness(serving: tuple[int, Path], serve_venv: Path) -> None:
     port, models = serving
-    check = healthcheck(port)
+    health = IMAGE.last("serve", "HEALTHCHECK")
+    assert health is not None and isinstance(health.args, list)
+    check = in_image(health.args, port)
     check[0] = str(serve_venv / "bin" / check[0])  # the image's `python` is the venv's
     assert subprocess.run(check, capture_output=True).returncode != 0  # live, but no model: unhealthy
-    if not COMMITS_DIR.is_dir():
-        pytest.skip(f"shared datasets not found at {COMMITS_DIR}")
     build_model_version(models, 1)  # published with its champion pointer: the workers pick it up
     wait_for(lambda: subprocess.run(check, capture_output=True).returncode == 0, "healthy", 60)
     body = {"ns": 1, "nd": 1, "nf": 1, "entropy": 0, "la": 5, "ld": 1, "ha": 1, "hd": 1, "lt": 120, "ndev": 2,

@@ -14,23 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 
 from app.contract import FEATURES, REFERENCE_FILE
 from app.monitoring.store import Store
-from tests.support import (
-    ADMIN_TOKEN,
-    COMMITS_DIR,
-    POSTGRES_URL,
-    ROOT,
-    build_model_version,
-    free_port,
-    stop_group,
-    wait_for,
-)
+from bench.replicas import converged, cycles, ready_version, wait_for
+from tests.support import ADMIN_TOKEN, POSTGRES_URL, ROOT, build_model_version, free_port, stop_group, synthetic_commits
 
 pytestmark = pytest.mark.slow
 
@@ -62,13 +52,9 @@ def schema_url() -> Iterator[tuple[str, str]]:
 
 @pytest.fixture
 def models(tmp_path: Path) -> Path:
-    """Versions 1 (champion) and 2, each with its drift reference."""
-    if not COMMITS_DIR.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"shared datasets not found at {COMMITS_DIR}")
-        pytest.skip(f"shared datasets not found at {COMMITS_DIR}")
+    """Versions 1 (champion) and 2, each with its drift reference (the even synthetic rows; traffic is odd ones)."""
     directory = tmp_path / "models"
-    reference = pd.read_csv(COMMITS_DIR / "HikariCP.csv", usecols=list(FEATURES)).iloc[::2]
+    reference = synthetic_commits()[list(FEATURES)].iloc[::2]
     for version, strength in ((1, 1.0), (2, 0.001)):
         reference.to_parquet(build_model_version(directory, version, strength=strength, point=False) / REFERENCE_FILE)
     (directory / "champion").write_text("1\n")
@@ -79,7 +65,7 @@ def models(tmp_path: Path) -> Path:
 def history(schema_url: tuple[str, str]) -> int:
     """Earlier traffic already in the shared log, so the first scheduled run has a window however slow start-up is."""
     rows = [
-        {"time": time.time() - 3600 + i, "request_id": None, "commit_id": f"old-{i}", "repository": "jedis",
+        {"time": time.time() - 3600 + i, "request_id": None, "commit_id": f"old-{i}", "repository": "alpha",
          **row, "probability": 0.2, "label": False, "risk_band": "low", "model_version": 1,
          "shadow_version": None, "shadow_probability": None}
         for i, row in enumerate(commits(PRELOGGED, 1000))
@@ -122,29 +108,9 @@ def replicas(models: Path, schema_url: tuple[str, str], history: int, tmp_path: 
             stop_group(process)
 
 
-def ready_version(url: str) -> int | None:
-    response = httpx.get(f"{url}/health/ready", timeout=5)
-    return response.json()["model_version"] if response.status_code == 200 else None
-
-
-def converged(urls: list[str], version: int) -> bool:
-    """Every worker behind every URL serves `version` (several answers each: workers share the port)."""
-    return all(ready_version(url) == version for url in urls for _ in range(8))
-
-
-def cycles(url: str) -> dict[str, float]:
-    """commitrisk_monitoring_cycles_total by result, summed over the replica's workers."""
-    body = httpx.get(f"{url}/metrics", timeout=5).text
-    found = {"ran": 0.0, "skipped": 0.0}
-    for family in text_string_to_metric_families(body):
-        for sample in family.samples:
-            if sample.name == "commitrisk_monitoring_cycles_total":
-                found[sample.labels["result"]] += sample.value
-    return found
-
-
 def commits(rows: int, offset: int) -> list[dict[str, float]]:
-    frame = pd.read_csv(COMMITS_DIR / "jedis.csv", usecols=list(FEATURES)).iloc[offset : offset + rows]
+    """`rows` request bodies from the synthetic rows the drift reference left out."""
+    frame = synthetic_commits()[list(FEATURES)].iloc[1::2].iloc[offset : offset + rows]
     return [{k: float(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,21 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
 import pytest
 
 from app.contract import FEATURES, REFERENCE_FILE
-from tests.support import ADMIN_TOKEN, ROOT, build_model_version
+from tests.support import ADMIN_TOKEN, ROOT, build_model_version, free_port, synthetic_commits, tool
 
 MONITORING = ROOT / "monitoring"
-PROMTOOL = shutil.which("promtool")
-PROMETHEUS = shutil.which("prometheus")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+HINT = "apt-get install prometheus (scripts/test.sh does)"
 
 
 def wait_http(url: str, seconds: float = 60) -> None:
@@ -52,20 +42,19 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed")
 def test_promtool_check_config() -> None:
-    assert PROMTOOL is not None
+    promtool = tool("promtool", HINT)
     result = subprocess.run(
-        [PROMTOOL, "check", "config", "prometheus.yml"], cwd=MONITORING, capture_output=True, text=True
+        [promtool, "check", "config", "prometheus.yml"], cwd=MONITORING, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture
-def service(tmp_path: Path, shared_commits_dir: Path) -> Iterator[str]:
+def service(tmp_path: Path) -> Iterator[str]:
+    """A real uvicorn serving version 1, whose drift reference is the even synthetic rows."""
     models = tmp_path / "models"
-    frame = pd.read_csv(shared_commits_dir / "HikariCP.csv", usecols=list(FEATURES))
-    frame.iloc[::2].to_parquet(build_model_version(models, 1) / REFERENCE_FILE)
+    synthetic_commits()[list(FEATURES)].iloc[::2].to_parquet(build_model_version(models, 1) / REFERENCE_FILE)
     port = free_port()
     env = os.environ | {
         "COMMITRISK_MODELS_DIR": str(models),
@@ -87,8 +76,8 @@ def service(tmp_path: Path, shared_commits_dir: Path) -> Iterator[str]:
 
 @pytest.fixture
 def prometheus(tmp_path: Path, service: str) -> Iterator[str]:
-    if PROMETHEUS is None:
-        pytest.skip("prometheus not installed (apt-get install prometheus)")
+    """A real Prometheus server scraping `service` every second."""
+    binary = tool("prometheus", HINT)
     port = free_port()
     config = tmp_path / "prometheus.yml"
     target = service.removeprefix("http://")
@@ -97,7 +86,7 @@ def prometheus(tmp_path: Path, service: str) -> Iterator[str]:
         f"scrape_configs:\n  - job_name: commitrisk\n    static_configs: [{{targets: ['{target}']}}]\n"
     )
     process = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
          f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -120,8 +109,8 @@ def query_until(prometheus: str, promql: str, value: float | None = None, second
 
 
 @pytest.mark.slow
-def test_real_prometheus_scrapes_requests_and_drift(service: str, prometheus: str, shared_commits_dir: Path) -> None:
-    frame = pd.read_csv(shared_commits_dir / "jedis.csv", usecols=list(FEATURES)).iloc[:200]
+def test_real_prometheus_scrapes_requests_and_drift(service: str, prometheus: str) -> None:
+    frame = synthetic_commits()[list(FEATURES)].iloc[1::2].iloc[:200]  # rows the drift reference left out
     commits = [{name: float(v) for name, v in row.items()} for row in frame.to_dict("records")]
     assert httpx.post(f"{service}/predict/batch", json={"commits": commits}, timeout=30).status_code == 200
     for commit in commits[:20]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from training import calibration, evaluate
 
@@ -36,3 +37,21 @@ def test_calibrated_wrapper_interface() -> None:
     assert list(wrapped.predict(X)) == [0, 1]
     assert wrapped.fit(X, np.array([0, 1])) is wrapped
     assert wrapped.score(X, np.array([0, 1])) == 1.0
+
+
+def test_the_decision_rule_is_fitted_on_the_given_validation_period() -> None:
+    rng = np.random.default_rng(1)
+    y = (rng.random(400) < 0.25).astype(int)
+    raw = np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.2, 400), 0.01, 0.99)  # class-weighted: too high
+    effort = rng.integers(1, 100, 400).astype(float)
+    rule = calibration.decision_rule(y, raw, effort)
+    assert rule.platt == calibration.fit(y, raw) and rule.platt.a > 0
+    p = rule.platt.apply(raw)
+    assert p.mean() < raw.mean()  # pulled down towards the buggy rate
+    assert rule.threshold in set(p)  # a validation probability …
+    f1 = [evaluate.evaluate(y, p, effort, t).f1 or 0.0 for t in np.unique(p)]
+    assert evaluate.evaluate(y, p, effort, rule.threshold).f1 == pytest.approx(max(f1))  # … maximising F1
+    assert rule.bands.high == rule.threshold and rule.bands.medium <= rule.threshold
+    assert rule.validation == evaluate.evaluate(y, p, effort, rule.threshold)
+    # The map is monotone: the same validation ROC AUC as the raw scores.
+    assert rule.validation.roc_auc == pytest.approx(evaluate.roc_auc(y, raw))

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from app.contract import FEATURES
+from app.monitoring import performance
+from training import choice, model
 from training.choice import choose, delong
 
 
@@ -21,6 +25,7 @@ def test_delong_aucs_match_scikit_learn_with_ties() -> None:
     y, a, b = _scores(0)
     aucs, covariance = delong(y, [a, b])
     assert aucs == pytest.approx([roc_auc_score(y, a), roc_auc_score(y, b)], abs=1e-12)
+    assert list(aucs) == [performance.roc_auc(y, a), performance.roc_auc(y, b)]  # the one implementation
     assert covariance.shape == (2, 2) and np.allclose(covariance, covariance.T)
     assert covariance[0, 1] > 0  # shared signal: the two AUCs move together
 
@@ -92,3 +97,54 @@ def test_choose_refuses_bad_inputs() -> None:
         choose([], y, [], 1.0)
     with pytest.raises(ValueError, match="must be >= 0"):
         choose(["ensemble"], y, [a], -1.0)
+
+
+def _validation(y: np.ndarray) -> pd.DataFrame:
+    """A validation period with these labels; every metric 1 (effort 2)."""
+    frame = pd.DataFrame({"commit_id": [f"c{i}" for i in range(len(y))], "author_date": range(len(y)), "buggy": y})
+    for name in FEATURES:
+        frame[name] = 1.0
+    return frame.assign(effort=2.0)
+
+
+class _Fixed:
+    """A fitted-estimator stand-in answering fixed probabilities (the scikit-learn predict_proba interface)."""
+
+    def __init__(self, p: np.ndarray) -> None:
+        self.p = p
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return np.column_stack([1 - self.p, self.p])
+
+
+def test_score_records_each_candidates_validation_figures() -> None:
+    y, a, b = _scores(5, rows=200)
+    pa, pb = 1 / (1 + np.exp(-a)), 1 / (1 + np.exp(-b))
+    candidates = [
+        model.Candidate("logistic_regression", _Fixed(pa), 0.71, {"clf__C": 1.0}, 0.12345),
+        model.Candidate("ensemble", _Fixed(pb), None, {}, 2.0),
+    ]
+    messages: list[str] = []
+    scored = choice.score(candidates, _validation(y), messages.append)
+    np.testing.assert_array_equal(scored.validation[0], pa)
+    first, second = scored.scores
+    assert first.name == "logistic_regression" and first.validation_roc_auc == pytest.approx(roc_auc_score(y, pa))
+    assert (first.cv_roc_auc, first.params, first.fit_seconds) == (0.71, {"clf__C": 1.0}, 0.123)
+    assert second.cv_roc_auc is None and second.validation_roc_auc == pytest.approx(roc_auc_score(y, pb))
+    assert messages == [
+        f"logistic_regression: cv ROC AUC 0.710, validation ROC AUC {roc_auc_score(y, pa):.3f}",
+        f"ensemble: cv ROC AUC -, validation ROC AUC {roc_auc_score(y, pb):.3f}",
+    ]
+
+
+def test_pick_follows_the_margin_rule_and_says_why() -> None:
+    y, good, _ = _scores(6, rows=300)
+    noise = np.random.default_rng(6).random(300)
+    single = model.Candidate("logistic_regression", None, None, {}, 0.0)
+    ensemble = model.Candidate("ensemble", None, None, {}, 0.0)
+    scored = choice.Scored([single, ensemble], [good, noise], [])
+    messages: list[str] = []
+    chosen = choice.pick(scored, _validation(y), 0.0, messages.append)
+    assert chosen.candidate is single and chosen.validation is good and messages == [chosen.reason]
+    assert chosen.reason.startswith("logistic_regression has the best validation ROC AUC")
+    assert choice.pick(scored, _validation(y), 1e6, messages.append).candidate is ensemble

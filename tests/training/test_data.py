@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from app.contract import FEATURES
 from training import data
+from training.config import GateRefused, QualityGates, TrainConfig
 
 HEADER = "commit_id,author_date,buggy,repository_id,commit_message,files," + ",".join(FEATURES)
 
@@ -65,6 +67,8 @@ def test_invalid_utf8_is_replaced_not_fatal(tmp_path: Path) -> None:
         ([HEADER, row("r_a", 1, ld=-3)], None, "commit r_a: metric 'ld' is negative"),
         ([HEADER, row("r_a", 1, buggy="maybe")], None, "commit r_a: 'buggy' must be true/false"),
         ([HEADER, row("r_a", "yesterday")], None, "commit r_a: 'author_date' is not a finite number"),
+        ([HEADER, row("r_a", 1, la="1e7261814633")], None, "commit r_a: 'la' is not a finite number"),
+        ([HEADER, row("r_a", 1, la="")], None, "commit r_a: 'la' is not a finite number"),
     ],
 )
 def test_bad_files_name_file_and_problem(tmp_path: Path, lines: list[str], raw: bytes | None, message: str) -> None:
@@ -74,6 +78,16 @@ def test_bad_files_name_file_and_problem(tmp_path: Path, lines: list[str], raw: 
     assert str(path) in str(error.value)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_hex_ids_that_look_like_huge_floats_are_text(tmp_path: Path) -> None:
+    # pandas' float inference crashes the process on such values; they must be read as the text they are.
+    header = HEADER.replace("repository_id", "repository_id,commit_hash")
+    line = row("078e7261814633b7b928e0d1_1e72618146331", 5).replace(",repo,", ",078e7261814633b7b928e0d1,1e726181,")
+    frame = data.load([write(tmp_path / "hex.csv", [header, line])]).frame
+    assert frame["commit_id"].tolist() == ["078e7261814633b7b928e0d1_1e72618146331"]
+    assert frame["repository"].tolist() == ["078e7261814633b7b928e0d1"]
+    assert frame["la"].tolist() == [1.0]
 
 
 def test_missing_path_and_empty_folder(tmp_path: Path) -> None:
@@ -113,8 +127,21 @@ def test_drop_immature_per_repository() -> None:
     assert dropped == 4
 
 
-def test_chronological_split_is_strictly_ordered_with_ties(shared_commits_dir: Path) -> None:
-    mature, _ = data.drop_immature(data.load([shared_commits_dir]).frame, 90)
+def test_loads_several_repositories_with_an_order_independent_fingerprint(synthetic_commits_dir: Path) -> None:
+    dataset = data.load([synthetic_commits_dir])
+    assert len(dataset.frame) == 4500 and dataset.duplicates_dropped == 0
+    assert [f.name for f in dataset.fingerprint.files] == ["alpha.csv", "beta.csv", "gamma.csv"]
+    assert dataset.frame["repository"].nunique() == 3  # from the files' repository_id column
+    assert dataset.frame["author_date"].is_monotonic_increasing
+    assert list(dataset.frame.columns) == ["commit_id", "repository", "author_date", "buggy", *FEATURES, "effort"]
+    again = data.load(sorted(synthetic_commits_dir.glob("*.csv"), reverse=True))
+    assert again.fingerprint.sha256 == dataset.fingerprint.sha256
+    one = data.load([synthetic_commits_dir / "alpha.csv"])
+    assert one.fingerprint.sha256 != dataset.fingerprint.sha256
+
+
+def test_chronological_split_is_strictly_ordered_with_ties(synthetic_commits_dir: Path) -> None:
+    mature, _ = data.drop_immature(data.load([synthetic_commits_dir]).frame, 90)
     split = data.split_chronological(mature, 0.2, 0.2)
     assert split.train["author_date"].max() < split.validation["author_date"].min()
     assert split.validation["author_date"].max() < split.test["author_date"].min()
@@ -141,3 +168,56 @@ def test_features_are_float32_in_contract_order() -> None:
     X = data.features(frame)
     assert X.dtype == np.float32 and X.shape == (2, 15)
     assert list(X[:, FEATURES.index("la")]) == [5.0, 7.0]
+
+
+def labelled(buggy: list[int]) -> pd.DataFrame:
+    """A frame of `len(buggy)` commits one second apart with these labels."""
+    return frame_of(list(range(len(buggy)))).assign(buggy=buggy)
+
+
+def test_the_configured_split() -> None:
+    frame = frame_of(list(range(300)))
+    random = data.split(frame, TrainConfig(split="random", seed=3))
+    assert random.kind == "random" and random.test["buggy"].mean() == pytest.approx(0.5)  # stratified
+    pd.testing.assert_frame_equal(random.test, data.split_random(frame, 0.2, 0.2, 3).test)
+    chronological = data.split(frame, TrainConfig(test_fraction=0.1))
+    assert chronological.kind == "chronological" and len(chronological.test) == 30
+    assert chronological.test["author_date"].min() == 270
+
+
+@pytest.mark.parametrize(
+    ("rows", "buggy", "message"),
+    [
+        (40, 10, "40 rows < min_train_rows 50"),
+        (100, 2, "buggy share 2.0% outside 5%–95%"),
+        (100, 97, "buggy share 97.0% outside 5%–95%"),
+        (100, 8, "8 buggy / 92 clean rows; need ≥ 10 of each"),
+    ],
+)
+def test_data_gates_refuse_small_lopsided_or_thin_classes(rows: int, buggy: int, message: str) -> None:
+    y = np.r_[np.ones(buggy), np.zeros(rows - buggy)]
+    with pytest.raises(GateRefused, match="^" + re.escape(f"mature data: {message}")):
+        data.check_data_gates(y, QualityGates(), "mature data")
+    data.check_data_gates(np.r_[np.ones(20), np.zeros(80)], QualityGates(), "fine")  # passes quietly
+    data.check_data_gates(
+        y, QualityGates(min_train_rows=0, min_buggy_share=0, max_buggy_share=1, min_rows_per_class=0), "lenient"
+    )
+
+
+def test_a_one_class_validation_or_test_period_is_refused() -> None:
+    train = labelled([1] * 20 + [0] * 80)
+    mixed, clean = labelled([0, 1]), labelled([0, 0])
+    data.check_split(data.Split(train, mixed, mixed, "chronological"), QualityGates())
+    with pytest.raises(GateRefused, match=r"^validation period holds only one class"):
+        data.check_split(data.Split(train, clean, mixed, "chronological"), QualityGates())
+    with pytest.raises(GateRefused, match=r"^test period holds only one class"):
+        data.check_split(data.Split(train, mixed, clean, "chronological"), QualityGates())
+    with pytest.raises(GateRefused, match=r"^training period: 2 rows"):
+        data.check_split(data.Split(mixed, mixed, mixed, "chronological"), QualityGates())
+
+
+def test_row_weights_are_the_optional_weight_column() -> None:
+    frame = labelled([0, 1, 0])
+    assert data.row_weights(frame) is None
+    weights = data.row_weights(frame.assign(weight=[0.5, 1, 2]))
+    assert weights is not None and weights.dtype == np.float64 and list(weights) == [0.5, 1.0, 2.0]

@@ -136,6 +136,23 @@ def test_curves_match_scikit_learn() -> None:
     np.testing.assert_allclose(precision, sk_precision[::-1])
 
 
+def test_roc_auc_is_the_area_under_the_roc_curve_and_the_services_figure() -> None:
+    from app.monitoring import performance
+
+    rng = np.random.default_rng(7)
+    y = (rng.random(400) < 0.3).astype(int)
+    p = np.round(rng.random(400) * 0.7 + y * 0.2, 2)  # ties across classes
+    auc = ev.roc_auc(y, p)
+    assert auc == pytest.approx(ev.area(*ev.roc_points(y, p)), abs=1e-12)
+    assert auc == performance.roc_auc(y, p)  # training and monitoring report the same number
+    assert ev.roc_auc(y, 1 - p) == pytest.approx(1 - auc, abs=1e-12)
+    assert ev.roc_auc(np.ones(5, dtype=int), np.linspace(0, 1, 5)) is None
+    with pytest.raises(ValueError, match="0/1"):
+        ev.roc_auc([0, 2, 1], [0.1, 0.2, 0.3])  # validated before computing, unlike the service's helper
+    with pytest.raises(ValueError, match="within \\[0, 1\\]"):
+        ev.roc_auc([0, 1], [0.5, 1.5])
+
+
 def test_calibration_bins_match_scikit_learn() -> None:
     rng = np.random.default_rng(4)
     p = rng.random(400)

@@ -14,14 +14,15 @@ from training.config import ALL_FAMILIES
 
 
 @pytest.fixture(scope="module")
-def guice(shared_commits_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    frame, _ = data.drop_immature(data.load([shared_commits_dir / "guice.csv"]).frame, 90)
+def commits(synthetic_commits_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic repository's mature commits (≈ 1,460 rows)."""
+    frame, _ = data.drop_immature(data.load([synthetic_commits_dir / "alpha.csv"]).frame, 90)
     return data.features(frame), frame["buggy"].to_numpy()
 
 
 @pytest.mark.parametrize("family", ALL_FAMILIES)
-def test_export_has_parity_and_contract_io(family: str, guice: tuple[np.ndarray, np.ndarray]) -> None:
-    X, y = guice
+def test_export_has_parity_and_contract_io(family: str, commits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = commits
     candidate = model.search(family, X[:900], y[:900], budget=1, folds=2, seed=3, n_jobs=1)  # type: ignore[arg-type]
     blob = export.to_onnx(candidate.estimator, len(FEATURES))
     graph = onnx.load_from_string(blob).graph
@@ -33,8 +34,8 @@ def test_export_has_parity_and_contract_io(family: str, guice: tuple[np.ndarray,
 
 
 @pytest.mark.parametrize("family", ALL_FAMILIES)
-def test_raw_metric_models_still_export_with_parity(family: str, guice: tuple[np.ndarray, np.ndarray]) -> None:
-    X, y = guice
+def test_raw_metric_models_still_export_with_parity(family: str, commits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = commits
     candidate = model.search(family, X[:900], y[:900], budget=1, folds=2, seed=3, n_jobs=1, features="raw")  # type: ignore[arg-type]
     blob = export.to_onnx(candidate.estimator, len(FEATURES))
     assert not any(node.op_type == "Div" for node in onnx.load_from_string(blob).graph.node)
@@ -49,8 +50,8 @@ def test_log1p_is_exported_faithfully_on_extreme_values() -> None:
     assert export.check_parity(blob, candidate.estimator, X, 1e-5).max_abs_diff <= 1e-5
 
 
-def test_parity_failure_is_refused(guice: tuple[np.ndarray, np.ndarray]) -> None:
-    X, y = guice
+def test_parity_failure_is_refused(commits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = commits
     first = model.search("logistic_regression", X[:600], y[:600], budget=1, folds=2, seed=0, n_jobs=1)
     other = model.search("gradient_boosting", X[:600], y[:600], budget=1, folds=2, seed=0, n_jobs=1)
     blob = export.to_onnx(first.estimator, 15)
@@ -60,8 +61,8 @@ def test_parity_failure_is_refused(guice: tuple[np.ndarray, np.ndarray]) -> None
         export.check_parity(blob, first.estimator, X[:0], 1e-5)
 
 
-def test_calibrated_model_exports_with_parity_and_same_ranking(guice: tuple[np.ndarray, np.ndarray]) -> None:
-    X, y = guice
+def test_calibrated_model_exports_with_parity_and_same_ranking(commits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = commits
     candidate = model.search("gradient_boosting", X[:700], y[:700], budget=1, folds=2, seed=0, n_jobs=1)
     platt = calibration.fit(y[700:900], model.predict(candidate.estimator, X[700:900]))
     assert platt.a > 0 and platt != calibration.IDENTITY
@@ -75,8 +76,8 @@ def test_calibrated_model_exports_with_parity_and_same_ranking(guice: tuple[np.n
     assert np.allclose(cooked, platt.apply(raw), atol=1e-5)
 
 
-def test_calibrated_ensemble_exports_with_parity_and_no_dead_constants(guice: tuple[np.ndarray, np.ndarray]) -> None:
-    X, y = guice
+def test_calibrated_ensemble_exports_with_parity_and_no_dead_constants(commits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = commits
     candidate = model.search("ensemble", X[:700], y[:700], budget=1, folds=2, seed=0, n_jobs=1)
     platt = calibration.fit(y[700:900], model.predict(candidate.estimator, X[700:900]))
     assert platt != calibration.IDENTITY

@@ -1,4 +1,4 @@
-"""Candidate families: searchable with time-ordered folds, refittable, sane on real data."""
+"""Candidate families: searchable with time-ordered folds, refittable, sane on seeded synthetic commits."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from training.config import MEMBER_FAMILIES
 
 
 @pytest.fixture(scope="module")
-def hikari(shared_commits_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    frame, _ = data.drop_immature(data.load([shared_commits_dir / "HikariCP.csv"]).frame, 90)
+def commits(synthetic_commits_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic repository's mature commits (≈ 1,460 rows)."""
+    frame, _ = data.drop_immature(data.load([synthetic_commits_dir / "alpha.csv"]).frame, 90)
     return data.features(frame), frame["buggy"].to_numpy()
 
 
@@ -24,8 +25,8 @@ def test_log1p_matches_numpy() -> None:
 
 
 @pytest.mark.parametrize("family", MEMBER_FAMILIES)
-def test_search_and_refit(family: str, hikari: tuple[np.ndarray, np.ndarray]) -> None:
-    X, y = hikari
+def test_search_and_refit(family: str, commits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = commits
     candidate = model.search(family, X, y, budget=2, folds=3, seed=0, n_jobs=1)  # type: ignore[arg-type]
     assert candidate.family == family
     assert 0.5 < candidate.cv_roc_auc <= 1.0
@@ -45,15 +46,15 @@ def test_unknown_family_is_refused() -> None:
 
 
 @pytest.fixture(scope="module")
-def ensemble(hikari: tuple[np.ndarray, np.ndarray]) -> model.Candidate:
-    X, y = hikari
+def ensemble(commits: tuple[np.ndarray, np.ndarray]) -> model.Candidate:
+    X, y = commits
     return model.search("ensemble", X[:900], y[:900], budget=1, folds=2, seed=0, n_jobs=1)
 
 
 def test_ensemble_averages_its_searched_members(
-    ensemble: model.Candidate, hikari: tuple[np.ndarray, np.ndarray]
+    ensemble: model.Candidate, commits: tuple[np.ndarray, np.ndarray]
 ) -> None:
-    X, _ = hikari
+    X, _ = commits
     assert ensemble.family == "ensemble" and ensemble.cv_roc_auc is None
     vote = ensemble.estimator
     assert [name for name, _ in vote.estimators] == list(MEMBER_FAMILIES)
@@ -66,9 +67,9 @@ def test_ensemble_averages_its_searched_members(
 
 
 def test_ensemble_hyperparameters_round_trip_through_the_manifest_into_fixed(
-    ensemble: model.Candidate, hikari: tuple[np.ndarray, np.ndarray]
+    ensemble: model.Candidate, commits: tuple[np.ndarray, np.ndarray]
 ) -> None:
-    X, y = hikari
+    X, y = commits
     # The manifest stores params as CandidateScore does: JSON scalars under plain string keys.
     stored = CandidateScore(name="ensemble", validation_roc_auc=0.7, params=ensemble.params, fit_seconds=1.0)
     params = CandidateScore.model_validate_json(stored.model_dump_json()).params
@@ -82,8 +83,8 @@ def test_ensemble_hyperparameters_round_trip_through_the_manifest_into_fixed(
     assert model.predict(defaults.estimator, X[:5]).shape == (5,)
 
 
-def test_ensemble_members_get_their_own_row_weights(hikari: tuple[np.ndarray, np.ndarray]) -> None:
-    X, y = hikari
+def test_ensemble_members_get_their_own_row_weights(commits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = commits
     own: dict[str, dict[str, model.ParamValue]] = {
         "logistic_regression": {}, "random_forest": {"n_estimators": 20}, "gradient_boosting": {"n_estimators": 20}
     }  # fmt: skip
@@ -99,9 +100,9 @@ def test_ensemble_members_get_their_own_row_weights(hikari: tuple[np.ndarray, np
 
 
 def test_ensemble_refuses_bad_members_and_unknown_hyperparameters(
-    ensemble: model.Candidate, hikari: tuple[np.ndarray, np.ndarray]
+    ensemble: model.Candidate, commits: tuple[np.ndarray, np.ndarray]
 ) -> None:
-    X, y = hikari
+    X, y = commits
     with pytest.raises(ValueError, match="one or more single-family members"):
         model.combine([])
     with pytest.raises(ValueError, match="one or more single-family members"):
@@ -115,8 +116,8 @@ def test_ensemble_refuses_bad_members_and_unknown_hyperparameters(
         model.fixed("ensemble", {"random_forest__bogus": 1}, X[:300], y[:300], seed=0)
 
 
-def test_the_feature_set_is_recorded_and_rebuilt(hikari: tuple[np.ndarray, np.ndarray]) -> None:
-    X, y = hikari
+def test_the_feature_set_is_recorded_and_rebuilt(commits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = commits
     churned = model.search("random_forest", X[:900], y[:900], budget=1, folds=2, seed=0, n_jobs=1)
     raw = model.search("random_forest", X[:900], y[:900], budget=1, folds=2, seed=0, n_jobs=1, features="raw")
     assert churned.params["features"] == "relative_churn" and raw.params["features"] == "raw"
@@ -129,17 +130,17 @@ def test_the_feature_set_is_recorded_and_rebuilt(hikari: tuple[np.ndarray, np.nd
 
 
 def test_params_without_a_feature_set_mean_the_raw_metrics_of_older_manifests(
-    hikari: tuple[np.ndarray, np.ndarray],
+    commits: tuple[np.ndarray, np.ndarray],
 ) -> None:
-    X, y = hikari
+    X, y = commits
     legacy = model.fixed("gradient_boosting", {"n_estimators": 20}, X[:600], y[:600], seed=0)
     assert not hasattr(legacy.estimator, "steps") and legacy.params == {"n_estimators": 20}
     with pytest.raises(ValueError, match="unknown feature set 'pca'; expected one of raw, relative_churn"):
         model.fixed("gradient_boosting", {"features": "pca"}, X[:600], y[:600], seed=0)
 
 
-def test_weighted_rows_reach_the_classifier_behind_the_churn_step(hikari: tuple[np.ndarray, np.ndarray]) -> None:
-    X, y = hikari
+def test_weighted_rows_reach_the_classifier_behind_the_churn_step(commits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = commits
     weights = np.linspace(0.1, 3.0, 600)
     for family in MEMBER_FAMILIES:
         params = {"features": "relative_churn"}
@@ -148,8 +149,8 @@ def test_weighted_rows_reach_the_classifier_behind_the_churn_step(hikari: tuple[
         assert not np.allclose(model.predict(weighted.estimator, X[600:]), model.predict(plain.estimator, X[600:]))
 
 
-def test_an_ensemble_of_members_on_different_feature_sets_is_refused(hikari: tuple[np.ndarray, np.ndarray]) -> None:
-    X, y = hikari
+def test_an_ensemble_of_members_on_different_feature_sets_is_refused(commits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = commits
     forest = model.fixed("random_forest", {"features": "raw", "n_estimators": 10}, X[:300], y[:300], seed=0)
     boosting = model.fixed("gradient_boosting", {"features": "relative_churn"}, X[:300], y[:300], seed=0)
     with pytest.raises(ValueError, match="different feature sets: \\['raw', 'relative_churn'\\]"):

@@ -1,15 +1,23 @@
-"""The training run with the ensemble: each family searched once, the choice rule, refit from the manifest."""
+"""The training run stage by stage on tiny seeded synthetic frames, then `run` end to end (ensemble, refit level).
+
+Each stage is checked for its own contract and for leaving its inputs untouched.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from app.contract import FEATURES, ModelManifest
-from training import pipeline
-from training.config import ALL_FAMILIES, MEMBER_FAMILIES, TrainConfig
+from tests.support import write_synthetic
+from training import calibration, choice, data, evaluate, export, model, pipeline
+from training.config import ALL_FAMILIES, MEMBER_FAMILIES, QualityGates, TrainConfig
+
+LOGISTIC: tuple[str] = ("logistic_regression",)
 
 
 def _manifest(models: Path, version: int) -> ModelManifest:
@@ -21,12 +29,212 @@ def _run(config: TrainConfig) -> tuple[pipeline.TrainOutcome, list[str]]:
     return pipeline.run(config, messages.append), messages
 
 
+def quiet(_message: str) -> None:
+    return None
+
+
 @pytest.fixture(scope="module")
-def ensemble_models(tmp_path_factory: pytest.TempPathFactory, shared_commits_dir: Path) -> Path:
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """600 seeded synthetic commits of one repository."""
+    return write_synthetic(tmp_path_factory.mktemp("tiny"), rows=600, seed=5, names=("tiny",)) / "tiny.csv"
+
+
+@pytest.fixture(scope="module")
+def config(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainConfig:
+    models = tmp_path_factory.mktemp("models") / "models"
+    return TrainConfig(data=[tiny], models_dir=models, budget=1, cv_folds=2, families=LOGISTIC, n_jobs=1)
+
+
+@pytest.fixture(scope="module")
+def prepared(config: TrainConfig) -> pipeline.Prepared:
+    return pipeline.prepare_data(config, quiet)
+
+
+@pytest.fixture(scope="module")
+def scored(config: TrainConfig, prepared: pipeline.Prepared) -> choice.Scored:
+    return choice.score(pipeline.fit_candidates(config, prepared.split, quiet), prepared.split.validation, quiet)
+
+
+# --- 1. data ------------------------------------------------------------------------------------------
+
+
+def test_prepare_data_loads_cuts_immature_labels_and_splits_in_time(config: TrainConfig, tiny: Path) -> None:
+    messages: list[str] = []
+    prepared = pipeline.prepare_data(config, messages.append)
+    loaded = data.load([tiny]).frame
+    newest = loaded["author_date"].max()
+    young = int((loaded["author_date"] > newest - 90 * 86_400).sum())
+    assert prepared.immature == young > 0 and len(prepared.mature) == len(loaded) - young
+    assert messages == [f"600 commits loaded, {young} immature (newest 90 days) held back"]
+    split = prepared.split
+    assert split.kind == "chronological"
+    assert len(split.train) + len(split.validation) + len(split.test) == len(prepared.mature)
+    assert split.train["author_date"].max() < split.validation["author_date"].min()
+    assert split.validation["author_date"].max() < split.test["author_date"].min()
+
+
+def test_a_given_dataset_is_taken_as_mature_and_left_untouched(config: TrainConfig, tiny: Path) -> None:
+    dataset = data.load([tiny])
+    before = dataset.frame.copy()
+    messages: list[str] = []
+    prepared = pipeline.prepare_data(config, messages.append, dataset)
+    assert prepared.immature == 0 and len(prepared.mature) == 600 and prepared.dataset is dataset
+    assert messages == ["600 mature commits given"]
+    pd.testing.assert_frame_equal(dataset.frame, before)
+
+
+def test_the_embedded_default_is_used_without_data(tmp_path: Path) -> None:
+    messages: list[str] = []
+    dataset = pipeline.load_inputs(TrainConfig(synthetic_rows=300, seed=1), messages.append)
+    assert len(dataset.frame) == 300 and [f.name for f in dataset.fingerprint.files] == ["embedded-default.csv"]
+    assert messages == ["no data given: generating 300 commits from the embedded default"]
+    again = pipeline.load_inputs(TrainConfig(synthetic_rows=300, seed=1), quiet)
+    assert again.fingerprint == dataset.fingerprint  # same seed, same bytes
+
+
+# --- 2. candidates and the choice ---------------------------------------------------------------------
+
+
+def test_fixed_hyperparameters_fit_one_candidate_without_search(
+    config: TrainConfig, prepared: pipeline.Prepared
+) -> None:
+    messages: list[str] = []
+    fixed = config.model_copy(update={"fixed_params": {"features": "raw", "clf__C": 0.5}})
+    (candidate,) = pipeline.fit_candidates(fixed, prepared.split, messages.append)
+    assert messages == ["fitting logistic_regression with given hyperparameters (no search)"]
+    assert candidate.family == "logistic_regression" and candidate.params == {"features": "raw", "clf__C": 0.5}
+    assert candidate.cv_roc_auc is None
+
+
+def test_the_ensemble_reuses_members_each_searched_once_in_configured_order(
+    config: TrainConfig, prepared: pipeline.Prepared
+) -> None:
+    messages: list[str] = []
+    families = ("ensemble", "random_forest")
+    both = config.model_copy(update={"families": families})
+    before = prepared.split.train.copy()
+    candidates = pipeline.fit_candidates(both, prepared.split, messages.append)
+    assert [c.family for c in candidates] == list(families)
+    assert [m.split(" (")[0] for m in messages] == [f"searching {f}" for f in MEMBER_FAMILIES]
+    forest = {k.removeprefix("random_forest__"): v for k, v in candidates[0].params.items() if "forest" in k}
+    assert forest == {k: v for k, v in candidates[1].params.items() if k != "features"}
+    pd.testing.assert_frame_equal(prepared.split.train, before)
+
+
+def test_the_search_sees_only_the_newest_rows(config: TrainConfig, prepared: pipeline.Prepared) -> None:
+    # Refuse every row but the newest 100: a search on older rows would fail on their single class.
+    train = prepared.split.train.copy()
+    train.loc[: len(train) - 101, "buggy"] = 0
+    train.loc[: len(train) - 101, FEATURES] = 0.0
+    split = data.Split(train, prepared.split.validation, prepared.split.test, "chronological")
+    newest = config.model_copy(update={"max_search_rows": 100})
+    (candidate,) = pipeline.fit_candidates(newest, split, quiet)
+    X_new, y_new = data.features(train.tail(100)), train["buggy"].to_numpy()[-100:]
+    searched = model.search("logistic_regression", X_new, y_new, budget=1, folds=2, seed=config.seed, n_jobs=1)
+    assert candidate.cv_roc_auc == pytest.approx(searched.cv_roc_auc) and candidate.params == searched.params
+
+
+# --- 3. calibration, refit, export, test ---------------------------------------------------------------
+
+
+def test_calibrate_fits_the_decision_rule_on_the_validation_period(prepared: pipeline.Prepared) -> None:
+    validation = prepared.split.validation
+    raw = np.linspace(0.05, 0.95, len(validation))
+    rule = pipeline.calibrate(prepared.split, raw)
+    expected = calibration.decision_rule(validation["buggy"].to_numpy(), raw, validation["effort"].to_numpy())
+    assert rule == expected  # labels and effort of the validation period, never of train or test
+    assert rule.validation.rows == len(validation) != len(prepared.split.test)
+
+
+def test_refit_and_export_learn_from_train_and_validation_with_onnx_parity(
+    config: TrainConfig, prepared: pipeline.Prepared, scored: choice.Scored
+) -> None:
+    split = prepared.split
+    before = [part.copy() for part in (split.train, split.validation, split.test)]
+    messages: list[str] = []
+    platt = calibration.Platt(a=0.8, b=-0.4)
+    exported = pipeline.refit_and_export(config, scored.candidates[0], platt, split, messages.append)
+    assert len(exported.fit_frame) == len(split.train) + len(split.validation)
+    assert messages == [f"refitting logistic_regression on {len(exported.fit_frame)} train + validation rows"]
+    assert exported.final.platt == platt and exported.parity_max_abs_diff <= config.parity_tolerance
+    X_test = data.features(split.test)
+    onnx = export.onnx_probabilities(exported.model_bytes, X_test)
+    np.testing.assert_allclose(onnx, exported.final.predict_proba(X_test)[:, 1], atol=1e-5)
+    for part, copy in zip((split.train, split.validation, split.test), before, strict=True):
+        pd.testing.assert_frame_equal(part, copy)
+
+
+def test_the_test_gate_scores_the_onnx_model(
+    config: TrainConfig, prepared: pipeline.Prepared, scored: choice.Scored
+) -> None:
+    split = prepared.split
+    exported = pipeline.refit_and_export(config, scored.candidates[0], calibration.IDENTITY, split, quiet)
+    tested = pipeline.evaluate_on_test(config, exported, 0.3, split)
+    y_test = split.test["buggy"].to_numpy()
+    assert tested.metrics.rows == len(split.test) and tested.metrics.roc_auc is not None
+    assert tested.metrics.roc_auc == pytest.approx(evaluate.roc_auc(y_test, tested.probabilities))
+    predicted = int((tested.probabilities >= 0.3).sum())
+    assert tested.metrics.precision == pytest.approx(int((tested.probabilities >= 0.3)[y_test == 1].sum()) / predicted)
+    strict = config.model_copy(update={"gates": QualityGates(min_test_roc_auc=0.999)})
+    with pytest.raises(pipeline.GateRefused, match=r"^test ROC AUC 0\.\d+ < min_test_roc_auc 0\.999$"):
+        pipeline.evaluate_on_test(strict, exported, 0.3, split)
+
+
+def test_assemble_builds_the_manifest_reference_and_report_inputs(
+    config: TrainConfig, prepared: pipeline.Prepared, scored: choice.Scored, tmp_path: Path
+) -> None:
+    chosen = choice.pick(scored, prepared.split.validation, config.ensemble_margin_se, quiet)
+    rule = pipeline.calibrate(prepared.split, chosen.validation)
+    exported = pipeline.refit_and_export(config, chosen.candidate, rule.platt, prepared.split, quiet)
+    tested = pipeline.evaluate_on_test(config, exported, rule.threshold, prepared.split)
+    small = config.model_copy(update={"reference_rows": 100})
+    assembled = pipeline.assemble(small, prepared, chosen, scored, rule, exported, tested)
+    manifest = assembled.manifest
+    assert manifest.model_type == "logistic_regression" and manifest.threshold == rule.threshold
+    assert manifest.test_metrics == tested.metrics and manifest.validation_metrics == rule.validation
+    assert (manifest.calibration is None) == (rule.platt == calibration.IDENTITY)
+    assert manifest.window.train_rows == len(prepared.split.train)
+    assert manifest.window.immature_rows_dropped == prepared.immature
+    assert manifest.candidates == scored.scores and manifest.warnings == assembled.notes == []
+    assert len(assembled.reference) == 100 and set(assembled.importances) == set(FEATURES)
+    randomly = pipeline.Prepared(
+        prepared.dataset, prepared.mature, prepared.immature,
+        data.Split(prepared.split.train, prepared.split.validation, prepared.split.test, "random"),
+    )  # fmt: skip
+    flagged = pipeline.assemble(small, randomly, chosen, scored, rule, exported, tested)
+    assert flagged.notes == ["random split: future commits leak into training, so these figures are optimistic"]
+    assert flagged.manifest.window.split == "random"
+    write = pipeline.report_writer(prepared.split, scored, rule, tested, assembled)
+    write(tmp_path, manifest.model_copy(update={"version": 7}))
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["title"] == "commitrisk model 7 (logistic_regression)" and metrics["threshold"] == rule.threshold
+
+
+# --- the whole run ------------------------------------------------------------------------------------
+
+
+def test_run_publishes_and_promotes_unless_told_not_to(config: TrainConfig, tmp_path: Path, tiny: Path) -> None:
+    models = tmp_path / "models"
+    first, messages = _run(config.model_copy(update={"models_dir": models}))
+    assert first.manifest.version == 1 and first.promoted
+    assert first.rows_loaded == 600 and first.rows_used == 600 - first.immature_dropped
+    assert first.parity_max_abs_diff <= config.parity_tolerance and first.notes == []
+    assert messages[0].startswith("600 commits loaded") and messages[-1].startswith("refitting logistic_regression")
+    assert _manifest(models, 1) == first.manifest
+    second, _ = _run(config.model_copy(update={"models_dir": models, "promote": False}))
+    assert second.manifest.version == 2 and not second.promoted
+    # A refusal publishes nothing.
+    with pytest.raises(pipeline.GateRefused):
+        _run(config.model_copy(update={"models_dir": models, "gates": QualityGates(min_train_rows=10_000)}))
+    assert sorted(p.name for p in models.iterdir() if p.name.isdigit()) == ["1", "2"]
+
+
+@pytest.fixture(scope="module")
+def ensemble_models(tmp_path_factory: pytest.TempPathFactory, synthetic_commits_dir: Path) -> Path:
     """models/1: an ensemble-only run on one repository."""
     models = tmp_path_factory.mktemp("ensemble") / "models"
     config = TrainConfig(
-        data=[shared_commits_dir / "guice.csv"], models_dir=models, budget=1, families=("ensemble",), n_jobs=1
+        data=[synthetic_commits_dir / "alpha.csv"], models_dir=models, budget=1, families=("ensemble",), n_jobs=1
     )
     _run(config)
     return models
@@ -46,13 +254,13 @@ def test_ensemble_is_published_with_its_members_hyperparameters(ensemble_models:
 
 
 def test_refit_level_rebuilds_the_ensemble_from_the_manifest(
-    ensemble_models: Path, tmp_path: Path, shared_commits_dir: Path
+    ensemble_models: Path, tmp_path: Path, synthetic_commits_dir: Path
 ) -> None:
     manifest = _manifest(ensemble_models, 1)
     # What the challenger's `refit` level configures from a champion's manifest.
     config = TrainConfig(
-        data=[shared_commits_dir / "guice.csv"], models_dir=tmp_path / "models", families=(manifest.model_type,),
-        fixed_params=dict(manifest.params), n_jobs=1,
+        data=[synthetic_commits_dir / "alpha.csv"], models_dir=tmp_path / "models",
+        families=(manifest.model_type,), fixed_params=dict(manifest.params), n_jobs=1,
     )  # fmt: skip
     outcome, messages = _run(config)
     assert "fitting ensemble with given hyperparameters (no search)" in messages
@@ -62,10 +270,10 @@ def test_refit_level_rebuilds_the_ensemble_from_the_manifest(
 
 
 def test_every_family_is_searched_once_and_the_margin_prefers_the_ensemble(
-    tmp_path: Path, shared_commits_dir: Path
+    tmp_path: Path, synthetic_commits_dir: Path
 ) -> None:
     config = TrainConfig(
-        data=[shared_commits_dir / "YCSB.csv"], models_dir=tmp_path / "models", budget=1, n_jobs=1,
+        data=[synthetic_commits_dir / "beta.csv"], models_dir=tmp_path / "models", budget=1, n_jobs=1,
         ensemble_margin_se=50.0, label_delay_days=0,
     )  # fmt: skip
     outcome, messages = _run(config)
@@ -74,14 +282,5 @@ def test_every_family_is_searched_once_and_the_margin_prefers_the_ensemble(
     for family in MEMBER_FAMILIES:
         assert sum(m.startswith(f"searching {family} ") for m in messages) == 1
     assert not any(m.startswith("searching ensemble") for m in messages)
-    # 50 SE: no single family on a hundred validation rows beats the ensemble by that much.
+    # 50 SE: no single family on a few hundred validation rows beats the ensemble by that much.
     assert outcome.manifest.model_type == "ensemble"
-
-
-def test_configuration_refuses_a_negative_margin_and_unknown_families() -> None:
-    with pytest.raises(ValueError, match="ensemble_margin_se"):
-        TrainConfig(ensemble_margin_se=-0.5)
-    with pytest.raises(ValueError, match="families"):
-        TrainConfig(families=("svm",))  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="exactly one model family"):
-        TrainConfig(families=("random_forest", "ensemble"), fixed_params={"n_estimators": 10})

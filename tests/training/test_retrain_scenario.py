@@ -22,8 +22,9 @@ import pytest
 
 from app.contract import FEATURES
 from app.monitoring.store import Store
+from app.repository import ModelRepository
 from tests.support import ADMIN_TOKEN
-from training import assessment, data, export, pipeline, publish
+from training import assessment, data, export, pipeline
 from training.config import TrainConfig
 from training.retrain import decision
 from training.retrain.policy import RetrainPolicy
@@ -105,7 +106,7 @@ def test_drift_retrain_promote_and_audit(tmp_path: Path, shared_commits_dir: Pat
     check_blessing(first)
     assert first["action"] == "promoted" and first["challenger_version"] == 2
     assert first["deployment"]["reload"]["version"] == 2  # the service reloaded on the trainer's call
-    assert served_version(url) == 2 and publish.read_pointer(models) == 2
+    assert served_version(url) == 2 and ModelRepository(models).pointer() == 2
 
     # 2. The stream switches to guice, one commit every 12 hours after the last HikariCP commit.
     guice = data.load([shared_commits_dir / "guice.csv"]).frame
@@ -120,8 +121,8 @@ def test_drift_retrain_promote_and_audit(tmp_path: Path, shared_commits_dir: Pat
     assert second["data"]["production_immature"] > 0  # the newest 30 days of labels are not trusted yet
     check_blessing(second)
     champion_now = 3 if second["action"] == "promoted" else 2
-    assert publish.read_pointer(models) == champion_now and served_version(url) == champion_now
-    assert second["challenger_version"] == 3 and 3 in publish.versions(models)
+    assert ModelRepository(models).pointer() == champion_now and served_version(url) == champion_now
+    assert second["challenger_version"] == 3 and 3 in ModelRepository(models).versions()
 
     # 3. An operator asks for a retrain through the service; the trainer's dry run picks the request up.
     request = httpx.post(f"{url}/retrain", headers=AUTH, json={"reason": "guice onboarded"}, timeout=30)

@@ -11,11 +11,11 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 
-def test_training_run_is_logged_and_readable(tmp_path: Path, shared_commits_dir: Path) -> None:
+def test_training_run_is_logged_and_readable(tmp_path: Path, synthetic_commits_dir: Path) -> None:
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     models = tmp_path / "models"
     result = subprocess.run(
-        [sys.executable, "-m", "training", "train", "--data", str(shared_commits_dir / "guice.csv"),
+        [sys.executable, "-m", "training", "train", "--data", str(synthetic_commits_dir / "alpha.csv"),
          "--models", str(models), "--budget", "1", "--family", "logistic_regression", "--mlflow", store, "--json"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -35,9 +35,9 @@ def test_training_run_is_logged_and_readable(tmp_path: Path, shared_commits_dir:
     assert "report/index.html" in report and "report/roc.png" in report
 
 
-def test_unreachable_tracking_store_is_one_line(tmp_path: Path, shared_commits_dir: Path) -> None:
+def test_unreachable_tracking_store_is_one_line(tmp_path: Path, synthetic_commits_dir: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "training", "train", "--data", str(shared_commits_dir / "guice.csv"),
+        [sys.executable, "-m", "training", "train", "--data", str(synthetic_commits_dir / "alpha.csv"),
          "--models", str(tmp_path / "m"), "--budget", "1", "--family", "logistic_regression",
          "--mlflow", "http://127.0.0.1:9/"],
         capture_output=True, text=True, timeout=600, env={**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},

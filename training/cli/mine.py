@@ -1,4 +1,4 @@
-"""Git commands: mine (metrics + SZZ labels into a dataset CSV) and score (one commit, for CI)."""
+"""`commitrisk mine`: the 15 change metrics and SZZ labels of a git repository into a dataset CSV."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from training.cli.root import cli
+from training.cli.root import cli, fail, note
 
 
 @cli.command("mine")
@@ -27,34 +27,21 @@ def mine_command(
     progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
 ) -> None:
     """Mine the 15 change metrics and SZZ labels of every commit into a dataset CSV."""
-    from training.mining.command import run_mine
+    from training.mining.dataset import mine
+    from training.mining.repository import MiningError
 
     state_path = None if no_state else (state or out.with_name(out.name + ".state"))
-    code = run_mine(
-        repo, out, since=since, branches=branches, state_path=state_path, labels=labels, fix_shas=fix_shas,
-        repository_id=repository_id, workers=workers, progress=progress,
-    )  # fmt: skip
-    raise typer.Exit(code)
-
-
-@cli.command("score")
-def score_command(
-    url: Annotated[str, typer.Option(help="service base URL (POSTs to URL/predict)")],
-    repo: Annotated[Path, typer.Option(help="git repository")] = Path("."),
-    rev: Annotated[str, typer.Option(help="commit to score")] = "HEAD",
-    fail_above: Annotated[
-        str | None, typer.Option(help="exit 1 when the risk band is at/above: medium or high")
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="print the service's JSON answer")] = False,
-    state: Annotated[Path | None, typer.Option(help="mining state file to reuse (from `mine`)")] = None,
-    repository_id: Annotated[str | None, typer.Option(help="repository name (default: dir name)")] = None,
-    timeout: Annotated[float, typer.Option(min=0.1, help="HTTP timeout in seconds")] = 30.0,
-) -> None:
-    """Score one commit in CI: metrics from history, POST /predict, print band and reasons, gate on band."""
-    from training.mining.command import run_score
-
-    code = run_score(
-        repo, url, rev=rev, fail_above=fail_above, as_json=json_output, state_path=state,
-        repository_id=repository_id, timeout=timeout,
-    )  # fmt: skip
-    raise typer.Exit(code)
+    try:
+        result = mine(
+            repo, out, since=since, branches=branches, state_path=state_path, labels=labels, fix_shas=fix_shas,
+            repository_id=repository_id, workers=workers, progress=progress, note=note,
+        )  # fmt: skip
+    except MiningError as exc:
+        fail(str(exc))
+    if result.empty:
+        note(f"{repo}: no commits yet; wrote the header only to {out}")
+    else:
+        note(
+            f"walked {result.walked} new commits in {result.seconds:.1f}s ({result.rate:,.0f} commits/s); "
+            f"{result.written} rows → {out}"
+        )

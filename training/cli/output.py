@@ -1,4 +1,4 @@
-"""Human (rich tables) and machine (JSON) output of the training commands."""
+"""Human (rich tables, text lines) and machine (JSON) output of the `commitrisk` commands."""
 
 from __future__ import annotations
 
@@ -7,12 +7,16 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from app.contract import EvaluationMetrics, ModelManifest
+from app.contract import EvaluationMetrics
+
+if TYPE_CHECKING:
+    from training.assessment import ScoredVersion
+    from training.pipeline import TrainOutcome
 
 METRIC_LABELS = {
     "roc_auc": "ROC AUC",
@@ -76,9 +80,9 @@ class Reporter:
 
             yield report
 
-    def summary(self, outcome: Any) -> None:
+    def summary(self, outcome: TrainOutcome) -> None:
         """Print what the run did: rows, candidates, chosen model, test metrics, version."""
-        manifest: ModelManifest = outcome.manifest
+        manifest = outcome.manifest
         if self.json_output:
             payload = {
                 "version": manifest.version,
@@ -137,7 +141,7 @@ class Reporter:
         )
 
 
-def print_evaluation(result: Any, json_output: bool) -> None:
+def print_evaluation(result: ScoredVersion, json_output: bool) -> None:
     """Metrics of `commitrisk evaluate`."""
     if json_output:
         print(json.dumps(result.as_json(), indent=2))
@@ -147,6 +151,20 @@ def print_evaluation(result: Any, json_output: bool) -> None:
         f"version {result.version} on {result.rows_scored} mature rows ({result.immature_dropped} immature held back)"
     )
     console.print(metrics_table("Metrics", {"this data": result.metrics, "own test period": result.own_test}))
+
+
+def prediction_lines(prediction: dict[str, Any], sha: str) -> list[str]:
+    """`commitrisk score`'s text: the verdict, then one line per explaining factor."""
+    probability = float(prediction["probability"])
+    threshold = float(prediction["threshold"])
+    lines = [
+        f"commit {sha[:12]}: {prediction['risk_band']} risk (probability {probability:.2f}, "
+        f"threshold {threshold:.2f}, model v{prediction.get('model_version', '?')})"
+    ]
+    for factor in prediction.get("factors") or []:
+        reason = factor.get("reason") or factor.get("feature", "")
+        lines.append(f"  - {reason}")
+    return lines
 
 
 def print_versions(models_dir: Path, json_output: bool) -> None:

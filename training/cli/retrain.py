@@ -1,14 +1,18 @@
-"""Continuous-training commands: retrain (triggers → challenger → blessing → deploy), promote, rollback."""
+"""Continuous-training command: retrain (triggers → challenger → blessing → deploy); pointers: cli/models.py."""
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from training.cli.root import AdminToken, ModelsDir, ServiceUrl, cli, fail
+
+if TYPE_CHECKING:
+    from training.retrain.policy import RetrainPolicy
 
 
 class WindowKind(str, Enum):
@@ -62,7 +66,6 @@ def retrain_command(
     """Evaluate retrain triggers; when one fires, train a challenger, compare it, deploy it; audit all."""
     from pydantic import ValidationError
 
-    from training.retrain.decision import command
     from training.retrain.policy import RetrainPolicy
     from training.retrain.schedule import parse_every
 
@@ -83,34 +86,47 @@ def retrain_command(
     raise typer.Exit(command(policy, json_output, period))
 
 
-Challenger = Annotated[
-    int | None, typer.Option("--challenger", help="which challenger, when several compete in shadow", min=1)
-]
+# Exit codes of one `commitrisk retrain` decision by action (every other action exits 0).
+EXIT_CODES = {"refused": 3, "deploy_failed": 1}
 
 
-@cli.command("promote")
-def promote_command(
-    models: ModelsDir = Path("models"), url: ServiceUrl = None, token: AdminToken = None, challenger: Challenger = None
-) -> None:
-    """Finish a shadow deployment: the challenger becomes champion, the service reloads."""
-    from training.retrain.deploy import DeployError, promote
+def describe(record: dict[str, Any]) -> str:
+    """Human-readable lines of one audit record (the `--json` output is the record itself)."""
+    lines = [f"{record['time_iso']}  action: {record['action']} — {record['reason']}"]
+    for t in record.get("triggers", []):
+        mark = "FIRED" if t["fired"] else "quiet"
+        lines.append(f"  {t['name']:<12} {mark:<6} value {t['value']} threshold {t['threshold']} ({t['detail']})")
+    for key in ("data", "window", "selection", "comparison", "deployment"):
+        if key in record:
+            lines.append(f"  {key}: {json.dumps(record[key], default=str)}")
+    versions = f"champion {record.get('champion_version')}, challenger {record.get('challenger_version')}"
+    lines.append(f"  versions: {versions}; deployed: {record.get('deployed')}; audit id {record.get('audit_id')}")
+    return "\n".join(lines)
 
-    try:
-        done = promote(models, url, token, challenger)
-    except DeployError as exc:
-        fail(str(exc))
-    print(f"champion -> {done.champion} ({done.note})")
 
+def command(policy: RetrainPolicy, json_output: bool, every: float | None, jitter: float = 0.1) -> int:
+    """`commitrisk retrain`: one decision (exit code by action), or the `--every` loop until SIGTERM (0)."""
+    import sys
+    import threading
 
-@cli.command("rollback")
-def rollback_command(
-    models: ModelsDir = Path("models"), url: ServiceUrl = None, token: AdminToken = None, challenger: Challenger = None
-) -> None:
-    """Undo: drop a shadow challenger (the newest by default), or without any move the champion back one version."""
-    from training.retrain.deploy import DeployError, rollback
+    from training.retrain import decision
+    from training.retrain.schedule import install_stop, run_every
 
-    try:
-        done = rollback(models, url, token, challenger)
-    except DeployError as exc:
-        fail(str(exc))
-    print(f"champion -> {done.champion} ({done.note})")
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def once() -> dict[str, Any]:
+        record = decision.run(policy, log if not json_output else (lambda _m: None))
+        print(json.dumps(record, default=str) if json_output else describe(record), flush=True)
+        return record
+
+    if every is None:
+        return EXIT_CODES.get(once()["action"], 0)
+    stop = threading.Event()
+    install_stop(stop, log)
+
+    def tick() -> None:
+        once()
+
+    run_every(every, tick, stop, jitter=jitter, log=log)
+    return 0

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 cli = typer.Typer(
     name="commitrisk",
@@ -21,6 +24,8 @@ cli = typer.Typer(
 )
 
 # Exit codes: 1 unexpected failure, 2 bad input (file, field, option), 3 refused by a quality gate.
+# `score` also exits 1 when the commit's band reaches --fail-above: a CI verdict, not a failure of the tool.
+EXIT_RISKY = 1
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
 
@@ -36,6 +41,20 @@ ServiceUrl = Annotated[
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    """Print one line to stderr and exit with `code`."""
+    """Print `error: <message>` as one line on stderr and exit with `code` (message: `<file/field>: <problem>`)."""
     print(f"error: {message}", file=sys.stderr)
     raise typer.Exit(code)
+
+
+def fail_options(exc: ValidationError) -> NoReturn:
+    """`fail` with pydantic's first complaint about the options: `option <field>: <problem>` (`options:` when
+    the complaint is about several fields together)."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    problem = first["msg"].removeprefix("Value error, ")
+    fail(f"option {where}: {problem}" if where else f"options: {problem}")
+
+
+def note(message: str) -> None:
+    """One line on stderr about how a command went (stdout stays for its result)."""
+    print(message, file=sys.stderr, flush=True)

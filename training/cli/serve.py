@@ -1,4 +1,4 @@
-"""Service-side commands: serve, start (the main job), monitor, replay, feedback import."""
+"""Service-side commands: serve, start (train a first model if needed, then serve), monitor (the drift job)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from training.cli.root import AdminToken, ModelsDir, cli, fail
+from training.cli.root import ModelsDir, cli, fail
 
 Host = Annotated[str, typer.Option(help="interface to bind")]
 Port = Annotated[int, typer.Option(min=1, max=65535, help="TCP port")]
@@ -39,13 +39,14 @@ def start_command(
     budget: Annotated[int, typer.Option(min=1, help="search budget if a model must be trained first")] = 12,
 ) -> None:
     """The main job: train on the embedded default data if MODELS has no champion yet, then serve it."""
+    from app.errors import CommitRiskError
+    from app.repository import ModelRepository
     from training.cli.train import run_training
-    from training.publish import PublishError, read_pointer
 
     try:
-        champion = read_pointer(models)
-    except PublishError as exc:
-        fail(str(exc))
+        champion = ModelRepository(models).pointer()
+    except CommitRiskError as exc:
+        fail(exc.message)
     if champion is None:
         try:
             from training.cli.output import Reporter
@@ -68,7 +69,7 @@ def monitor_command(
     from pydantic import ValidationError
 
     from app.monitoring.drift import evidently_available
-    from app.monitoring.monitor import run_monitor
+    from app.monitoring.schedule import run_monitor
     from app.settings import Settings
 
     if not evidently_available():
@@ -80,46 +81,3 @@ def monitor_command(
         first = exc.errors()[0]
         fail(f"COMMITRISK_{str(first['loc'][0]).upper()}: {first['msg']}")
     run_monitor(settings, once)
-
-
-feedback_cli = typer.Typer(help="Send late labels (defect outcomes) to a service.", no_args_is_help=True)
-cli.add_typer(feedback_cli, name="feedback")
-
-
-@feedback_cli.command("import")
-def feedback_import(
-    file: Annotated[Path, typer.Argument(help="CSV with commit_id,buggy[,repository,fixed_by,labeled_at]")],
-    url: Annotated[str, typer.Option(help="service base URL")],
-    token: AdminToken = None,
-) -> None:
-    """Upsert labels from a CSV (the dataset format works) via POST /feedback; idempotent."""
-    from training.clients.feedback import FeedbackError, import_feedback
-
-    try:
-        read, upserted = import_feedback(file, url, token)
-    except FeedbackError as exc:
-        fail(str(exc))
-    print(f"{file}: {read} labels sent, {upserted} upserted")
-
-
-@cli.command("replay")
-def replay_command(
-    data: Annotated[Path, typer.Argument(help="labelled dataset CSV (shared dataset format)")],
-    url: Annotated[str, typer.Option(help="service base URL")],
-    speed: Annotated[
-        float, typer.Option(min=0, help="dataset seconds per wall-clock second (0: as fast as possible)")
-    ] = 0.0,
-    label_delay_days: Annotated[float, typer.Option(min=0, help="days until a label is sent")] = 90.0,
-    token: AdminToken = None,
-    progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
-) -> None:
-    """Replay commits in time order to /predict and their labels to /feedback once mature."""
-    from training.clients.feedback import FeedbackError
-    from training.clients.replay import run_replay
-
-    try:
-        s = run_replay(data, url, speed, label_delay_days, token, progress)
-    except FeedbackError as exc:
-        fail(str(exc))
-    print(f"{data}: {s.predicted} predicted, {s.rejected} rejected {s.errors or ''}, "
-          f"{s.labels_sent} labels sent, {s.labels_pending} still immature")  # fmt: skip

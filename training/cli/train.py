@@ -1,4 +1,4 @@
-"""Training commands: train, evaluate, models list|promote|rollback, generate, fit-synthetic."""
+"""Training commands: train, evaluate."""
 
 from __future__ import annotations
 
@@ -8,15 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from training.cli.root import EXIT_REFUSED, ModelsDir, cli, fail
+from training.cli.root import EXIT_REFUSED, ModelsDir, cli, fail, fail_options
 
 if TYPE_CHECKING:
     from training.cli.output import Reporter
     from training.config import TrainConfig
     from training.pipeline import TrainOutcome
-
-models_cli = typer.Typer(help="List published model versions and move the champion pointer.", no_args_is_help=True)
-cli.add_typer(models_cli, name="models")
 
 
 class SplitKind(str, Enum):
@@ -82,8 +79,7 @@ def train(
             mlflow_uri=mlflow or os.environ.get("MLFLOW_TRACKING_URI") or None,
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        fail(f"option {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        fail_options(exc)
     reporter = Reporter(json_output=json_output)
     outcome = run_training(config, reporter)
     reporter.summary(outcome)
@@ -135,80 +131,3 @@ def evaluate_command(
     except (DataError, ScoringError) as exc:
         fail(str(exc))
     print_evaluation(result, json_output)
-
-
-@models_cli.command("list")
-def models_list(
-    models: ModelsDir = Path("models"),
-    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-) -> None:
-    """Published versions with their type, test metrics and pointers."""
-    from training.cli.output import print_versions
-
-    print_versions(models, json_output)
-
-
-@models_cli.command("promote")
-def models_promote(version: int, models: ModelsDir = Path("models")) -> None:
-    """Make VERSION the champion (atomic pointer move); the service picks it up on reload."""
-    from training.publish import PublishError, write_pointer
-
-    try:
-        write_pointer(models, version)
-    except PublishError as exc:
-        fail(str(exc))
-    print(f"champion -> {version}")
-
-
-@models_cli.command("rollback")
-def models_rollback(models: ModelsDir = Path("models")) -> None:
-    """Point the champion back at the version it named before."""
-    from training.publish import PublishError, rollback
-
-    try:
-        version = rollback(models)
-    except PublishError as exc:
-        fail(str(exc))
-    print(f"champion -> {version}")
-
-
-@cli.command("generate")
-def generate_command(
-    rows: Annotated[int, typer.Option(min=1, help="number of commits to generate")] = 6000,
-    out: Annotated[Path, typer.Option("--out", help="CSV file to write (shared dataset format)")] = ...,  # type: ignore[assignment]
-    seed: Annotated[int, typer.Option(help="same seed, same rows")] = 42,
-    repositories: Annotated[int, typer.Option(min=1, help="repositories the rows are spread over")] = 1,
-    drift: Annotated[float, typer.Option(min=0.0, max=1.0, help="0 none … 1 strong by the end")] = 0.0,
-    spec: Annotated[Path | None, typer.Option(help="spec JSON (default: the embedded one)")] = None,
-) -> None:
-    """Write a synthetic commit dataset fitted to real JIT data (no external data needed)."""
-    from pydantic import ValidationError
-
-    from training.synthetic.spec import generate, load_default, load_spec, write_csv
-
-    try:
-        fitted = load_spec(spec) if spec else load_default()
-        frame = generate(fitted, rows, seed, repositories=repositories, drift=drift)
-    except (OSError, ValidationError, ValueError) as exc:
-        fail(f"{spec or 'embedded spec'}: {str(exc).splitlines()[0]}")
-    write_csv(frame, out)
-    print(f"{out}: {len(frame)} commits, {int(frame['buggy'].sum())} buggy")
-
-
-DEFAULT_SPEC_PATH = Path("training/synthetic/defaults/jit_synthetic.json")
-
-
-@cli.command("fit-synthetic")
-def fit_synthetic_command(
-    data: Annotated[list[Path], typer.Argument(help="real commit CSV files or folders")],
-    out: Annotated[Path, typer.Option("--out", help="spec JSON to write")] = DEFAULT_SPEC_PATH,
-) -> None:
-    """Refit the synthetic-data spec (marginals, copula, label model, time axis) to real commits."""
-    from training.synthetic.spec import fit, write_spec
-
-    try:
-        fitted = fit(data)
-    except (OSError, ValueError) as exc:
-        fail(str(exc).splitlines()[0])
-    write_spec(fitted, out)
-    print(f"{out}: fitted on {fitted.rows} commits from {len(fitted.sources)} files")

@@ -1,4 +1,4 @@
-"""`commitrisk replay`: play a labelled dataset against a running service, in time order.
+"""The client of `commitrisk replay`: play a labelled dataset against a running service, in time order.
 
 Each commit goes to POST /predict at its (scaled) author time; its label goes to POST /feedback once the
 label delay has passed in dataset time — how labels really arrive — so drift and performance can be
@@ -122,19 +122,17 @@ def replay(
 
 
 def run_replay(
-    path: Path, url: str, speed: float, label_delay_days: float, token: str | None, progress: bool = True
+    url: str,
+    commits: list[ReplayCommit],
+    speed: float = 0.0,
+    label_delay_days: float = 90.0,
+    token: str | None = None,
+    on_step: Callable[[int], None] | None = None,
+    timeout: float = 60.0,
 ) -> ReplaySummary:
-    """Load, then replay against `url` with a progress bar (on stderr)."""
-    from rich.console import Console
-    from rich.progress import Progress
-
-    commits = load_commits(path)
+    """Replay `commits` against the service at `url`; FeedbackError when it cannot be reached or refuses."""
     try:
-        with (
-            httpx.Client(base_url=url, timeout=60.0) as client,
-            Progress(console=Console(stderr=True), disable=not progress) as bar,
-        ):
-            task = bar.add_task(f"replay {path.name}", total=len(commits))
-            return replay(client, commits, speed, label_delay_days, token, lambda n: bar.advance(task, n))
+        with httpx.Client(base_url=url, timeout=timeout) as client:
+            return replay(client, commits, speed, label_delay_days, token, on_step)
     except httpx.HTTPError as exc:
         raise FeedbackError(f"{url}: {exc}") from None

@@ -1,4 +1,4 @@
-"""`commitrisk score`'s HTTP side: the /predict request from a mined row, and the CI verdict."""
+"""`commitrisk score`'s HTTP side: the /predict request from a mined row, its answer, and the CI verdict."""
 
 from __future__ import annotations
 
@@ -50,17 +50,3 @@ def post_predict(url: str, payload: dict[str, Any], timeout: float) -> dict[str,
 def fails_gate(band: str, fail_above: str | None) -> bool:
     """True when the risk band is at or above the --fail-above band."""
     return fail_above is not None and BANDS.index(band) >= BANDS.index(fail_above)
-
-
-def describe(prediction: dict[str, Any], sha: str) -> list[str]:
-    """Human-readable lines: the verdict, then one line per explaining factor."""
-    probability = float(prediction["probability"])
-    threshold = float(prediction["threshold"])
-    lines = [
-        f"commit {sha[:12]}: {prediction['risk_band']} risk (probability {probability:.2f}, "
-        f"threshold {threshold:.2f}, model v{prediction.get('model_version', '?')})"
-    ]
-    for factor in prediction.get("factors") or []:
-        reason = factor.get("reason") or factor.get("feature", "")
-        lines.append(f"  - {reason}")
-    return lines

@@ -1,28 +1,86 @@
-"""The challenger: pool → hold out the recent period → window → train → compare with the champion → deploy.
+"""The challenger: pool → hold out the recent period → window → train (published, never promoted here).
 
-Champion and challenger are scored on the same held-out recent period, which the challenger never trained
-on; the challenger is *blessed* only when it passed the quality gates (it was published) and beats the
-champion there by at least `min_delta` ROC AUC. An unblessed challenger stays published but unpromoted.
+The newest part of the pool is held out: the challenger never trains on it, and `bless` compares champion and
+challenger there. `train` returns what it did as a `Challenge`; the decision turns it into the audit record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from app.contract import FEATURES
-from training import data, evaluate, export, pipeline, publish
+from training import data, export, pipeline
 from training.config import ALL_FAMILIES, ModelFamily, TrainConfig
-from training.retrain import deploy, window
+from training.retrain import window
+from training.retrain.facts import Facts
 from training.retrain.policy import RetrainPolicy
-
-if TYPE_CHECKING:
-    from training.retrain.decision import Facts
+from training.retrain.window import WindowChoice
 
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Published:
+    """The challenger version the pipeline published (unpromoted) and the held-out period it is judged on."""
+
+    version: int
+    outcome: pipeline.TrainOutcome
+    config: TrainConfig
+    recent: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """How far training a challenger got — pool, window, level — and its result: published, or refused (why)."""
+
+    data: dict[str, int] | None = None
+    window: WindowChoice | None = None
+    selection: dict[str, Any] | None = None
+    level: str | None = None
+    published: Published | None = None
+    refused: str | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        """The audit record's `data`, `window`, `selection` and `level` entries, as far as training got."""
+        entries = {
+            "data": self.data,
+            "window": None if self.window is None else self.window.as_json(),
+            "selection": self.selection,
+            "level": self.level,
+        }
+        return {key: value for key, value in entries.items() if value is not None}
+
+
+def train(policy: RetrainPolicy, facts: Facts, store: Any, progress: Progress) -> Challenge:
+    """Pool, hold out, choose the window and run the pipeline; a data, gate or export refusal is a result too."""
+    challenge = Challenge()
+    try:
+        pool = build_pool(policy, facts)
+        older, recent = window.hold_out(pool.frame, policy.holdout_fraction)
+        challenge = Challenge(data=describe_pool(pool, recent))
+        choice, selection = choose_window(policy, facts, older, recent, store)
+        challenge = replace(challenge, window=choice, selection=selection)
+        config, level_note = training_config(policy, facts)
+        challenge = replace(challenge, level=level_note)
+        progress(f"window: {choice.description} ({len(choice.frame)} rows); {level_note}")
+        outcome = pipeline.run(config, progress, dataset=pool.dataset(choice.frame))
+    except (data.DataError, pipeline.GateRefused, export.ExportError, ValueError) as exc:
+        return replace(challenge, refused=f"no challenger: {exc}")
+    return replace(challenge, published=Published(outcome.manifest.version, outcome, config, recent))
+
+
+def describe_pool(pool: window.Pool, recent: pd.DataFrame) -> dict[str, int]:
+    """Where the pool's rows came from and how many are held out (the audit record's `data`)."""
+    return {
+        "base_rows": pool.base_rows, "production_rows": pool.production_rows,
+        "production_immature": pool.production_immature, "duplicates_dropped": pool.duplicates_dropped,
+        "pool_rows": len(pool.frame), "holdout_rows": len(recent),
+    }  # fmt: skip
 
 
 def build_pool(policy: RetrainPolicy, facts: Facts) -> window.Pool:
@@ -54,7 +112,7 @@ def training_config(policy: RetrainPolicy, facts: Facts) -> tuple[TrainConfig, s
 
 
 def _config(policy: RetrainPolicy, **level: Any) -> TrainConfig:
-    # promote=False: the blessing below decides; the pipeline only publishes.
+    # promote=False: the blessing (`bless`) decides; the pipeline only publishes.
     return TrainConfig(
         models_dir=policy.models_dir, budget=policy.budget, seed=policy.seed, n_jobs=policy.n_jobs,
         promote=False, gates=policy.gates, label_delay_days=policy.label_delay_days, **level,
@@ -99,94 +157,3 @@ def _production_sample(policy: RetrainPolicy, store: Any, recent: pd.DataFrame) 
             matrix = np.column_stack([logged.features[n] for n in FEATURES]).astype(np.float32)
             return matrix, f"newest {logged.rows} logged predictions"
     return data.features(recent), f"features of the {len(recent)} held-out recent rows (no prediction log)"
-
-
-def compare(recent: pd.DataFrame, champion: bytes | None, challenger: bytes, min_delta: float) -> dict[str, Any]:
-    """ROC AUC of both on the recent period, the delta, and whether the challenger is blessed."""
-    y = recent["buggy"].to_numpy()
-    X = data.features(recent)
-    result: dict[str, Any] = {
-        "period_start": window.iso(recent["author_date"].min()),
-        "period_end": window.iso(recent["author_date"].max()),
-        "rows": len(recent), "buggy": int(y.sum()), "min_delta": min_delta,
-    }  # fmt: skip
-    challenger_auc = evaluate.roc_auc(y, export.onnx_probabilities(challenger, X))
-    champion_auc = None if champion is None else evaluate.roc_auc(y, export.onnx_probabilities(champion, X))
-    result.update(challenger_roc_auc=challenger_auc, champion_roc_auc=champion_auc)
-    if challenger_auc is None:
-        result.update(blessed=False, why="the recent period holds one class only: ROC AUC undefined")
-    elif champion is None:
-        result.update(blessed=True, why="no champion to beat")
-    else:
-        delta = challenger_auc - (champion_auc or 0.0)
-        result["delta"] = round(delta, 4)
-        ok = delta >= min_delta
-        verb = "beats" if ok else "does not beat"
-        why = f"challenger {challenger_auc:.4f} {verb} champion {champion_auc:.4f} by ≥ {min_delta}"
-        why += f" (Δ {delta:+.4f})"
-        result.update(blessed=ok, why=why)
-    return result
-
-
-def train_and_judge(
-    policy: RetrainPolicy, facts: Facts, store: Any, record: dict[str, Any], progress: Progress
-) -> None:
-    """Train a challenger and fill `record` with the window, comparison, deployment and action."""
-    try:
-        pool = build_pool(policy, facts)
-        older, recent = window.hold_out(pool.frame, policy.holdout_fraction)
-        record["data"] = {
-            "base_rows": pool.base_rows, "production_rows": pool.production_rows,
-            "production_immature": pool.production_immature, "duplicates_dropped": pool.duplicates_dropped,
-            "pool_rows": len(pool.frame), "holdout_rows": len(recent),
-        }  # fmt: skip
-        choice, selection = choose_window(policy, facts, older, recent, store)
-        record["window"] = choice.as_json()
-        if selection is not None:
-            record["selection"] = selection
-        config, level_note = training_config(policy, facts)
-        record["level"] = level_note
-        progress(f"window: {choice.description} ({len(choice.frame)} rows); {level_note}")
-        outcome = pipeline.run(config, progress, dataset=pool.dataset(choice.frame))
-    except (data.DataError, pipeline.GateRefused, export.ExportError, ValueError) as exc:
-        record.update(action="refused", reason=f"no challenger: {exc}")
-        return
-    version = outcome.manifest.version
-    record["challenger_version"] = version
-    challenger_bytes = (policy.models_dir / str(version) / "model.onnx").read_bytes()
-    verdict = compare(recent, facts.model_bytes, challenger_bytes, policy.min_delta)
-    record["comparison"] = verdict
-    progress(f"challenger {version}: {verdict['why']}")
-    record["mlflow_run_id"] = _track(policy, config, outcome, record, verdict["blessed"])
-    if not verdict["blessed"]:
-        record.update(action="not_promoted", reason=f"published unpromoted: {verdict['why']}")
-        return
-    token = policy.token.get_secret_value() if policy.token else None
-    try:
-        deployed = deploy.deploy(policy.models_dir, version, policy.deploy, policy.service_url, token)
-    except deploy.DeployError as exc:
-        record.update(action="deploy_failed", reason=str(exc), deployed=policy.deploy)
-        return
-    record.update(deployment=deployed.as_json(), deployed=policy.deploy)
-    actions = {"direct": "promoted", "shadow": "shadowed", "none": "blessed"}
-    record.update(action=actions[policy.deploy], reason=verdict["why"])
-    record["champion_after"] = publish.read_pointer(policy.models_dir)
-
-
-def _track(policy: RetrainPolicy, config: TrainConfig, outcome: Any, record: dict[str, Any], blessed: bool) -> Any:
-    """Log the run to MLflow tagged with its trigger(s); a tracking failure is noted, never fatal."""
-    if not policy.mlflow_uri:
-        return None
-    from training.tracking import TrackingError, log_run
-
-    tags = {
-        "commitrisk.trigger": ",".join(record.get("fired", [])) or "none",
-        "commitrisk.retrain.window": record["window"]["strategy"],
-        "commitrisk.retrain.level": policy.level,
-        "commitrisk.retrain.blessed": str(blessed).lower(),
-    }
-    try:
-        return log_run(policy.mlflow_uri, config, outcome, tags)
-    except TrackingError as exc:
-        record["mlflow_error"] = str(exc)
-        return None

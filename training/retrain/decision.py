@@ -1,44 +1,33 @@
-"""Continuous training: evaluate the triggers, pick the data, train a challenger, bless it or not, deploy.
+"""Continuous training: gather the facts, evaluate the triggers, train a challenger, bless it or not, deploy.
 
 Every run ends in exactly one audit record — also "no trigger fired", "another trainer holds the lock" and
 "refused by a gate" — written to the monitoring database (`retrain_audit`) and returned for `--json`.
+The record is built here only, from the typed results of the steps (`facts`, `triggers`, `challenger`,
+`bless`, `deploy`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from app.contract import ModelManifest
-from training import assessment, data, export
-from training.retrain import triggers, window
+from app.contract import MODEL_FILE
+from app.repository import ModelRepository
+from training import data, export
+from training.retrain import bless, challenger, deploy, triggers
+from training.retrain.facts import Facts, gather
 from training.retrain.lock import LockBusy, trainer_lock
 from training.retrain.policy import RetrainPolicy
 
 Progress = Callable[[str], None]
-
-
-@dataclass
-class Facts:
-    """What one decision is based on, fetched once."""
-
-    champion: int | None = None
-    manifest: ModelManifest | None = None
-    model_bytes: bytes | None = None
-    production: pd.DataFrame | None = None  # mature labelled production rows
-    production_immature: int = 0
-    drift: dict[str, Any] | None = None
-    request_ids: list[int] = field(default_factory=list)
+# What a successful deployment of a blessed challenger is recorded as, by deploy mode.
+DEPLOYED_ACTIONS = {"direct": "promoted", "shadow": "shadowed", "none": "blessed"}
 
 
 def run(policy: RetrainPolicy, progress: Progress) -> dict[str, Any]:
@@ -84,26 +73,6 @@ def _save(store: Any, record: dict[str, Any], policy: RetrainPolicy) -> None:
     # Requests are answered by any real decision; a dry run or a skipped run leaves them for the next one.
     if not policy.dry_run and record["action"] != "skipped":
         retrain_log.consume_requests(store.engine, record.get("requests", []), record["audit_id"])
-
-
-def gather(policy: RetrainPolicy, store: Any, now: float) -> Facts:
-    """Champion, mature labelled production rows, newest drift result and pending requests."""
-    facts = Facts()
-    # No champion yet: the interval trigger fires and the first model is trained.
-    with contextlib.suppress(assessment.ScoringError):
-        facts.champion, facts.manifest, facts.model_bytes = assessment.load_version(policy.models_dir, None)
-    if store is None:
-        return facts
-    from app.monitoring import retrain_log
-
-    logged, buggy = store.labelled_window()
-    labelled = window.production_frame(logged.features, logged.time, logged.commit_id, buggy)
-    facts.production, facts.production_immature = window.mature(labelled, now, policy.label_delay_days)
-    newest = store.latest_drift_report()
-    if newest is not None and newest.status == "ok":
-        facts.drift = {**newest.report, "stored_at": newest.computed_at}
-    facts.request_ids = [r.id for r in retrain_log.pending_requests(store.engine)]
-    return facts
 
 
 def decide(policy: RetrainPolicy, facts: Facts, now: float) -> list[triggers.Trigger]:
@@ -158,51 +127,51 @@ def _decide_and_act(policy: RetrainPolicy, store: Any, now: float, record: dict[
     if policy.dry_run:
         record.update(action="would_retrain", reason=f"fired: {', '.join(fired)}; dry run, nothing trained")
         return
-    from training.retrain.challenger import train_and_judge
-
-    train_and_judge(policy, facts, store, record, progress)
+    _retrain(policy, facts, store, record, progress)
 
 
-EXIT_CODES = {"refused": 3, "deploy_failed": 1}
+def _retrain(policy: RetrainPolicy, facts: Facts, store: Any, record: dict[str, Any], progress: Progress) -> None:
+    """Train a challenger, bless it or not, deploy it; each step's result goes into the record as it happens."""
+    challenge = challenger.train(policy, facts, store, progress)
+    record.update(challenge.as_record())
+    if challenge.published is None:
+        record.update(action="refused", reason=challenge.refused)
+        return
+    version = challenge.published.version
+    record["challenger_version"] = version
+    challenger_bytes = (policy.models_dir / str(version) / MODEL_FILE).read_bytes()
+    verdict = bless.compare(challenge.published.recent, facts.model_bytes, challenger_bytes, policy.min_delta)
+    record["comparison"] = verdict.as_json()
+    progress(f"challenger {version}: {verdict.why}")
+    record["mlflow_run_id"] = _track(policy, challenge, record, verdict.blessed)
+    if not verdict.blessed:
+        record.update(action="not_promoted", reason=f"published unpromoted: {verdict.why}")
+        return
+    token = policy.token.get_secret_value() if policy.token else None
+    try:
+        deployed = deploy.deploy(policy.models_dir, version, policy.deploy, policy.service_url, token)
+    except deploy.DeployError as exc:
+        record.update(action="deploy_failed", reason=str(exc), deployed=policy.deploy)
+        return
+    record.update(deployment=deployed.as_json(), deployed=policy.deploy)
+    record.update(action=DEPLOYED_ACTIONS[policy.deploy], reason=verdict.why)
+    record["champion_after"] = ModelRepository(policy.models_dir).pointer()
 
 
-def describe(record: dict[str, Any]) -> str:
-    """Human-readable lines of one audit record (the `--json` output is the record itself)."""
-    lines = [f"{record['time_iso']}  action: {record['action']} — {record['reason']}"]
-    for t in record.get("triggers", []):
-        mark = "FIRED" if t["fired"] else "quiet"
-        lines.append(f"  {t['name']:<12} {mark:<6} value {t['value']} threshold {t['threshold']} ({t['detail']})")
-    for key in ("data", "window", "selection", "comparison", "deployment"):
-        if key in record:
-            lines.append(f"  {key}: {json.dumps(record[key], default=str)}")
-    versions = f"champion {record.get('champion_version')}, challenger {record.get('challenger_version')}"
-    lines.append(f"  versions: {versions}; deployed: {record.get('deployed')}; audit id {record.get('audit_id')}")
-    return "\n".join(lines)
+def _track(policy: RetrainPolicy, challenge: challenger.Challenge, record: dict[str, Any], blessed: bool) -> Any:
+    """Log the run to MLflow tagged with its trigger(s); a tracking failure is noted, never fatal."""
+    if not policy.mlflow_uri or challenge.published is None or challenge.window is None:
+        return None
+    from training.tracking import TrackingError, log_run
 
-
-def command(policy: RetrainPolicy, json_output: bool, every: float | None, jitter: float = 0.1) -> int:
-    """`commitrisk retrain`: one decision (exit code by action), or the `--every` loop until SIGTERM (0)."""
-    import sys
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    def once() -> dict[str, Any]:
-        record = run(policy, log if not json_output else (lambda _m: None))
-        print(json.dumps(record, default=str) if json_output else describe(record), flush=True)
-        return record
-
-    if every is None:
-        return EXIT_CODES.get(once()["action"], 0)
-    import threading
-
-    from training.retrain.schedule import install_stop, run_every
-
-    stop = threading.Event()
-    install_stop(stop, log)
-
-    def tick() -> None:
-        once()
-
-    run_every(every, tick, stop, jitter=jitter, log=log)
-    return 0
+    tags = {
+        "commitrisk.trigger": ",".join(record.get("fired", [])) or "none",
+        "commitrisk.retrain.window": challenge.window.strategy,
+        "commitrisk.retrain.level": policy.level,
+        "commitrisk.retrain.blessed": str(blessed).lower(),
+    }
+    try:
+        return log_run(policy.mlflow_uri, challenge.published.config, challenge.published.outcome, tags)
+    except TrackingError as exc:
+        record["mlflow_error"] = str(exc)
+        return None

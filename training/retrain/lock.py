@@ -8,11 +8,12 @@ the PostgreSQL session lock covers trainers on different machines that share onl
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from app.locks import advisory_lock, file_lock, lock_note
 
 LOCK_FILE = ".retrain.lock"
 ADVISORY_KEY = 4242000006
@@ -26,42 +27,14 @@ class LockBusy(RuntimeError):
 def trainer_lock(models_dir: Path, engine: Any | None = None) -> Iterator[None]:
     """Hold both locks for the block, or raise LockBusy at once (never waits)."""
     models_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(models_dir / LOCK_FILE, "a+")  # noqa: SIM115 (released in finally, after the body)
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockBusy(f"{models_dir / LOCK_FILE}: held by {_holder(handle)}") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
-        with _advisory(engine):
+    path = models_dir / LOCK_FILE
+    with file_lock(path, timeout=0, note=f"pid {os.getpid()}") as held:
+        if not held:
+            raise LockBusy(f"{path}: held by {lock_note(path) or 'another process'}")
+        if engine is None or engine.dialect.name != "postgresql":
             yield
-    finally:
-        handle.close()  # closing the descriptor releases the flock
-
-
-@contextlib.contextmanager
-def _advisory(engine: Any | None) -> Iterator[None]:
-    if engine is None or engine.dialect.name != "postgresql":
-        yield
-        return
-    from sqlalchemy import text
-
-    # A session lock on a dedicated connection: released by unlock, or by PostgreSQL if this process dies.
-    with engine.connect() as conn:
-        got = conn.execute(text(f"SELECT pg_try_advisory_lock({ADVISORY_KEY})")).scalar()
-        conn.commit()
-        if not got:
-            raise LockBusy(f"PostgreSQL advisory lock {ADVISORY_KEY} is held by another trainer")
-        try:
+            return
+        with advisory_lock(engine, ADVISORY_KEY, timeout=0) as got:
+            if not got:
+                raise LockBusy(f"PostgreSQL advisory lock {ADVISORY_KEY} is held by another trainer")
             yield
-        finally:
-            conn.execute(text(f"SELECT pg_advisory_unlock({ADVISORY_KEY})"))
-            conn.commit()
-
-
-def _holder(handle: Any) -> str:
-    handle.seek(0)
-    return handle.read().strip() or "another process"

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from training.synthetic.spec import SyntheticSpec
+
 if TYPE_CHECKING:
     import pandas as pd
-
-    from training.synthetic.spec import SyntheticSpec
 
 _FIX = ("Fix NPE in", "Fix race in", "Fix wrong result of", "Fix crash in", "Resolve bug in")
 # No word of the fix-keyword rule (../shared/METRICS.md) may appear in a non-fix message.

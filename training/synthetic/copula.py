@@ -1,6 +1,7 @@
 """Gaussian copula over empirical marginals: fit from a numeric matrix, sample new rows from it.
 
-Pure numpy/scipy on plain arrays; `training.synthetic.spec` decides which columns go in and what they mean.
+Pure numpy/scipy on plain arrays; `training.synthetic.fit` and `training.synthetic.generate` decide which
+columns go in and what they mean.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from starlette.requests import Request
 
-from app.api.deps import parse_json, query_flag
+from app.api.deps import get_metrics, get_monitoring, get_registry, get_settings, parse_json, query_flag, services_of
 from app.errors import InvalidInput, MalformedBody
 
 
@@ -41,3 +41,14 @@ def test_admin_routes_share_the_dependency(client: object) -> None:
 
     assert isinstance(client, TestClient)
     assert client.post("/reload", headers={"Authorization": "Bearer "}).status_code == 401
+
+
+def test_every_dependency_reads_the_one_services_object(client: object) -> None:
+    from fastapi.testclient import TestClient
+
+    assert isinstance(client, TestClient)
+    services = client.app.state.services  # type: ignore[attr-defined]
+    request = Request({"type": "http", "app": client.app, "query_string": b"", "headers": []})
+    assert services_of(request) is services
+    assert get_settings(request) is services.settings and get_registry(request) is services.registry
+    assert get_metrics(request) is services.metrics and get_monitoring(request) is services.monitoring

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from app import errors
-from app.api.errors import STATUS, field_details, render, status_of
+from app.api.errors import REJECTIONS, STATUS, field_details, install_error_handlers, rejection_of, render, status_of
 
 
 class _Custom(errors.InvalidInput):
@@ -25,6 +27,7 @@ def test_every_domain_error_has_a_status() -> None:
         (errors.Unauthenticated("x"), 401),
         (errors.Forbidden("x"), 403),
         (errors.BatchTooLarge("x"), 413),
+        (errors.DriftUnavailable("x"), 503),
         (_Custom("x"), 422),  # walks the class hierarchy
         (errors.CommitRiskError("x"), 500),
     ],
@@ -59,3 +62,34 @@ def test_unknown_routes_and_methods_use_the_shape(client: object) -> None:
     assert r.status_code == 404 and r.json()["error"]["type"] == "NotFound"
     r = client.get("/predict")
     assert r.status_code == 405 and r.json()["error"]["type"] == "MethodNotAllowed"
+
+
+def test_rejection_reasons_walk_the_hierarchy() -> None:
+    assert rejection_of(_Custom("x")) == "invalid_input"
+    assert rejection_of(errors.BodyTooLarge("x")) == "body_too_large"
+    assert rejection_of(errors.ModelNotReady("x")) is None  # not the input's fault
+    assert set(REJECTIONS.values()) == {"invalid_input", "batch_too_large", "malformed_body", "body_too_large"}
+
+
+def test_the_one_handler_counts_rejections_on_scoring_routes_only() -> None:
+    reasons: list[str] = []
+    app = FastAPI()
+    install_error_handlers(app, on_rejection=reasons.append)
+    raised = {"bad": errors.InvalidInput("bad"), "big": errors.BatchTooLarge("big"), "late": errors.ModelNotReady("no")}
+
+    async def fail(kind: str) -> None:
+        raise raised[kind]
+
+    for path in ("/predict/{kind}", "/v2/models/{kind}", "/feedback/{kind}"):
+        app.add_api_route(path, fail, methods=["POST"])
+    with TestClient(app) as client:
+        assert client.post("/predict/bad").status_code == 422
+        assert client.post("/v2/models/big").status_code == 413
+        assert client.post("/predict/late").status_code == 503
+        answer = client.post("/feedback/bad")  # not a scoring route: rendered alike, not counted
+    assert answer.status_code == 422 and answer.json()["error"] == {
+        "type": "InvalidInput",
+        "message": "bad",
+        "details": [],
+    }
+    assert reasons == ["invalid_input", "batch_too_large"]

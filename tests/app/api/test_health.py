@@ -36,3 +36,16 @@ def test_becomes_ready_when_a_model_is_published(tmp_path: Path, model_store: Pa
         while client.get("/health/ready").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert client.get("/health/ready").json()["model_version"] == 1
+
+
+def test_metrics_exposes_this_apps_families(client: Any, commit: dict[str, Any]) -> None:
+    assert client.post("/predict", json=commit).status_code == 200
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    assert 'commitrisk_predictions_total{model_version="1",' in r.text
+    assert "commitrisk_prediction_log_dropped_total 0.0" in r.text  # the monitoring families, same registry
+    assert "commitrisk_shadow_failures_total 0.0" in r.text  # and the shadow's
+    tags = {
+        path: op["tags"] for path, item in client.get("/openapi.json").json()["paths"].items() for op in item.values()
+    }
+    assert tags["/metrics"] == ["monitoring"] and tags["/health/live"] == tags["/health/ready"] == ["health"]

@@ -10,14 +10,14 @@ def metric_value(client: Any, prefix: str) -> float:
 
 
 def test_declared_oversize_body_is_413_before_reading(client: Any) -> None:
-    limit = client.app.state.settings.max_body_bytes
+    limit = client.app.state.services.settings.max_body_bytes
     r = client.post("/predict", content=b"x" * (limit + 1), headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["error"]["type"] == "BodyTooLarge"
     assert metric_value(client, 'commitrisk_http_requests_total{method="POST",route="/predict",status="413"}') == 1
 
 
 def test_streamed_oversize_body_is_413(client: Any) -> None:
-    limit = client.app.state.settings.max_body_bytes
+    limit = client.app.state.services.settings.max_body_bytes
 
     def chunks() -> Iterator[bytes]:
         for _ in range(limit // 65536 + 2):

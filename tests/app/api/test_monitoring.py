@@ -13,22 +13,19 @@ import pytest
 from fastapi.testclient import TestClient
 from sklearn import metrics as skm
 
-from app.contract import FEATURES, REFERENCE_FILE
+from app.contract import FEATURES
 from app.main import create_app
 from app.monitoring.store import Store
 from app.settings import Settings
-from tests.support import ADMIN_TOKEN, build_model_version
+from tests.support import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory, shared_commits_dir: Path) -> Path:
-    models = tmp_path_factory.mktemp("models")
-    version = build_model_version(models, 1)
-    frame = pd.read_csv(shared_commits_dir / "HikariCP.csv", usecols=list(FEATURES))
-    frame.iloc[::2].to_parquet(version / REFERENCE_FILE)
-    return models
+@pytest.fixture
+def models_dir(reference_models: Path) -> Path:
+    """Version 1 with a drift baseline of synthetic `alpha` commits (read-only: nothing here moves pointers)."""
+    return reference_models
 
 
 def settings_for(models_dir: Path, tmp_path: Path, **overrides: Any) -> Settings:
@@ -50,8 +47,10 @@ def client(models_dir: Path, tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
-def commits(path: Path, n: int) -> list[dict[str, Any]]:
-    frame = pd.read_csv(path, usecols=[*FEATURES, "commit_id", "repository_id", "buggy"]).iloc[:n]
+def commits(path: Path, n: int, newest: bool = False) -> list[dict[str, Any]]:
+    """/predict bodies of the first (or the `newest`) `n` commits of a commits CSV."""
+    frame = pd.read_csv(path, usecols=[*FEATURES, "commit_id", "repository_id", "buggy"])
+    frame = frame.iloc[-n:] if newest else frame.iloc[:n]
     return [
         {name: float(row[name]) for name in FEATURES}
         | {"commit_id": row["commit_id"], "repository": row["repository_id"]}
@@ -60,7 +59,7 @@ def commits(path: Path, n: int) -> list[dict[str, Any]]:
 
 
 def wait_logged(client: TestClient, n: int) -> Store:
-    store: Store = client.app.state.monitoring.store  # type: ignore[attr-defined]
+    store: Store = client.app.state.services.monitoring.store  # type: ignore[attr-defined]
     deadline = time.monotonic() + 20
     while store.count_predictions() < n and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -68,14 +67,14 @@ def wait_logged(client: TestClient, n: int) -> Store:
     return store
 
 
-def test_predictions_feedback_performance_and_quality(client: TestClient, shared_commits_dir: Path) -> None:
-    sent = commits(shared_commits_dir / "guice.csv", 300)
+def test_predictions_feedback_performance_and_quality(client: TestClient, synthetic_commits_dir: Path) -> None:
+    sent = commits(synthetic_commits_dir / "gamma.csv", 300)
     answer = client.post("/predict/batch", json={"commits": sent})
     assert answer.status_code == 200, answer.text
     client.post("/predict", json=sent[0])  # the same commit scored twice: the newest prediction counts
     store = wait_logged(client, 301)
 
-    labels = pd.read_csv(shared_commits_dir / "guice.csv", usecols=["commit_id", "buggy"]).iloc[:300]
+    labels = pd.read_csv(synthetic_commits_dir / "gamma.csv", usecols=["commit_id", "buggy"]).iloc[:300]
     feedback = [{"commit_id": c, "buggy": str(b).lower() == "true"} for c, b in labels.itertuples(index=False)]
     for _ in range(2):  # idempotent: the same labels twice
         response = client.post("/feedback", json=feedback, headers=AUTH)
@@ -93,7 +92,7 @@ def test_predictions_feedback_performance_and_quality(client: TestClient, shared
     assert 0 <= perf["recall_at_20_effort"]["value"] <= 1
 
     quality = client.get("/monitoring/data-quality").json()
-    manifest = client.app.state.registry.require().champion.manifest  # type: ignore[attr-defined]
+    manifest = client.app.state.services.registry.require().champion.manifest  # type: ignore[attr-defined]
     la_max = next(f.max for f in manifest.features if f.name == "la")
     expected_above = sum(c["la"] > la_max for c in sent) + (sent[0]["la"] > la_max)
     assert quality["rows"] == 301 and quality["out_of_range"]["la"]["above"] == expected_above
@@ -136,8 +135,10 @@ def test_drift_before_any_run_and_with_too_few_rows(client: TestClient) -> None:
 
 
 @pytest.mark.slow
-def test_refresh_computes_drift_out_of_process_and_exports_gauges(client: TestClient, shared_commits_dir: Path) -> None:
-    client.post("/predict/batch", json={"commits": commits(shared_commits_dir / "jedis.csv", 400)})
+def test_refresh_computes_drift_out_of_process_and_exports_gauges(
+    client: TestClient, drifted_commits_dir: Path
+) -> None:
+    client.post("/predict/batch", json={"commits": commits(drifted_commits_dir / "alpha.csv", 400, newest=True)})
     wait_logged(client, 400)
     response = client.post("/monitoring/drift/refresh", headers=AUTH)
     assert response.status_code == 200, response.text
@@ -155,12 +156,12 @@ def test_refresh_computes_drift_out_of_process_and_exports_gauges(client: TestCl
     assert "commitrisk_prediction_log_dropped_total 0.0" in exposition
 
 
-def test_shutdown_flushes_the_log(models_dir: Path, tmp_path: Path, shared_commits_dir: Path) -> None:
+def test_shutdown_flushes_the_log(models_dir: Path, tmp_path: Path, synthetic_commits_dir: Path) -> None:
     # A flush interval far beyond the test: only the lifespan shutdown can write these rows.
     settings = settings_for(models_dir, tmp_path, log_flush_seconds=3600, log_batch_size=100_000)
     with TestClient(create_app(settings)) as c:
         for _ in range(5):
-            body = {"commits": commits(shared_commits_dir / "YCSB.csv", 100)}
+            body = {"commits": commits(synthetic_commits_dir / "beta.csv", 100)}
             assert c.post("/predict/batch", json=body).status_code == 200
     store = Store.open(settings.database_url)
     assert store.count_predictions() == 500
@@ -169,10 +170,10 @@ def test_shutdown_flushes_the_log(models_dir: Path, tmp_path: Path, shared_commi
     store.close()
 
 
-def test_log_off_writes_nothing(models_dir: Path, tmp_path: Path, shared_commits_dir: Path) -> None:
+def test_log_off_writes_nothing(models_dir: Path, tmp_path: Path, synthetic_commits_dir: Path) -> None:
     settings = settings_for(models_dir, tmp_path, prediction_log=False)
     with TestClient(create_app(settings)) as c:
-        assert c.post("/predict/batch", json={"commits": commits(shared_commits_dir / "YCSB.csv", 10)}).is_success
+        assert c.post("/predict/batch", json={"commits": commits(synthetic_commits_dir / "beta.csv", 10)}).is_success
     store = Store.open(settings.database_url)
     assert store.count_predictions() == 0
     store.close()
@@ -188,7 +189,7 @@ def test_rejected_inputs_are_counted_by_reason(client: TestClient) -> None:
     assert 'commitrisk_rejected_inputs_total{reason="invalid_input"} 1.0' in exposition
     assert 'commitrisk_rejected_inputs_total{reason="malformed_body"} 1.0' in exposition
     assert 'commitrisk_rejected_inputs_total{reason="batch_too_large"} 1.0' in exposition
-    store: Store = client.app.state.monitoring.store  # type: ignore[attr-defined]
+    store: Store = client.app.state.services.monitoring.store  # type: ignore[attr-defined]
     deadline = time.monotonic() + 20
     while len(store.rejection_counts(since=0)) < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -196,8 +197,8 @@ def test_rejected_inputs_are_counted_by_reason(client: TestClient) -> None:
     assert quality["rejected"] == {"invalid_input": 1, "malformed_body": 1, "batch_too_large": 1}
 
 
-def test_open_inference_protocol_rows_are_logged_too(client: TestClient, shared_commits_dir: Path) -> None:
-    rows = [[c[name] for name in FEATURES] for c in commits(shared_commits_dir / "YCSB.csv", 3)]
+def test_open_inference_protocol_rows_are_logged_too(client: TestClient, synthetic_commits_dir: Path) -> None:
+    rows = [[c[name] for name in FEATURES] for c in commits(synthetic_commits_dir / "beta.csv", 3)]
     body = {"inputs": [{"name": "features", "shape": [3, 15], "datatype": "FP32", "data": rows}]}
     assert client.post("/v2/models/commitrisk/infer", json=body).status_code == 200
     store = wait_logged(client, 3)

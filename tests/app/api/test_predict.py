@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -120,7 +121,8 @@ def test_large_batch_is_scored_off_the_loop_and_matches(client: Any, commit: dic
 
 def test_prediction_sink_receives_one_batch_per_request(client: Any, commit: dict[str, Any]) -> None:
     received: list[Any] = []
-    client.app.state.prediction_sink = received.append
+    # The services are built once per app; a list stands in for the sink chain (shadow → log) here.
+    client.app.state.services = dataclasses.replace(client.app.state.services, sink=received.append)
     one = client.post("/predict", json=commit).json()
     two = client.post("/predict/batch", json={"commits": [commit, {**commit, "commit_id": "def456"}]}).json()
     assert [b.rows for b in received] == [1, 2]

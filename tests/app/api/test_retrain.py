@@ -22,7 +22,7 @@ def test_post_retrain_queues_a_request_the_audit_view_lists(client: Any, admin: 
     assert empty.status_code == 202 and empty.json()["id"] == body["id"] + 1
     audit = client.get("/retrain/audit").json()
     assert audit["pending_requests"] == [body["id"], body["id"] + 1] and audit["records"] == []
-    engine = client.app.state.monitoring.store.engine
+    engine = client.app.state.services.monitoring.store.engine
     retrain_log.write_audit(engine, {"time": 1.0, "action": "none", "reason": "no trigger fired", "fired": []})
     assert client.get("/retrain/audit?limit=1").json()["records"][0]["action"] == "none"
 

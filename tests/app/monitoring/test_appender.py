@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.monitoring.appender import APPEND_CHUNK
+from app.monitoring import database as db
+from app.monitoring.appender import APPEND_CHUNK, Appender
 from app.monitoring.store import Store
 from app.monitoring.tables import SHADOW_COLUMNS, shadow_predictions
 from tests.support import Database
@@ -40,10 +41,15 @@ def test_every_row_lands_in_order_whatever_the_count(store: Store) -> None:
 
 def test_sqlite_statements_come_in_few_power_of_two_sizes(tmp_path: Path) -> None:
     # SQLite only: PostgreSQL appends with one pipelined executemany, no multi-row statements.
-    store = Store.open(f"sqlite:///{tmp_path / 'log.db'}")
+    engine = db.connect(f"sqlite:///{tmp_path / 'log.db'}")
+    db.migrate(engine)
+    appender = Appender(engine, None, "shadow_predictions", SHADOW_COLUMNS)
     for n in range(1, 3001, 37):  # many different batch sizes, as a live log sees
-        store.append_log([], rows(n), [])
-    store.close()
-    sizes = set(store._appenders["shadow_predictions"].sql)
+        with engine.begin() as conn:
+            appender.append(conn, rows(n))
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(shadow_predictions)).scalar() == sum(range(1, 3001, 37))
+    engine.dispose()
+    sizes = set(appender.sql)
     assert all(size & (size - 1) == 0 and size <= APPEND_CHUNK for size in sizes)
     assert len(sizes) <= APPEND_CHUNK.bit_length()

@@ -1,4 +1,4 @@
-"""Evidently drift on the shared data: same project → low drift, another project → drift; the stored job."""
+"""Evidently drift on synthetic commits: same distribution → low drift, drifted commits → drift; the stored job."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.contract import FEATURES, REFERENCE_FILE
+from app.contract import FEATURES
 from app.errors import NotEnoughData
 from app.monitoring.drift import build_report, compare, evidently_available, run_drift_job
 from app.monitoring.store import Store
 from tests.support import Database, build_model_version
 
 
-def features(path: Path) -> dict[str, np.ndarray]:
+def features(path: Path, newest: int | None = None) -> dict[str, np.ndarray]:
+    """The feature columns of a commits CSV (oldest first), or of its `newest` rows."""
     frame = pd.read_csv(path, usecols=list(FEATURES))
+    if newest is not None:
+        frame = frame.iloc[-newest:]
     return {name: frame[name].to_numpy(dtype=np.float64) for name in FEATURES}
 
 
@@ -29,11 +32,13 @@ def test_evidently_is_installed_for_the_monitor_extra() -> None:
     assert evidently_available()
 
 
-def test_same_project_shows_low_drift_another_project_drifts(shared_commits_dir: Path) -> None:
-    hikari = features(shared_commits_dir / "HikariCP.csv")
-    reference = half(hikari, 0)
-    same, same_share, html = compare(reference, half(hikari, 1))
-    other, other_share, _ = compare(reference, half(features(shared_commits_dir / "jedis.csv"), 1))
+def test_same_distribution_shows_low_drift_drifted_commits_drift(
+    synthetic_commits_dir: Path, drifted_commits_dir: Path
+) -> None:
+    alpha = features(synthetic_commits_dir / "alpha.csv")
+    reference = half(alpha, 0)
+    same, same_share, html = compare(reference, half(alpha, 1))
+    other, other_share, _ = compare(reference, features(drifted_commits_dir / "alpha.csv", newest=500))
     assert same_share < 0.3 and other_share > 0.5
     assert [f.feature for f in same] == list(FEATURES)
     assert sum(f.drifted for f in other) / len(FEATURES) == pytest.approx(other_share)
@@ -51,8 +56,8 @@ def test_build_report_refuses_too_few_rows() -> None:
         build_report(1, reference, current, np.arange(5.0), "rows", 5000, min_rows=100)
 
 
-def test_build_report_describes_the_window(shared_commits_dir: Path) -> None:
-    columns = features(shared_commits_dir / "YCSB.csv")
+def test_build_report_describes_the_window(synthetic_commits_dir: Path) -> None:
+    columns = features(synthetic_commits_dir / "beta.csv")
     times = np.linspace(1.6e9, 1.6e9 + 86400, len(columns["la"]))
     report, _ = build_report(7, columns, columns, times, "days", 1.0, min_rows=100)
     assert report.model_version == 7 and report.window.rows == len(times)
@@ -74,19 +79,18 @@ def log_rows(store: Store, columns: dict[str, np.ndarray]) -> None:
 
 @pytest.mark.slow
 def test_drift_job_stores_a_report_the_api_can_serve(
-    database: Database, tmp_path: Path, shared_commits_dir: Path
+    database: Database, reference_models: Path, drifted_commits_dir: Path
 ) -> None:
-    models = tmp_path / "models"
-    version_dir = build_model_version(models, 1)
-    pd.DataFrame(half(features(shared_commits_dir / "HikariCP.csv"), 0)).to_parquet(version_dir / REFERENCE_FILE)
+    models = reference_models  # version 1, its reference: synthetic `alpha` commits
     store = Store.open(database.url, schema=database.schema)
     try:
-        log_rows(store, half(features(shared_commits_dir / "guice.csv"), 1))
+        log_rows(store, features(drifted_commits_dir / "gamma.csv", newest=633))
         args = (database.url, str(models), 500, None, 100)
         assert run_drift_job(*args, schema=database.schema) == "ok"
         stored = store.latest_drift_report(with_html=True)
         assert stored is not None and stored.status == "ok" and stored.html
         assert stored.report["drift_share"] > 0.5 and stored.report["window"]["rows"] == 500
+        assert {f["feature"] for f in stored.report["features"] if f["drifted"]} >= {"la"}
         assert json.loads(json.dumps(stored.report))["model_version"] == 1
         # A window larger than the log but a minimum above it: a stored "not enough data" answer.
         assert run_drift_job(database.url, str(models), 5000, None, 10_000, schema=database.schema) == (

@@ -8,22 +8,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app.contract import FEATURES, REFERENCE_FILE
+from app.contract import FEATURES
 from app.monitoring.job import DATA_QUALITY, PERFORMANCE, champion_manifest, run_job
 from app.monitoring.store import Store
-from tests.support import Database, build_model_version
+from tests.support import Database
 
 
-@pytest.fixture
-def models_dir(tmp_path: Path, shared_commits_dir: Path) -> Path:
-    models = tmp_path / "models"
-    frame = pd.read_csv(shared_commits_dir / "HikariCP.csv", usecols=list(FEATURES))
-    frame.iloc[::2].to_parquet(build_model_version(models, 1) / REFERENCE_FILE)
-    return models
-
-
-def fill(store: Store, shared_commits_dir: Path, n: int) -> None:
-    frame = pd.read_csv(shared_commits_dir / "YCSB.csv", usecols=[*FEATURES, "commit_id", "buggy"]).iloc[:n]
+def fill(store: Store, commits_dir: Path, n: int) -> None:
+    """Log the first `n` synthetic `beta` commits (alternating scores); label every other one."""
+    frame = pd.read_csv(commits_dir / "beta.csv", usecols=[*FEATURES, "commit_id", "buggy"]).iloc[:n]
     store.insert_predictions(
         [
             {name: float(row[name]) for name in FEATURES}
@@ -41,12 +34,12 @@ def fill(store: Store, shared_commits_dir: Path, n: int) -> None:
 
 
 def test_job_without_drift_stores_performance_and_quality(
-    database: Database, models_dir: Path, shared_commits_dir: Path
+    database: Database, reference_models: Path, synthetic_commits_dir: Path
 ) -> None:
     store = Store.open(database.url, schema=database.schema)
     try:
-        fill(store, shared_commits_dir, 200)
-        status = run_job(database.url, str(models_dir), 5000, None, 50, schema=database.schema, drift=False)
+        fill(store, synthetic_commits_dir, 200)
+        status = run_job(database.url, str(reference_models), 5000, None, 50, schema=database.schema, drift=False)
         assert status == "skipped" and store.latest_drift_report() is None
         performance = store.latest_summary(PERFORMANCE)
         quality = store.latest_summary(DATA_QUALITY)
@@ -58,11 +51,13 @@ def test_job_without_drift_stores_performance_and_quality(
 
 
 @pytest.mark.slow
-def test_job_with_drift_stores_all_three(database: Database, models_dir: Path, shared_commits_dir: Path) -> None:
+def test_job_with_drift_stores_all_three(
+    database: Database, reference_models: Path, synthetic_commits_dir: Path
+) -> None:
     store = Store.open(database.url, schema=database.schema)
     try:
-        fill(store, shared_commits_dir, 300)
-        assert run_job(database.url, str(models_dir), 5000, None, 50, schema=database.schema) == "ok"
+        fill(store, synthetic_commits_dir, 300)
+        assert run_job(database.url, str(reference_models), 5000, None, 50, schema=database.schema) == "ok"
         latest = store.latest_drift_report()
         assert latest is not None and latest.report["window"]["rows"] == 300
         assert store.latest_summary(PERFORMANCE) is not None
@@ -70,7 +65,7 @@ def test_job_with_drift_stores_all_three(database: Database, models_dir: Path, s
         store.close()
 
 
-def test_champion_manifest_is_none_without_a_model(tmp_path: Path, models_dir: Path) -> None:
+def test_champion_manifest_is_none_without_a_model(tmp_path: Path, reference_models: Path) -> None:
     assert champion_manifest(tmp_path / "nothing") is None
-    manifest = champion_manifest(models_dir)
+    manifest = champion_manifest(reference_models)
     assert manifest is not None and manifest.version == 1

@@ -32,10 +32,10 @@ def test_metrics_equal_scikit_learn(seed: int, ties: bool) -> None:
     assert perf.brier(y, p) == pytest.approx(skm.brier_score_loss(y, p), abs=1e-12)
 
 
-def test_metrics_on_the_shared_dataset_equal_scikit_learn(shared_commits_dir: Path) -> None:
+def test_metrics_on_realistic_commits_equal_scikit_learn(synthetic_commits_dir: Path) -> None:
     import pandas as pd
 
-    frame = pd.read_csv(shared_commits_dir / "jedis.csv", usecols=["buggy", "la", "ld", "nf"])
+    frame = pd.read_csv(synthetic_commits_dir / "gamma.csv", usecols=["buggy", "la", "ld", "nf"])
     y = frame["buggy"].astype(str).str.lower().eq("true").to_numpy()
     # A crude but real score: bigger changes are riskier.
     p = 1 - 1 / (1 + np.log1p(frame["la"].to_numpy() + frame["ld"].to_numpy()) / 5)
@@ -100,3 +100,13 @@ def test_evaluate_reports_rows_behind_each_metric() -> None:
     assert report.roc_auc.rows == 50 and report.estimated_recall.rows == 100
     assert report.buggy_rows == int(y.sum())
     assert report.roc_auc.value == pytest.approx(skm.roc_auc_score(y, p))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_average_ranks_are_scipy_midranks(seed: int) -> None:
+    from scipy.stats import rankdata
+
+    values = np.round(np.random.default_rng(seed).random(300) * 10)  # about 30 values per tie group
+    assert perf.average_ranks(values).tolist() == rankdata(values, method="average").tolist()
+    assert perf.average_ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [3.5, 1.0, 3.5, 2.0]
+    assert perf.average_ranks(np.array([])).tolist() == []

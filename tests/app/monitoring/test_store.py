@@ -1,4 +1,8 @@
-"""The monitoring store on SQLite and PostgreSQL: migrations, log rows, feedback upsert, windows, retention."""
+"""The prediction log's store on SQLite and PostgreSQL: opening migrates, log rows, windows, labelled windows.
+
+Migrations and retention are tested in test_database.py, labels in test_labels.py, reports in test_reports.py;
+here only that the store reaches them on its one engine.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, create_engine, func, insert, inspect, select, text
+from sqlalchemy import func, inspect, select
 
 from app.contract import FEATURES
 from app.monitoring.store import Store
-from app.monitoring.tables import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    SHADOW_COLUMNS,
-    predictions,
-    retrain_requests,
-    schema_version,
-    shadow_predictions,
-)
+from app.monitoring.tables import SCHEMA_VERSION, schema_version, shadow_predictions
 from tests.support import Database
 
 
@@ -42,34 +38,6 @@ def prediction(i: int, t: float, commit_id: str | None = None, p: float = 0.5) -
         "risk_band": "high" if p >= 0.6 else "low",
         "model_version": 1,
     }
-
-
-def raw_engine(database: Database) -> Engine:
-    """An engine on the test database (its schema created) for writing what an older service left behind."""
-    engine = create_engine(database.url)
-    if database.schema is not None:
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
-        engine = engine.execution_options(schema_translate_map={None: database.schema})
-    return engine
-
-
-def test_schema_1_shadow_pairs_move_to_shadow_predictions(database: Database) -> None:
-    engine = raw_engine(database)
-    with engine.begin() as conn:  # a database a schema-1 service wrote, one of its rows scored in shadow
-        schema_version.create(conn)
-        MIGRATIONS[0][2](conn)
-        conn.execute(insert(schema_version).values(version=1, description="v1", applied_at=0.0))
-        legacy = {**prediction(1, 100.0, p=0.3), "shadow_version": 2, "shadow_probability": 0.9}
-        conn.execute(
-            insert(predictions), [legacy, {**prediction(2, 101.0), "shadow_version": None, "shadow_probability": None}]
-        )
-    engine.dispose()
-    store = Store.open(database.url, schema=database.schema)
-    with store.engine.connect() as conn:
-        moved = conn.execute(select(*(shadow_predictions.c[c] for c in SHADOW_COLUMNS))).all()
-    store.close()
-    assert [tuple(row) for row in moved] == [(100.0, "r1", "c1", 1, 0.3, 2, 0.9)]
 
 
 def test_open_migrates_once_and_is_idempotent(database: Database, store: Store) -> None:
@@ -103,18 +71,6 @@ def test_empty_window_has_typed_empty_columns(store: Store) -> None:
     assert window.features["la"].shape == (0,)
 
 
-def test_feedback_upsert_is_idempotent_and_last_write_wins(store: Store) -> None:
-    items = [{"commit_id": "c1", "buggy": True, "fixed_by": "abc"}, {"commit_id": "c2", "buggy": False}]
-    assert store.upsert_feedback(items) == 2
-    assert store.upsert_feedback(items) == 2
-    store.upsert_feedback([{"commit_id": "c2", "buggy": True, "repository": "r"}])
-    store.insert_predictions([prediction(1, 1.0), prediction(2, 2.0), prediction(3, 3.0)])
-    labelled, buggy = store.labelled_window()
-    assert labelled.commit_id == ["c2", "c1"]  # c3 has no label yet
-    assert buggy.tolist() == [True, True]
-    assert store.upsert_feedback([]) == 0
-
-
 def test_labelled_window_uses_the_newest_prediction_per_commit(store: Store) -> None:
     store.insert_predictions([prediction(1, 1.0, "same", p=0.1), prediction(2, 2.0, "same", p=0.9)])
     store.upsert_feedback([{"commit_id": "same", "buggy": True}])
@@ -123,7 +79,17 @@ def test_labelled_window_uses_the_newest_prediction_per_commit(store: Store) -> 
     assert buggy.tolist() == [True]
 
 
-def test_retention_deletes_old_rows_and_keeps_the_newest_reports(store: Store) -> None:
+def test_labelled_window_joins_labels_to_the_log(store: Store) -> None:
+    store.upsert_feedback([{"commit_id": "c1", "buggy": True}, {"commit_id": "c2", "buggy": False}])
+    store.upsert_feedback([{"commit_id": "c2", "buggy": True}])
+    store.insert_predictions([prediction(1, 1.0), prediction(2, 2.0), prediction(3, 3.0)])
+    labelled, buggy = store.labelled_window()
+    assert labelled.commit_id == ["c2", "c1"]  # c3 has no label yet
+    assert buggy.tolist() == [True, True]
+    assert store.labelled_window(days=1.0, now=3.0 + 86400 - 1.5)[0].commit_id == ["c2"]
+
+
+def test_retention_and_reports_work_on_the_store_engine(store: Store) -> None:
     now = time.time()
     store.insert_predictions([prediction(1, now - 10 * 86400), prediction(2, now - 86400)])
     shadow_pair = ("r", "c1", 1, 0.5, 2, 0.6)
@@ -140,20 +106,6 @@ def test_retention_deletes_old_rows_and_keeps_the_newest_reports(store: Store) -
     assert newest is not None and newest.report == {"i": 4} and newest.html == "<p>4</p>"
 
 
-def test_only_the_newest_drift_report_keeps_its_html(store: Store) -> None:
-    assert store.latest_drift_report() is None
-    store.save_drift_report("ok", {"a": 1}, html="<html>old</html>")
-    store.save_drift_report("not_enough_data", {"message": "not enough data (3 < 100)"})
-    latest = store.latest_drift_report(with_html=True)
-    assert latest is not None and latest.status == "not_enough_data" and latest.html is None
-    store.save_drift_report("ok", {"a": 2}, html="<html>new</html>")
-    with store.engine.connect() as conn:
-        from app.monitoring.tables import drift_reports
-
-        htmls = conn.execute(select(drift_reports.c.html).order_by(drift_reports.c.id)).scalars().all()
-    assert htmls == [None, None, "<html>new</html>"]
-
-
 def test_rejection_counts_sum_by_reason(store: Store) -> None:
     store.insert_rejections(
         [
@@ -168,18 +120,3 @@ def test_rejection_counts_sum_by_reason(store: Store) -> None:
 def test_non_finite_probability_column_round_trips_as_float(store: Store) -> None:
     store.insert_predictions([prediction(1, 1.0, p=0.123456789)])
     assert np.isclose(store.window().probability[0], 0.123456789)
-
-
-def test_retrain_tables_an_earlier_service_created_are_adopted_by_migration_3(database: Database) -> None:
-    engine = raw_engine(database)
-    with engine.begin() as conn:  # as `retrain_log.ensure_tables` did before the tables joined the migrations
-        retrain_requests.create(conn)
-        conn.execute(insert(retrain_requests).values(requested_at=1.0, reason="kept"))
-    engine.dispose()
-    store = Store.open(database.url, schema=database.schema)
-    with store.engine.connect() as conn:
-        kept = conn.execute(select(retrain_requests.c.reason)).scalars().all()
-        tables = set(inspect(conn).get_table_names(schema=database.schema))
-    version = store.version()
-    store.close()
-    assert version == SCHEMA_VERSION and kept == ["kept"] and "retrain_audit" in tables

@@ -1,30 +1,72 @@
-"""The schema: ordered, append-only migrations and the 15 feature columns of the prediction log."""
+"""The schema: ordered, append-only migrations that build exactly the declared tables; insert column orders."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, select
+from sqlalchemy.exc import IntegrityError
+
 from app.contract import FEATURES
-from app.monitoring.tables import MIGRATIONS, PREDICTION_COLUMNS, SCHEMA_VERSION, SHADOW_COLUMNS, feedback, predictions
+from app.monitoring.tables import (
+    MIGRATIONS,
+    PREDICTION_COLUMNS,
+    SCHEMA_VERSION,
+    SHADOW_COLUMNS,
+    feedback,
+    metadata,
+    predictions,
+    schema_version,
+    shadow_predictions,
+)
 
 
-def test_migrations_are_numbered_one_by_one() -> None:
+def test_migrations_are_numbered_one_by_one_from_1() -> None:
     assert [version for version, _, _ in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert MIGRATIONS[-1][0] == SCHEMA_VERSION
+    assert len(MIGRATIONS) == SCHEMA_VERSION
+    assert all(description for _, description, _ in MIGRATIONS)
 
 
-def test_prediction_log_has_every_feature_and_no_longer_writes_schema_1_shadow_columns() -> None:
-    names = set(predictions.c.keys())
-    assert set(FEATURES) <= names
-    assert {"time", "request_id", "commit_id", "repository", "probability", "label", "risk_band"} <= names
-    assert "model_version" in PREDICTION_COLUMNS
+def test_running_every_migration_creates_every_declared_table_with_its_columns(tmp_path: Path) -> None:
+    # A table declared in `metadata` but created by no migration would exist in tests and never in production.
+    engine = create_engine(f"sqlite:///{tmp_path / 'schema.db'}")
+    with engine.begin() as conn:
+        schema_version.create(conn)
+        for _, _, upgrade in MIGRATIONS:
+            upgrade(conn)
+    found = inspect(engine)
+    assert set(found.get_table_names()) == set(metadata.tables)
+    for name, table in metadata.tables.items():
+        assert [c["name"] for c in found.get_columns(name)] == [c.name for c in table.columns], name
+    engine.dispose()
+
+
+def test_a_logged_prediction_fills_every_required_column() -> None:
+    # Every NOT NULL column without a default must be in the insert order, or the writer's INSERT fails.
+    required = {c.name for c in predictions.columns if not c.nullable and c.default is None and not c.primary_key}
+    assert required <= set(PREDICTION_COLUMNS)
+    assert set(FEATURES) <= set(PREDICTION_COLUMNS)
+    assert tuple(c.name for c in predictions.columns if c.name in PREDICTION_COLUMNS) == PREDICTION_COLUMNS
     assert not {"id", "shadow_version", "shadow_probability"} & set(PREDICTION_COLUMNS)
     assert predictions.c.shadow_probability.nullable  # kept for schema 1 databases; migration 2 moves its rows
 
 
-def test_shadow_rows_pair_both_probabilities() -> None:
-    assert SHADOW_COLUMNS == (
-        "time", "request_id", "commit_id", "model_version", "probability", "shadow_version", "shadow_probability",
-    )  # fmt: skip
+def test_shadow_rows_pair_both_probabilities_in_insert_order() -> None:
+    required = {c.name for c in shadow_predictions.columns if not c.nullable and not c.primary_key}
+    assert required <= set(SHADOW_COLUMNS)
+    assert {"probability", "shadow_probability", "model_version", "shadow_version"} <= set(SHADOW_COLUMNS)
+    assert list(SHADOW_COLUMNS) == [c.name for c in shadow_predictions.columns if c.name != "id"]
 
 
-def test_feedback_is_keyed_by_commit_id_for_idempotent_upserts() -> None:
+def test_feedback_is_keyed_by_commit_id_for_idempotent_upserts(tmp_path: Path) -> None:
     assert [c.name for c in feedback.primary_key.columns] == ["commit_id"]
+    engine = create_engine(f"sqlite:///{tmp_path / 'f.db'}")
+    with engine.begin() as conn:
+        feedback.create(conn)
+        conn.execute(feedback.insert().values(commit_id="a", buggy=True, received_at=1.0))
+    with pytest.raises(IntegrityError), engine.begin() as conn:  # the database refuses a second row for a commit
+        conn.execute(feedback.insert().values(commit_id="a", buggy=False, received_at=2.0))
+    with engine.connect() as conn:
+        assert conn.execute(select(feedback.c.buggy)).scalars().all() == [True]
+    engine.dispose()

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
 from app.main import create_app
 from app.settings import Settings
-from tests.support import ADMIN_TOKEN, build_model_version
-from training.cli import cli
-from training.clients.feedback import FeedbackError, post_labels, read_labels
+from tests.support import ADMIN_TOKEN, build_model_version, free_port
+from training.clients.feedback import FeedbackError, import_feedback, post_labels, read_labels
 
 
-def test_dataset_format_is_accepted(shared_commits_dir: Path) -> None:
-    labels = read_labels(shared_commits_dir / "YCSB.csv")
-    assert len(labels) == 641 and sum(item["buggy"] for item in labels) == 80
-    first = labels[0]
-    assert first["repository"] and first["commit_id"].startswith(first["repository"])
-    assert "fixed_by" in first  # the initial commit was blamed by later fixes
+def test_dataset_format_is_accepted(synthetic_commits_dir: Path) -> None:
+    path = synthetic_commits_dir / "alpha.csv"
+    frame = pd.read_csv(path)
+    labels = read_labels(path)
+    assert len(labels) == len(frame) and sum(item["buggy"] for item in labels) == int(frame["buggy"].sum())
+    assert [item["commit_id"] for item in labels] == frame["commit_id"].tolist()
+    assert {item["repository"] for item in labels} == set(frame["repository_id"])  # repository_id is read too
+    blamed = [item for item in labels if "fixed_by" in item]
+    assert len(blamed) == frame["fixed_by"].notna().sum() > 0
+    assert all(item["buggy"] for item in blamed)  # only defect-inducing commits are blamed by a fix
 
 
 def test_minimal_format_with_iso_dates(tmp_path: Path) -> None:
@@ -49,18 +52,18 @@ def test_bad_label_files_name_line_and_field(tmp_path: Path, content: str, messa
         read_labels(path)
 
 
-def test_post_labels_upserts_idempotently(tmp_path: Path, shared_commits_dir: Path) -> None:
+def test_post_labels_upserts_idempotently(tmp_path: Path, synthetic_commits_dir: Path) -> None:
     build_model_version(tmp_path / "models", 1)
     settings = Settings(
         models_dir=tmp_path / "models", database_url=f"sqlite:///{tmp_path / 'm.db'}", admin_token=ADMIN_TOKEN
     )
-    labels = read_labels(shared_commits_dir / "guice.csv")
+    labels = read_labels(synthetic_commits_dir / "beta.csv")
     with TestClient(create_app(settings)) as client:
         assert post_labels(client, labels, ADMIN_TOKEN) == len(labels)
         assert post_labels(client, labels, ADMIN_TOKEN) == len(labels)
         with pytest.raises(FeedbackError, match="403"):
             post_labels(client, labels[:1], "wrong")
-        store = client.app.state.monitoring.store  # type: ignore[attr-defined]
+        store = client.app.state.services.monitoring.store  # type: ignore[attr-defined]
         with store.engine.connect() as conn:
             from sqlalchemy import func, select
 
@@ -69,18 +72,12 @@ def test_post_labels_upserts_idempotently(tmp_path: Path, shared_commits_dir: Pa
             assert conn.execute(select(func.count()).select_from(feedback)).scalar() == len(labels)
 
 
-def test_cli_reports_bad_input_on_one_line(tmp_path: Path) -> None:
+def test_import_reads_everything_before_sending_anything(tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
-    path.write_text("commit_id,buggy\nabc,maybe\n")
-    result = CliRunner().invoke(cli, ["feedback", "import", str(path), "--url", "http://127.0.0.1:9"])
-    assert result.exit_code == 2
-    assert result.stderr.strip().startswith("error: ") and "buggy" in result.stderr
-    missing = CliRunner().invoke(cli, ["feedback", "import", str(tmp_path / "nope.csv"), "--url", "http://x"])
-    assert missing.exit_code == 2 and "nope.csv" in missing.stderr
-
-
-def test_cli_reports_an_unreachable_service(tmp_path: Path) -> None:
-    path = tmp_path / "labels.csv"
+    path.write_text("commit_id,buggy\nabc,true\ndef,maybe\n")
+    nobody = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(FeedbackError, match=r"labels.csv:3: buggy"):  # the bad line, not the unreachable service
+        import_feedback(path, nobody, ADMIN_TOKEN)
     path.write_text("commit_id,buggy\nabc,true\n")
-    result = CliRunner().invoke(cli, ["feedback", "import", str(path), "--url", "http://127.0.0.1:9"])
-    assert result.exit_code == 2 and "http://127.0.0.1:9" in result.stderr
+    with pytest.raises(FeedbackError, match=f"^{nobody}: "):
+        import_feedback(path, nobody, ADMIN_TOKEN, timeout=5)

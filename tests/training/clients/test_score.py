@@ -6,7 +6,7 @@ import pytest
 
 from app.contract import FEATURES
 from tests.support import PredictServer, prediction
-from training.clients.score import ScoreError, describe, fails_gate, post_predict, predict_payload
+from training.clients.score import ScoreError, fails_gate, post_predict, predict_payload
 from training.mining.writer import CommitRow
 
 ROW = CommitRow("ab" * 20, 1_600_000_000, "Ann", "a@x", "msg", False, ["a.py"],
@@ -24,10 +24,8 @@ def test_prediction_is_posted_to_predict(predict_server: PredictServer) -> None:
     predict_server.answer = prediction("medium")
     answer = post_predict(predict_server.url + "/", predict_payload(ROW, "demo"), timeout=5)
     assert answer["risk_band"] == "medium"
+    assert answer == prediction("medium")
     assert predict_server.requests == [{"path": "/predict", "body": predict_payload(ROW, "demo")}]
-    lines = describe(answer, ROW.sha)
-    assert lines[0] == "commit abababababab: medium risk (probability 0.50, threshold 0.40, model v3)"
-    assert lines[1] == "  - la = 120 (median 10) raises risk"
 
 
 @pytest.mark.parametrize(
@@ -56,3 +54,14 @@ def test_an_unreachable_service_is_an_error() -> None:
     server.close()  # nothing listens on that port any more
     with pytest.raises(ScoreError, match="ConnectError"):
         post_predict(url, predict_payload(ROW, "demo"), timeout=5)
+
+
+def test_an_error_without_the_error_shape_names_the_status(predict_server: PredictServer) -> None:
+    predict_server.status = 502
+    predict_server.answer = "bad gateway from a proxy"  # type: ignore[assignment]
+    with pytest.raises(ScoreError, match=r"/predict: HTTP 502 Bad Gateway$"):
+        post_predict(predict_server.url, predict_payload(ROW, "demo"), timeout=5)
+    predict_server.status = 200
+    predict_server.answer = prediction("low") | {"risk_band": "extreme"}
+    with pytest.raises(ScoreError, match=r"no valid risk_band"):
+        post_predict(predict_server.url, predict_payload(ROW, "demo"), timeout=5)

@@ -1,4 +1,4 @@
-"""Retrain decisions end to end on a small real frame (HikariCP): audit, dry run, requests, levels,
+"""Retrain decisions end to end on one seeded synthetic repository: audit, dry run, requests, levels,
 windows, blessing, gates, the lock and MLflow tags."""
 
 from __future__ import annotations
@@ -15,18 +15,20 @@ import pytest
 from app.contract import MANIFEST_FILE, ModelManifest
 from app.monitoring import retrain_log
 from app.monitoring.store import Store
-from tests.support import Database
-from training import pipeline, publish
+from app.repository import ModelRepository
+from tests.support import Database, write_synthetic
+from training import pipeline
 from training.config import QualityGates, TrainConfig
 from training.retrain import decision
 from training.retrain.policy import RetrainPolicy
 
 
 @pytest.fixture(scope="module")
-def hikari(tmp_path_factory: pytest.TempPathFactory, shared_commits_dir: Path) -> tuple[Path, Path]:
-    """HikariCP split in time: the older half (champion data) and the newer half."""
-    folder = tmp_path_factory.mktemp("hikari")
-    frame = pd.read_csv(shared_commits_dir / "HikariCP.csv", dtype={"commit_id": str}).sort_values("author_date")
+def halves(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One synthetic repository (1,400 commits, drifting) split in time: the older half (champion data), the newer."""
+    folder = tmp_path_factory.mktemp("halves")
+    whole = write_synthetic(folder / "whole", rows=1400, seed=11, drift=0.5, names=("project",)) / "project.csv"
+    frame = pd.read_csv(whole, dtype={"commit_id": str}).sort_values("author_date")
     half = len(frame) // 2
     frame.iloc[:half].to_csv(folder / "old.csv", index=False)
     frame.iloc[half:].to_csv(folder / "new.csv", index=False)
@@ -34,10 +36,10 @@ def hikari(tmp_path_factory: pytest.TempPathFactory, shared_commits_dir: Path) -
 
 
 @pytest.fixture(scope="module")
-def champion_dir(tmp_path_factory: pytest.TempPathFactory, hikari: tuple[Path, Path]) -> Path:
+def champion_dir(tmp_path_factory: pytest.TempPathFactory, halves: tuple[Path, Path]) -> Path:
     """Version 1: logistic regression on the older half (read-only; tests copy it)."""
     models = tmp_path_factory.mktemp("champion") / "models"
-    config = TrainConfig(data=[hikari[0]], models_dir=models, budget=1, families=("logistic_regression",), n_jobs=1)
+    config = TrainConfig(data=[halves[0]], models_dir=models, budget=1, families=("logistic_regression",), n_jobs=1)
     pipeline.run(config, lambda _m: None)
     return models
 
@@ -49,9 +51,9 @@ def models(champion_dir: Path, tmp_path: Path) -> Path:
     return target
 
 
-def policy(models: Path, hikari: tuple[Path, Path], **values: Any) -> RetrainPolicy:
+def policy(models: Path, halves: tuple[Path, Path], **values: Any) -> RetrainPolicy:
     defaults: dict[str, Any] = {
-        "models_dir": models, "data": list(hikari), "window": "fixed", "level": "refit", "budget": 1,
+        "models_dir": models, "data": list(halves), "window": "fixed", "level": "refit", "budget": 1,
         "n_jobs": 1, "deploy": "direct", "max_age_days": 365.0,
     }  # fmt: skip
     return RetrainPolicy(**(defaults | values))
@@ -65,8 +67,8 @@ def quiet(_message: str) -> None:
     return None
 
 
-def test_no_trigger_records_none_in_the_database(models: Path, hikari: tuple[Path, Path], database: Database) -> None:
-    record = decision.run(policy(models, hikari, database_url=database.url, database_schema=database.schema), quiet)
+def test_no_trigger_records_none_in_the_database(models: Path, halves: tuple[Path, Path], database: Database) -> None:
+    record = decision.run(policy(models, halves, database_url=database.url, database_schema=database.schema), quiet)
     assert record["action"] == "none" and record["fired"] == []
     assert {t["name"] for t in record["triggers"]} == {"interval", "performance", "drift", "on_demand"}
     store = Store.open(database.url, schema=database.schema)
@@ -75,22 +77,22 @@ def test_no_trigger_records_none_in_the_database(models: Path, hikari: tuple[Pat
     finally:
         store.close()
     assert stored["id"] == record["audit_id"] and stored["champion_version"] == 1
-    assert publish.versions(models) == [1]
+    assert ModelRepository(models).versions() == [1]
 
 
 def test_dry_run_explains_without_training_or_consuming_requests(
-    models: Path, hikari: tuple[Path, Path], tmp_path: Path
+    models: Path, halves: tuple[Path, Path], tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     store = Store.open(url)
     queued = retrain_log.request_retrain(store.engine, "please")
-    record = decision.run(policy(models, hikari, database_url=url, dry_run=True), quiet)
+    record = decision.run(policy(models, halves, database_url=url, dry_run=True), quiet)
     assert record["action"] == "would_retrain" and record["fired"] == ["on_demand"]
     assert f"[{queued.id}]" in record["triggers"][3]["detail"]
-    assert publish.versions(models) == [1]
+    assert ModelRepository(models).versions() == [1]
     assert [r.id for r in retrain_log.pending_requests(store.engine)] == [queued.id]
     # The real run answers the request and says so in the audit.
-    done = decision.run(policy(models, hikari, database_url=url), quiet)
+    done = decision.run(policy(models, halves, database_url=url), quiet)
     assert done["requests"] == [queued.id] and retrain_log.pending_requests(store.engine) == []
     store.close()
 
@@ -101,9 +103,9 @@ def test_dry_run_explains_without_training_or_consuming_requests(
     ("select", {"logistic_regression", "random_forest", "gradient_boosting", "ensemble"}, True),
 ])  # fmt: skip
 def test_each_level_trains_what_it_says(
-    models: Path, hikari: tuple[Path, Path], level: str, families: set[str], searched: bool
+    models: Path, halves: tuple[Path, Path], level: str, families: set[str], searched: bool
 ) -> None:
-    record = decision.run(policy(models, hikari, level=level, force=True, deploy="none"), quiet)
+    record = decision.run(policy(models, halves, level=level, force=True, deploy="none"), quiet)
     assert record["challenger_version"] == 2, record["reason"]
     published = manifest(models, 2)
     assert {c.name for c in published.candidates} == families
@@ -115,13 +117,13 @@ def test_each_level_trains_what_it_says(
 
 
 @pytest.mark.parametrize("strategy", ["fixed", "dynamic", "selection"])
-def test_each_window_strategy_trains_on_its_rows(models: Path, hikari: tuple[Path, Path], strategy: str) -> None:
+def test_each_window_strategy_trains_on_its_rows(models: Path, halves: tuple[Path, Path], strategy: str) -> None:
     values: dict[str, Any] = {"window": strategy, "force": True, "deploy": "none"}
     if strategy == "fixed":
         values["window_rows"] = 600
     if strategy == "dynamic":
         values["candidate_days"] = (365.0, 730.0, None)
-    record = decision.run(policy(models, hikari, **values), quiet)
+    record = decision.run(policy(models, halves, **values), quiet)
     assert record["window"]["strategy"] == strategy and record["challenger_version"] == 2
     window = record["window"]
     # The challenger never trains on the held-out recent period it is judged on.
@@ -137,33 +139,33 @@ def test_each_window_strategy_trains_on_its_rows(models: Path, hikari: tuple[Pat
     assert published.window.train_rows + published.window.validation_rows + published.window.test_rows == window["rows"]
 
 
-def test_promotion_only_when_the_challenger_wins_by_min_delta(models: Path, hikari: tuple[Path, Path]) -> None:
-    refused = decision.run(policy(models, hikari, force=True, min_delta=1.0), quiet)
+def test_promotion_only_when_the_challenger_wins_by_min_delta(models: Path, halves: tuple[Path, Path]) -> None:
+    refused = decision.run(policy(models, halves, force=True, min_delta=1.0), quiet)
     assert refused["action"] == "not_promoted" and "does not beat" in refused["reason"]
-    assert publish.read_pointer(models) == 1 and publish.versions(models) == [1, 2]
-    blessed = decision.run(policy(models, hikari, force=True, min_delta=0.0), quiet)
+    assert ModelRepository(models).pointer() == 1 and ModelRepository(models).versions() == [1, 2]
+    blessed = decision.run(policy(models, halves, force=True, min_delta=0.0), quiet)
     comparison = blessed["comparison"]
     if comparison["delta"] >= 0:
-        assert blessed["action"] == "promoted" and publish.read_pointer(models) == 3
+        assert blessed["action"] == "promoted" and ModelRepository(models).pointer() == 3
     else:
-        assert blessed["action"] == "not_promoted" and publish.read_pointer(models) == 1
+        assert blessed["action"] == "not_promoted" and ModelRepository(models).pointer() == 1
 
 
-def test_shadow_deploy_sets_the_challenger_pointer(models: Path, hikari: tuple[Path, Path]) -> None:
-    record = decision.run(policy(models, hikari, force=True, min_delta=0.0, deploy="shadow"), quiet)
+def test_shadow_deploy_sets_the_challenger_pointer(models: Path, halves: tuple[Path, Path]) -> None:
+    record = decision.run(policy(models, halves, force=True, min_delta=0.0, deploy="shadow"), quiet)
     if record["comparison"]["blessed"]:
         assert record["action"] == "shadowed" and record["deployment"]["challenger"] == 2
-        assert publish.read_pointer(models) == 1 and publish.read_pointer(models, "challenger") == 2
+        assert ModelRepository(models).pointer() == 1 and ModelRepository(models).pointer("challenger") == 2
 
 
-def test_a_refusing_gate_publishes_nothing_and_exits_3(
-    models: Path, hikari: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
-) -> None:
-    strict = policy(models, hikari, force=True, gates=QualityGates(min_test_roc_auc=0.999))
-    assert decision.command(strict, json_output=True, every=None) == 3
-    record = json.loads(capsys.readouterr().out)
+def test_a_refusing_gate_publishes_nothing(models: Path, halves: tuple[Path, Path]) -> None:
+    record = decision.run(policy(models, halves, force=True, gates=QualityGates(min_test_roc_auc=0.999)), quiet)
     assert record["action"] == "refused" and "min_test_roc_auc" in record["reason"]
-    assert publish.versions(models) == [1]
+    assert record["challenger_version"] is None and "comparison" not in record
+    # What was done before the refusal stays on the record.
+    assert record["data"]["pool_rows"] > 0 and record["window"]["strategy"] == "fixed"
+    assert record["level"].startswith("refit")
+    assert ModelRepository(models).versions() == [1]
 
 
 def test_no_data_at_all_is_refused(models: Path) -> None:
@@ -171,7 +173,7 @@ def test_no_data_at_all_is_refused(models: Path) -> None:
     assert record["action"] == "refused" and "no training data" in record["reason"]
 
 
-def test_two_concurrent_retrains_only_one_publishes(models: Path, hikari: tuple[Path, Path]) -> None:
+def test_two_concurrent_retrains_only_one_publishes(models: Path, halves: tuple[Path, Path]) -> None:
     inside, release = threading.Event(), threading.Event()
     results: dict[str, dict[str, Any]] = {}
 
@@ -181,22 +183,22 @@ def test_two_concurrent_retrains_only_one_publishes(models: Path, hikari: tuple[
             inside.set()
             release.wait(timeout=120)
 
-    first = threading.Thread(target=lambda: results.update(a=decision.run(policy(models, hikari, force=True), hold)))
+    first = threading.Thread(target=lambda: results.update(a=decision.run(policy(models, halves, force=True), hold)))
     first.start()
     assert inside.wait(timeout=120)
-    results["b"] = decision.run(policy(models, hikari, force=True), quiet)
+    results["b"] = decision.run(policy(models, halves, force=True), quiet)
     release.set()
     first.join(timeout=300)
     assert results["b"]["action"] == "skipped" and "another trainer" in results["b"]["reason"]
     assert results["a"]["challenger_version"] == 2
-    assert publish.versions(models) == [1, 2]
+    assert ModelRepository(models).versions() == [1, 2]
 
 
-def test_mlflow_run_is_tagged_with_the_trigger(models: Path, hikari: tuple[Path, Path], tmp_path: Path) -> None:
+def test_mlflow_run_is_tagged_with_the_trigger(models: Path, halves: tuple[Path, Path], tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    record = decision.run(policy(models, hikari, force=True, deploy="none", mlflow_uri=uri), quiet)
+    record = decision.run(policy(models, halves, force=True, deploy="none", mlflow_uri=uri), quiet)
     assert record["mlflow_run_id"], record.get("mlflow_error")
     run = MlflowClient(tracking_uri=uri).get_run(record["mlflow_run_id"])
     assert run.data.tags["commitrisk.trigger"] == "on_demand"
@@ -204,6 +206,27 @@ def test_mlflow_run_is_tagged_with_the_trigger(models: Path, hikari: tuple[Path,
     assert run.data.tags["commitrisk.version"] == str(record["challenger_version"])
 
 
-def test_describe_lists_every_trigger(models: Path, hikari: tuple[Path, Path]) -> None:
-    text = decision.describe(decision.run(policy(models, hikari, dry_run=True, force=True), quiet))
-    assert "would_retrain" in text and "on_demand" in text and "interval" in text
+HEAD = ["time", "time_iso", "dry_run", "host", "pid", "plan", "triggers", "fired", "champion_version",
+        "challenger_version", "deployed", "requests"]  # fmt: skip
+
+
+def test_the_audit_record_keeps_its_json_shape(models: Path, halves: tuple[Path, Path]) -> None:
+    quiet_run = decision.run(policy(models, halves), quiet)
+    assert list(quiet_run) == [*HEAD, "action", "reason"]
+    record = decision.run(policy(models, halves, force=True, min_delta=0.0), quiet)
+    trained = [*HEAD, "data", "window", "level", "comparison", "mlflow_run_id"]
+    if record["comparison"]["blessed"]:
+        assert list(record) == [*trained, "deployment", "action", "reason", "champion_after"]
+        assert record["action"] == "promoted" and record["deployed"] == "direct" and record["champion_after"] == 2
+    else:
+        assert list(record) == [*trained, "action", "reason"]
+    assert record["challenger_version"] == 2 and record["mlflow_run_id"] is None
+    assert list(record["data"]) == [
+        "base_rows", "production_rows", "production_immature", "duplicates_dropped", "pool_rows", "holdout_rows",
+    ]  # fmt: skip
+    assert list(record["window"]) == ["strategy", "description", "rows", "start", "end", "candidate_scores"]
+    assert json.loads(json.dumps(record, default=str))["plan"] == {
+        "window": "fixed",
+        "level": "refit",
+        "deploy": "direct",
+    }

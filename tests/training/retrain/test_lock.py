@@ -20,6 +20,29 @@ def test_second_holder_is_refused_at_once_and_can_take_it_afterwards(tmp_path: P
         pass
 
 
+HOLD = """
+import sys, time
+from pathlib import Path
+from training.retrain.lock import trainer_lock
+with trainer_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_trainer_in_another_process_is_named_and_its_death_releases_the_lock(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        with pytest.raises(LockBusy, match=rf"\.retrain\.lock: held by pid {proc.pid}$"), trainer_lock(tmp_path):
+            pass
+    finally:
+        proc.kill()  # SIGKILL: no cleanup runs, the kernel drops the flock with the process
+        proc.wait()
+    with trainer_lock(tmp_path):
+        pass
+
+
 def test_lock_is_released_when_the_body_raises(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), trainer_lock(tmp_path):
         raise RuntimeError("training failed")

@@ -6,15 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.synthetic import spec as synthetic
 from training.synthetic.columns import identities
+from training.synthetic.generate import generate
+from training.synthetic.spec import load_default
 
 FIX_WORDS = r"\b(?:fix|bug|crash|wrong|npe|resolve)\b"
 
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    return synthetic.generate(synthetic.load_default(), 6000, seed=5, repositories=3)
+    return generate(load_default(), 6000, seed=5, repositories=3)
 
 
 def test_ids_are_well_formed_and_unique(frame: pd.DataFrame) -> None:
@@ -25,7 +26,7 @@ def test_ids_are_well_formed_and_unique(frame: pd.DataFrame) -> None:
 
 
 def test_authors_are_skewed_like_real_projects(frame: pd.DataFrame) -> None:
-    spec = synthetic.load_default()
+    spec = load_default()
     for _, rows in frame.groupby("repository_id"):
         top = rows["author_email"].value_counts(normalize=True).iloc[0]
         assert top == pytest.approx(spec.top_author_share, abs=0.05)
@@ -67,6 +68,6 @@ def test_identities_without_any_fix_commit_still_fill_fixed_by() -> None:
         {"author_date": np.arange(rows), "buggy": np.ones(rows, bool), "is_fix_commit": np.zeros(rows, bool),
          "ns": 1, "nd": 1, "nf": 1, "files_count": 2}
     )  # fmt: skip
-    out = identities(synthetic.load_default(), base, np.zeros(rows, np.int64), np.random.default_rng(0))
+    out = identities(load_default(), base, np.zeros(rows, np.int64), np.random.default_rng(0))
     assert out["fixed_by"].str.fullmatch(r"[0-9a-f]{40}").all()
     assert (out["files"] == "mod0/pkg0/Source0.java;mod0/docs/notes0.md").all()

@@ -1,0 +1,100 @@
+"""Commands that talk to a running service: score (one commit, for CI), replay, feedback import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from training.cli.root import EXIT_RISKY, AdminToken, cli, fail, note
+
+
+@cli.command("score")
+def score_command(
+    url: Annotated[str, typer.Option(help="service base URL (POSTs to URL/predict)")],
+    repo: Annotated[Path, typer.Option(help="git repository")] = Path("."),
+    rev: Annotated[str, typer.Option(help="commit to score")] = "HEAD",
+    fail_above: Annotated[
+        str | None, typer.Option(help="exit 1 when the risk band is at/above: medium or high")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="print the service's JSON answer")] = False,
+    state: Annotated[Path | None, typer.Option(help="mining state file to reuse (from `mine`)")] = None,
+    repository_id: Annotated[str | None, typer.Option(help="repository name (default: dir name)")] = None,
+    timeout: Annotated[float, typer.Option(min=0.1, help="HTTP timeout in seconds")] = 30.0,
+) -> None:
+    """Score one commit in CI: metrics from history, POST /predict, print band and reasons, gate on band."""
+    import json
+
+    from training.cli.output import prediction_lines
+    from training.clients.score import BANDS, ScoreError, fails_gate, post_predict, predict_payload
+    from training.mining.dataset import mine_commit
+    from training.mining.repository import MiningError
+
+    if fail_above is not None and fail_above not in BANDS[1:]:  # failing on "low" would fail every commit
+        fail(f"--fail-above: expected 'medium' or 'high', got {fail_above!r}")
+    try:
+        mined = mine_commit(repo, rev, state, repository_id)
+    except MiningError as exc:
+        fail(str(exc))
+    if mined.row is None:
+        kind = "is a merge commit" if mined.merge else "changes no counted source file"
+        note(f"commit {mined.sha[:12]} {kind}: nothing to score")
+        return
+    try:
+        prediction = post_predict(url, predict_payload(mined.row, mined.repository_id), timeout)
+    except ScoreError as exc:
+        fail(str(exc))
+    print(json.dumps(prediction, sort_keys=True) if json_output else "\n".join(prediction_lines(prediction, mined.sha)))
+    if fails_gate(prediction["risk_band"], fail_above):
+        raise typer.Exit(EXIT_RISKY)
+
+
+@cli.command("replay")
+def replay_command(
+    data: Annotated[Path, typer.Argument(help="labelled dataset CSV (shared dataset format)")],
+    url: Annotated[str, typer.Option(help="service base URL")],
+    speed: Annotated[
+        float, typer.Option(min=0, help="dataset seconds per wall-clock second (0: as fast as possible)")
+    ] = 0.0,
+    label_delay_days: Annotated[float, typer.Option(min=0, help="days until a label is sent")] = 90.0,
+    token: AdminToken = None,
+    progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
+) -> None:
+    """Replay commits in time order to /predict and their labels to /feedback once mature."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from training.clients.feedback import FeedbackError
+    from training.clients.replay import load_commits, run_replay
+
+    try:
+        commits = load_commits(data)
+        with Progress(console=Console(stderr=True), disable=not progress) as bar:
+            task = bar.add_task(f"replay {data.name}", total=len(commits))
+            s = run_replay(url, commits, speed, label_delay_days, token, lambda n: bar.advance(task, n))
+    except FeedbackError as exc:
+        fail(str(exc))
+    errors = f" {s.errors}" if s.errors else ""  # rejections by HTTP status, when there were any
+    print(f"{data}: {s.predicted} predicted, {s.rejected} rejected{errors}, "
+          f"{s.labels_sent} labels sent, {s.labels_pending} still immature")  # fmt: skip
+
+
+feedback_cli = typer.Typer(help="Send late labels (defect outcomes) to a service.", no_args_is_help=True)
+cli.add_typer(feedback_cli, name="feedback")
+
+
+@feedback_cli.command("import")
+def feedback_import(
+    file: Annotated[Path, typer.Argument(help="CSV with commit_id,buggy[,repository,fixed_by,labeled_at]")],
+    url: Annotated[str, typer.Option(help="service base URL")],
+    token: AdminToken = None,
+) -> None:
+    """Upsert labels from a CSV (the dataset format works) via POST /feedback; idempotent."""
+    from training.clients.feedback import FeedbackError, import_feedback
+
+    try:
+        read, upserted = import_feedback(file, url, token)
+    except FeedbackError as exc:
+        fail(str(exc))
+    print(f"{file}: {read} labels sent, {upserted} upserted")
