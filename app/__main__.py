@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -41,6 +42,22 @@ def settings_for(models_dir: Path) -> Settings:
         raise ServeError(f"COMMITRISK_{str(first['loc'][0]).upper()}: {first['msg']}") from None
 
 
+def check_address(host: str, port: int) -> None:
+    """ServeError naming --host/--port when uvicorn could not bind them (its own exit code 3 means a gate here)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise ServeError(f"--host: {host!r}: {exc.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ServeError(f"--port: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def prepare_multiprocess(workers: int) -> str | None:
     """With several workers /metrics merges them through PROMETHEUS_MULTIPROC_DIR: make it, empty."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -59,6 +76,7 @@ def serve(models_dir: Path, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     settings = settings_for(models_dir)
+    check_address(host, port)
     prepare_multiprocess(workers)
     options: dict[str, Any] = {"host": host, "port": port, "access_log": settings.access_log}
     if workers > 1:

@@ -32,7 +32,7 @@ STATUS: dict[type[errors.CommitRiskError], int] = {
     errors.BodyTooLarge: 413,
     errors.BatchTooLarge: 413,
     errors.InvalidInput: 422,
-    errors.RepositoryError: 500,  # models/ could not be written (permissions, full disk); nothing was changed
+    errors.RepositoryError: 503,  # models/ could not be written (permissions, full disk); nothing was changed
     errors.ModelNotReady: 503,
     errors.DriftUnavailable: 503,  # a capability this image lacks (the `monitor` extra), not a server fault
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,18 @@ def test_bad_options_are_refused_before_anything_starts(tmp_path: Path, option: 
     out = run_app("--models", str(tmp_path), option, value)
     assert out.returncode == 2
     assert out.stderr.startswith(message) and out.stderr.count("\n") == 1
+
+
+def test_a_port_in_use_or_an_unknown_host_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run_app("--models", str(tmp_path), "--port", str(port))
+    assert out.returncode == 2  # uvicorn's own startup failure would be 3, which means "refused by a gate" here
+    assert out.stderr.startswith(f"error: --port: cannot listen on 127.0.0.1:{port}: ") and out.stderr.count("\n") == 1
+    unknown = run_app("--models", str(tmp_path), "--host", "no-such-host.invalid")
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error: --host: 'no-such-host.invalid': ")
 
 
 def test_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, models_dir: Path) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from training.cli.root import AdminToken, ModelsDir, ServiceUrl, cli, fail
+from training.cli.root import AdminToken, ModelsDir, ServiceUrl, cli, fail, fail_options, note
 
 if TYPE_CHECKING:
     from training.retrain.policy import RetrainPolicy
@@ -79,8 +79,7 @@ def retrain_command(
             label_delay_days=label_delay_days, budget=budget, mlflow_uri=mlflow,
         )  # fmt: skip
     except ValidationError as exc:
-        first = exc.errors()[0]
-        fail(f"option {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        fail_options(exc)
     except ValueError as exc:
         fail(f"option --every: {exc}")
     raise typer.Exit(command(policy, json_output, period))
@@ -106,27 +105,23 @@ def describe(record: dict[str, Any]) -> str:
 
 def command(policy: RetrainPolicy, json_output: bool, every: float | None, jitter: float = 0.1) -> int:
     """`commitrisk retrain`: one decision (exit code by action), or the `--every` loop until SIGTERM (0)."""
-    import sys
     import threading
 
     from training.retrain import decision
     from training.retrain.schedule import install_stop, run_every
 
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
     def once() -> dict[str, Any]:
-        record = decision.run(policy, log if not json_output else (lambda _m: None))
+        record = decision.run(policy, note if not json_output else (lambda _m: None))
         print(json.dumps(record, default=str) if json_output else describe(record), flush=True)
         return record
 
     if every is None:
         return EXIT_CODES.get(once()["action"], 0)
     stop = threading.Event()
-    install_stop(stop, log)
+    install_stop(stop, note)
 
     def tick() -> None:
         once()
 
-    run_every(every, tick, stop, jitter=jitter, log=log)
+    run_every(every, tick, stop, jitter=jitter, log=note)
     return 0
