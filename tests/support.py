@@ -64,6 +64,13 @@ def write_synthetic(
     return directory
 
 
+def private_copy(models: Path, tmp_path: Path) -> Path:
+    """A test's own copy of a read-only models directory built once per module or session."""
+    target = tmp_path / "models"
+    shutil.copytree(models, target)
+    return target
+
+
 def stop_group(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
     """SIGTERM the process group started with `start_new_session=True`; SIGKILL it after `timeout` seconds."""
     if process.poll() is not None:

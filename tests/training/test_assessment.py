@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from app.contract import CHALLENGER_POINTER, MANIFEST_FILE, MODEL_FILE, ModelManifest
 from app.repository import ModelRepository
-from tests.support import build_model_version, synthetic_commits
+from tests.support import build_model_version, private_copy, synthetic_commits
 from training.assessment import ScoringError, list_versions, load_version, score_version
 
 
@@ -25,9 +24,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def models(store: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "models"
-    shutil.copytree(store, target)
-    return target
+    return private_copy(store, tmp_path)
 
 
 @pytest.fixture(scope="module")

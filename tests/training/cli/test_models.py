@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,7 +14,7 @@ import pytest
 
 from app.contract import CHALLENGER_POINTER, MANIFEST_FILE
 from app.repository import ModelRepository
-from tests.support import ADMIN_TOKEN, ROOT, build_model_version
+from tests.support import ADMIN_TOKEN, ROOT, build_model_version, private_copy
 
 CLI = [sys.executable, "-m", "training"]
 
@@ -55,9 +54,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def models(store: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "models"
-    shutil.copytree(store, target)
-    return target
+    return private_copy(store, tmp_path)
 
 
 def shadow(models: Path, *versions: int) -> None:

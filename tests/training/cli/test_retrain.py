@@ -56,7 +56,7 @@ def test_no_training_data_is_refused_with_exit_3(models: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [(["--every", "1w"], "error: option --every: '1w' is not a period like 90s, 15m, 6h or 1d\n"),
-     (["--window-days", "10", "--window-rows", "5"], "error: options: window_days and window_rows exclude each other\n"),
+     (["--window-days", "10", "--window-rows", "5"], "error: options: window_days and window_rows exclude each other"),
      (["--min-delta", "2"], "--min-delta"),
      (["--window", "weekly"], "--window"),
      (["--level", "everything"], "--level")],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import pandas as pd
 import pytest
 
 from app.repository import ModelRepository
+from tests.support import private_copy
 from training import assessment, data
 from training.config import ALL_FAMILIES, QualityGates
 from training.retrain import challenger, window
@@ -32,9 +32,7 @@ def champion(trained_models: Path) -> Facts:
 
 @pytest.fixture
 def models(trained_models: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "models"
-    shutil.copytree(trained_models, target)
-    return target
+    return private_copy(trained_models, tmp_path)
 
 
 def policy(models: Path, synthetic_commits_dir: Path, **values: Any) -> RetrainPolicy:

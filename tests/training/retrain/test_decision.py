@@ -4,7 +4,6 @@ windows, blessing, gates, the lock and MLflow tags."""
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from app.contract import MANIFEST_FILE, ModelManifest
 from app.monitoring import retrain_log
 from app.monitoring.store import Store
 from app.repository import ModelRepository
-from tests.support import Database, write_synthetic
+from tests.support import Database, private_copy, write_synthetic
 from training import pipeline
 from training.config import QualityGates, TrainConfig
 from training.retrain import decision
@@ -46,9 +45,7 @@ def champion_dir(tmp_path_factory: pytest.TempPathFactory, halves: tuple[Path, P
 
 @pytest.fixture
 def models(champion_dir: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "models"
-    shutil.copytree(champion_dir, target)
-    return target
+    return private_copy(champion_dir, tmp_path)
 
 
 def policy(models: Path, halves: tuple[Path, Path], **values: Any) -> RetrainPolicy:

@@ -11,7 +11,7 @@ import pytest
 
 from app.contract import CHALLENGER_POINTER, MANIFEST_FILE, MAX_CHALLENGERS, ModelManifest
 from app.repository import ModelRepository
-from tests.support import ADMIN_TOKEN, build_model_version
+from tests.support import ADMIN_TOKEN, build_model_version, private_copy
 from training.retrain import deploy
 
 
@@ -27,9 +27,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def models(store: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "models"
-    shutil.copytree(store, target)
-    return target
+    return private_copy(store, tmp_path)
 
 
 def pointers(models: Path) -> tuple[int | None, tuple[int, ...]]:
