@@ -15,13 +15,17 @@ def mine_command(
     repo: Annotated[Path, typer.Argument(help="git repository (work tree or bare)")] = Path("."),
     out: Annotated[Path, typer.Option("--out", help="CSV to write (dataset format)")] = Path("commits.csv"),
     since: Annotated[str | None, typer.Option(help="only rows authored on/after this ISO date")] = None,
-    branches: Annotated[str, typer.Option(help="all (local + remote branches) or HEAD")] = "all",
+    refs: Annotated[str, typer.Option(help="start points: all, branches, tags or HEAD")] = "all",
     state: Annotated[
         Path | None, typer.Option(help="incremental state file (default: OUT.state)", show_default=False)
     ] = None,
     no_state: Annotated[bool, typer.Option("--no-state", help="neither read nor write a state file")] = False,
     labels: Annotated[bool, typer.Option(help="SZZ labels (buggy, fixed_by); --no-labels is faster")] = True,
     fix_shas: Annotated[Path | None, typer.Option(help="file of issue-tracker fix SHAs, one a line")] = None,
+    fix_rule: Annotated[
+        str, typer.Option(help="fixes: keywords (METRICS.md, plus --fix-shas) or listed (--fix-shas only)")
+    ] = "keywords",
+    szz: Annotated[str, typer.Option(help="SZZ linking: strict (window + tangled-fix rule) or plain")] = "strict",
     repository_id: Annotated[str | None, typer.Option(help="repository_id (default: dir name)")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="blame processes (default: CPU count)")] = None,
     progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
@@ -33,8 +37,8 @@ def mine_command(
     state_path = None if no_state else (state or out.with_name(out.name + ".state"))
     try:
         result = mine(
-            repo, out, since=since, branches=branches, state_path=state_path, labels=labels, fix_shas=fix_shas,
-            repository_id=repository_id, workers=workers, progress=progress, note=note,
+            repo, out, since=since, refs=refs, state_path=state_path, labels=labels, fix_shas=fix_shas,
+            fix_rule=fix_rule, szz=szz, repository_id=repository_id, workers=workers, progress=progress, note=note,
         )  # fmt: skip
     except MiningError as exc:
         fail(str(exc))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from training.mining.history import History, MissingParentState
 from training.mining.miner import forget_unreachable, pending_commits, walk
+from training.mining.promisor import MissingObject, prefetch
 from training.mining.repository import (
     MiningError,
     open_repository,
@@ -24,7 +25,7 @@ from training.mining.repository import (
     start_points,
 )
 from training.mining.state import MiningState, load_state, save_state
-from training.mining.szz import BlameError, read_fix_shas
+from training.mining.szz import FIX_RULES, SZZ_RULES, BlameError, read_fix_shas
 from training.mining.writer import CommitRow, write_rows
 
 if TYPE_CHECKING:
@@ -78,10 +79,12 @@ def mine(
     out: Path,
     *,
     since: str | None = None,
-    branches: str = "all",
+    refs: str = "all",
     state_path: Path | None = None,
     labels: bool = True,
     fix_shas: Path | None = None,
+    fix_rule: str = "keywords",
+    szz: str = "strict",
     repository_id: str | None = None,
     workers: int | None = None,
     progress: bool = False,
@@ -91,20 +94,30 @@ def mine(
     try:
         since_ts = parse_since(since) if since else None
         listed: frozenset[str] = frozenset()
+        if fix_rule not in FIX_RULES:
+            raise MiningError(f"--fix-rule: expected one of {', '.join(FIX_RULES)}, got {fix_rule!r}")
+        if szz not in SZZ_RULES:
+            raise MiningError(f"--szz: expected one of {', '.join(SZZ_RULES)}, got {szz!r}")
+        if fix_rule == "listed" and fix_shas is None:
+            raise MiningError("--fix-rule: 'listed' marks only the fixes of --fix-shas FILE; give that file")
         if fix_shas is not None:
             try:
                 listed = frozenset(read_fix_shas(fix_shas.read_text(encoding="utf-8")))
             except (OSError, ValueError) as exc:
                 raise MiningError(f"{fix_shas}: {exc}") from exc
+        for path, option in ((out, "--out"), (state_path, "--state")):
+            if path is not None and path.is_dir():
+                raise MiningError(f"{path}: is a directory ({option} names the file to write)")
         repo = open_repository(repo_path)
-        starts = start_points(repo, branches)
+        starts = start_points(repo, refs)
+        fresh = MiningState(refs, labels, listed, fix_rule, szz)
         state = None
         if state_path is not None and state_path.exists():
             state = load_state(state_path)
-            if not state.compatible(branches, labels, listed):
+            if not state.compatible(fresh):
                 note(f"{state_path}: mined with other options; mining from scratch")
                 state = None
-        state = state or MiningState(branches, labels, listed)
+        state = state or fresh
         began = time.perf_counter()
         walked = walk_all(repo, state, starts, workers, state_path is not None, progress, note)
         seconds = time.perf_counter() - began
@@ -115,6 +128,8 @@ def mine(
             save_state(state_path, state)
     except BlameError as exc:
         raise MiningError(str(exc)) from exc
+    except MissingObject as exc:
+        raise MiningError(f"{repo_path}: {exc}") from None
     except OSError as exc:  # unwritable output or state file, full disk, …
         raise MiningError(f"{exc.filename or out}: {exc.strerror or exc}") from exc
     return MineResult(walked, written, seconds, empty=not starts)
@@ -136,6 +151,11 @@ def walk_all(
     workers = workers or os.cpu_count() or 1
     if state.history.shas:
         forget_unreachable(repo, state, starts)
+    fetched, error = prefetch(repo.path, [str(o) for o in starts], [sha.hex() for sha in state.history.tips])
+    if fetched:
+        note(f"partial clone: fetched {fetched:,} missing objects from its promisor remote")
+    if error is not None:
+        note(f"partial clone: fetching missing objects failed ({error}); each one will be asked for again")
     commits = pending_commits(repo, starts, state.history)
     try:
         walk(repo, state, commits, workers, keep, progress)
@@ -169,6 +189,8 @@ def mine_commit(
         raise MiningError(f"{repo_path}: no commits yet")
     commit = resolve_commit(repo, rev)
     sha = str(commit.id)
-    return MinedCommit(
-        sha, commit_row(repo, sha, state_path), repository_id or repository_name(repo), len(commit.parent_ids) > 1
-    )
+    try:
+        row = commit_row(repo, sha, state_path)
+    except MissingObject as exc:
+        raise MiningError(f"{repo_path}: {exc}") from None
+    return MinedCommit(sha, row, repository_id or repository_name(repo), len(commit.parent_ids) > 1)

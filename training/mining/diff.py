@@ -12,6 +12,25 @@ if TYPE_CHECKING:
     import pygit2
 
 _GITLINK = 0o160000  # a submodule entry: its object lives in another repository
+_CACHE_LIMIT = 50_000
+# Above this many added + deleted files (bulk imports, generated documentation trees) renames are paired by
+# identical content only: libgit2's similarity pass loads and fingerprints every candidate blob (seconds a
+# commit) and, past its limit of 200 pairs, pairs the first ones by path order anyway (docs/mining.md).
+HUGE_COMMIT = 1000
+
+# (la, ld, ha, hd, deleted ranges) of one blob pair's whitespace-ignored 0-context patch.
+LineStats = tuple[int, int, int, int, tuple[tuple[int, int], ...]]
+
+
+class PatchCache(dict[tuple[bytes, bytes], LineStats]):
+    """Line statistics by (old blob, new blob): cherry-picks, reverts and release branches repeat the same
+    change (~10% of the patches of a real history), and a patch of a large file costs milliseconds."""
+
+    def remember(self, key: tuple[bytes, bytes], stats: LineStats) -> None:
+        """Store, forgetting everything first once full (bounded memory, no bookkeeping per hit)."""
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        self[key] = stats
 
 
 def decode_path(raw: bytes) -> str:
@@ -46,7 +65,8 @@ class FileChange:
 
 
 def tree_diff(repo: pygit2.Repository, commit: pygit2.Commit) -> pygit2.Diff:
-    """The commit's tree against its first parent's (root: the empty tree), with METRICS.md's options."""
+    """The commit's tree against its first parent's (root: the empty tree), with METRICS.md's options (and
+    exact renames only in a huge commit: HUGE_COMMIT)."""
     from pygit2.enums import DiffFind, DiffOption
 
     flags = DiffOption.IGNORE_WHITESPACE
@@ -55,12 +75,22 @@ def tree_diff(repo: pygit2.Repository, commit: pygit2.Commit) -> pygit2.Diff:
         diff = parent_tree.diff_to_tree(commit.tree, flags=flags, context_lines=0, interhunk_lines=0)
     else:
         diff = commit.tree.diff_to_tree(flags=flags, context_lines=0, interhunk_lines=0, swap=True)
-    diff.find_similar(flags=DiffFind.FIND_RENAMES, rename_threshold=50, rename_limit=200)
+    find = DiffFind.FIND_RENAMES
+    if len(diff) > HUGE_COMMIT and sum(d.status_char() in "AD" for d in diff.deltas) > HUGE_COMMIT:
+        find |= DiffFind.FIND_EXACT_MATCH_ONLY
+    diff.find_similar(flags=find, rename_threshold=50, rename_limit=200)
     return diff
 
 
-def file_changes(repo: pygit2.Repository, commit: pygit2.Commit, classifier: Classifier) -> list[FileChange]:
-    """Every delta of the commit, with line statistics computed only for source files."""
+def file_changes(
+    repo: pygit2.Repository,
+    commit: pygit2.Commit,
+    classifier: Classifier,
+    patches: bool = True,
+    cache: PatchCache | None = None,
+) -> list[FileChange]:
+    """Every delta of the commit, with line statistics computed only for source files (and not at all with
+    `patches=False`: a merge is no row, its history needs only which counted-type paths it touched)."""
     diff = tree_diff(repo, commit)
     changes: list[FileChange] = []
     for index, delta in enumerate(diff.deltas):
@@ -79,22 +109,37 @@ def file_changes(repo: pygit2.Repository, commit: pygit2.Commit, classifier: Cla
         if not classifier.is_source(printable(path), data):
             changes.append(FileChange(status, path, old_path, False))
             continue
-        patch = diff[index]
-        assert patch is not None
-        la = ld = ha = hd = 0
-        deleted: list[tuple[int, int]] = []
-        # 0 context lines: a hunk's old/new line counts are exactly its deleted/added lines.
-        for hunk in patch.hunks:
-            if hunk.new_lines:
-                ha += 1
-                la += hunk.new_lines
-            if hunk.old_lines:
-                hd += 1
-                ld += hunk.old_lines
-                deleted.append((hunk.old_start, hunk.old_lines))
+        if not patches:
+            changes.append(FileChange(status, path, old_path, True))
+            continue
+        key = (delta.old_file.id.raw, delta.new_file.id.raw)
+        stats = cache.get(key) if cache is not None else None
+        if stats is None:
+            stats = _line_stats(diff, index)
+            if cache is not None:
+                cache.remember(key, stats)
+        la, ld, ha, hd, deleted = stats
         lines = line_count(data) if la + ld else 0
-        changes.append(FileChange(status, path, old_path, True, la, ld, ha, hd, lines, tuple(deleted)))
+        changes.append(FileChange(status, path, old_path, True, la, ld, ha, hd, lines, deleted))
     return changes
+
+
+def _line_stats(diff: pygit2.Diff, index: int) -> LineStats:
+    """Added/deleted lines and hunks of one delta's patch (0 context lines: a hunk's old/new line counts are
+    exactly its deleted/added lines)."""
+    patch = diff[index]
+    assert patch is not None
+    la = ld = ha = hd = 0
+    deleted: list[tuple[int, int]] = []
+    for hunk in patch.hunks:
+        if hunk.new_lines:
+            ha += 1
+            la += hunk.new_lines
+        if hunk.old_lines:
+            hd += 1
+            ld += hunk.old_lines
+            deleted.append((hunk.old_start, hunk.old_lines))
+    return la, ld, ha, hd, tuple(deleted)
 
 
 def size_metrics(changes: list[FileChange]) -> dict[str, float]:

@@ -7,8 +7,9 @@ Git-free on purpose: the walk decides which parent a merge follows and feeds thi
 
 from __future__ import annotations
 
+import math
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from training.mining.diff import FileChange
@@ -23,14 +24,18 @@ class MissingParentState(Exception):
 
 @dataclass(slots=True)
 class Tip:
-    """State after one commit: each path's history head node, and author counts over it and its ancestors."""
+    """State after one commit, over its chain: each path's touch-list head node, author counts over the commit
+    and all its ancestors (`exp`), and per author the subsystem sets its chain commits touched (`sexp`)."""
 
     files: dict[str, int] = field(default_factory=dict)
     authors: dict[int, int] = field(default_factory=dict)
+    # author → {subsystems one chain commit touched: number of such commits}. An author's inner dict is
+    # replaced, never changed in place, so a shallow copy of the outer dict is a safe copy.
+    subsystems: dict[int, dict[frozenset[str], int]] = field(default_factory=dict)
 
     def copy(self) -> Tip:
         """A copy that can be changed without touching this one (history nodes stay shared)."""
-        return Tip(dict(self.files), dict(self.authors))
+        return Tip(dict(self.files), dict(self.authors), dict(self.subsystems))
 
 
 @dataclass
@@ -42,7 +47,6 @@ class History:
     emails: dict[str, int] = field(default_factory=dict)
     author: array = field(default_factory=lambda: array("i"))
     time: array = field(default_factory=lambda: array("q"))
-    subsystems: list[frozenset[str]] = field(default_factory=list)
     node_commit: array = field(default_factory=lambda: array("i"))
     node_prev: array = field(default_factory=lambda: array("i"))
     tips: dict[bytes, Tip] = field(default_factory=dict)  # kept: pending children, or a leaf to continue from
@@ -91,7 +95,6 @@ class History:
         self.shas.append(sha)
         self.author.append(author)
         self.time.append(when)
-        self.subsystems.append(frozenset({subsystem(ch.path) for ch in changes if ch.source}))
 
         tip = Tip()
         for parent in parents:
@@ -103,62 +106,70 @@ class History:
             tip.authors[a] = tip.authors.get(a, 0) + 1
 
         metrics = self._metrics(tip, author, when, changes)
-        self._update(tip, c, changes, merge=len(parents) > 1)
+        self._update(tip, c, author, changes)
         tip.authors[author] = tip.authors.get(author, 0) + 1
         if keep or self.pending.get(sha, 0) > 0:
             self.tips[sha] = tip
         return metrics
 
+    def _history(self, files: dict[str, int], path: str) -> Iterator[int]:
+        """The commits in the history of `path` on a tip's chain, nearest first (METRICS.md)."""
+        node_commit, node_prev = self.node_commit, self.node_prev
+        head = files.get(path, -1)
+        while head >= 0:
+            yield node_commit[head]
+            head = node_prev[head]
+
     def _metrics(self, tip: Tip, author: int, when: int, changes: list[FileChange]) -> dict[str, float]:
-        files, node_commit, node_prev = tip.files, self.node_commit, self.node_prev
-        touched: set[int] = set()
+        files = tip.files
+        history: set[int] = set()
         ages: list[float] = []
         subsystems: set[str] = set()
         for ch in changes:
             if not ch.counted:
                 continue
             subsystems.add(subsystem(ch.path))
+            # The walk starts at the path in this commit: an added path continues into its previous
+            # incarnation, a renamed file's new path has (usually) none.
+            history.update(self._history(files, ch.path))
             if ch.status == "A":
                 continue
-            head = files.get(ch.old_path, -1)
-            if head >= 0:
+            last = files.get(ch.old_path, -1)  # a renamed file's last change is under its old path
+            if last >= 0:
                 # Rewritten author dates (rebase, cherry-pick) can put the last change "after" this commit;
                 # a negative age is no valid metric (the service rejects it), so it counts as 0 days.
-                ages.append(max(0.0, (when - self.time[node_commit[head]]) / _DAY))
-            if ch.status == "R":
-                continue  # in the renaming commit the new path has no history
-            while head >= 0:
-                touched.add(node_commit[head])
-                head = node_prev[head]
-        rexp = 0.0
-        sexp = 0
-        for h in touched:
-            if self.author[h] == author:
-                rexp += 1.0 / max(1.0, (when - self.time[h]) / _DAY)
-                if self.subsystems[h] & subsystems:
-                    sexp += 1
+                ages.append(max(0.0, (when - self.time[self.node_commit[last]]) / _DAY))
+        # fsum: exactly rounded whatever the order, so a continued state writes what a full mine writes.
+        rexp = math.fsum(1.0 / max(1.0, (when - self.time[h]) / _DAY) for h in history if self.author[h] == author)
+        sexp = sum(n for touched, n in tip.subsystems.get(author, {}).items() if not touched.isdisjoint(subsystems))
         return {
-            "ndev": len({self.author[h] for h in touched}),
+            "ndev": len({self.author[h] for h in history}),
             "age": sum(ages) / len(ages) if ages else 0.0,
-            "nuc": len(touched),
+            "nuc": len(history),
             "exp": tip.authors.get(author, 0),
             "rexp": rexp,
             "sexp": sexp,
         }
 
-    def _update(self, tip: Tip, c: int, changes: list[FileChange], merge: bool) -> None:
+    def _update(self, tip: Tip, c: int, author: int, changes: list[FileChange]) -> None:
+        """Record what commit `c` touched: counted-type paths of its first-parent diff (METRICS.md)."""
         files = tip.files
+        touched: set[str] = set()
         for ch in changes:
-            if ch.status == "D":
-                files.pop(ch.old_path, None)
-                continue
-            if ch.status == "R":
-                previous = files.pop(ch.old_path, -1)
-            elif ch.status == "A" and not merge:
-                previous = -1  # history stops at the commit that (re)added the path
+            if not ch.source:
+                continue  # a touch while the path was not a counted type is no history
+            touched.add(subsystem(ch.path))
+            if ch.status == "A":
+                previous = -1  # an addition ends the history (also at a merge)
+            elif ch.status == "R":
+                previous = files.get(ch.old_path, -1)  # a rename continues with the old path
             else:
-                # A merge "adds" files its followed parent already had when it fast-forwards: keep them.
-                previous = files.get(ch.path, -1)
+                previous = files.get(ch.path, -1)  # deletions stay: a re-added path continues into them
             self.node_commit.append(c)
             self.node_prev.append(previous)
             files[ch.path] = len(self.node_commit) - 1
+        if touched:
+            key = frozenset(touched)
+            counts = dict(tip.subsystems.get(author, {}))
+            counts[key] = counts.get(key, 0) + 1
+            tip.subsystems[author] = counts

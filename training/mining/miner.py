@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from training.mining.diff import FileChange, decode_path, file_changes, printable, size_metrics
+from training.mining.diff import decode_path, printable, size_metrics
+from training.mining.facts import CommitFacts, facts_stream
 from training.mining.history import History
-from training.mining.language import Classifier
 from training.mining.state import MiningState
-from training.mining.szz import BlameJob, Blamer, has_fix_keyword, is_fix
-from training.mining.writer import CommitRow, first_line
+from training.mining.szz import TANGLED, WINDOW_DAYS, BlameJob, Blamer, inducing, is_fix, linkable
+from training.mining.writer import CommitRow
 
-_CHUNK = 128  # commits per worker task: large enough to amortise pickling, small enough to stream
 _PARALLEL_FROM = 2000  # fewer commits than this are diffed in-process
 
 if TYPE_CHECKING:
     import pygit2
     from rich.progress import Progress, Task
     from rich.text import Text
-
-
-def _decode(raw: bytes, encoding: str | None = None) -> str:
-    try:
-        return raw.decode(encoding or "utf-8")
-    except (LookupError, UnicodeDecodeError):
-        return raw.decode("utf-8", "replace")
 
 
 def pending_commits(
@@ -49,7 +40,7 @@ def pending_commits(
 
 def forget_unreachable(repo: pygit2.Repository, state: MiningState, starts: list[pygit2.Oid]) -> None:
     """Drop rows, SZZ links and kept states of commits no branch reaches any more (deleted or rewritten
-    branches), so that continuing a state gives what a full mine of today's branches gives."""
+    branches, moved tags), so that continuing a state gives what a full mine of today's refs gives."""
     reachable: set[bytes] = set()
     if starts:
         walker = repo.walk(starts[0])
@@ -103,95 +94,6 @@ def _progress(total: int, enabled: bool) -> Progress:
     )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class CommitFacts:
-    """What one commit contributes, computed without history (so it can run in a worker process)."""
-
-    changes: list[FileChange]
-    email: str
-    name: str
-    time: int
-    summary: str  # the message's first line, cut
-    keyword_fix: bool  # METRICS.md's keywords appear in the message
-
-
-def commit_facts(repo: pygit2.Repository, classifier: Classifier, sha: bytes) -> CommitFacts:
-    """Diff, classification and metadata of one commit."""
-    import pygit2
-
-    commit = repo[pygit2.Oid(raw=sha)]
-    assert isinstance(commit, pygit2.Commit)
-    message = _decode(commit.raw_message, commit.message_encoding)
-    author = commit.author
-    return CommitFacts(
-        file_changes(repo, commit, classifier), decode_path(author.raw_email),
-        _decode(author.raw_name, commit.message_encoding),
-        author.time, first_line(message), has_fix_keyword(message),
-    )  # fmt: skip
-
-
-@dataclass
-class _Worker:
-    """A diff worker's repository handle and classifier (one per worker process)."""
-
-    path: str
-    repo: pygit2.Repository
-    classifier: Classifier
-    since_open: int = 0
-
-
-_worker: _Worker | None = None
-# libgit2 keeps per-repository state that grows with every tree diff (~8 KB a commit) and is only freed
-# with the Repository: reopening every few thousand commits keeps a worker's memory flat.
-_REOPEN_EVERY = 2048
-
-
-def _open_worker(path: str) -> None:
-    global _worker
-    import pygit2
-
-    from training.mining.repository import tune_libgit2
-
-    tune_libgit2()
-    _worker = _Worker(path, pygit2.Repository(path), Classifier())
-
-
-def _facts_in_worker(shas: list[bytes]) -> list[CommitFacts]:
-    assert _worker is not None
-    if _worker.since_open >= _REOPEN_EVERY:
-        import pygit2
-
-        _worker.repo.free()
-        _worker.repo, _worker.since_open = pygit2.Repository(_worker.path), 0
-    _worker.since_open += len(shas)
-    return [commit_facts(_worker.repo, _worker.classifier, sha) for sha in shas]
-
-
-def _facts_stream(repo: pygit2.Repository, shas: list[bytes], workers: int) -> Iterator[CommitFacts]:
-    """CommitFacts in `shas` order: in this process, or from worker processes in bounded chunks."""
-    if workers <= 1:
-        classifier = Classifier()
-        for sha in shas:
-            yield commit_facts(repo, classifier, sha)
-        return
-    import multiprocessing
-    from collections import deque
-    from concurrent.futures import Future, ProcessPoolExecutor
-
-    chunks = [shas[i : i + _CHUNK] for i in range(0, len(shas), _CHUNK)]
-    context = multiprocessing.get_context("spawn")  # no fork of libgit2 handles or threads
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_open_worker,
-                             initargs=(str(Path(repo.path)),)) as pool:  # fmt: skip
-        queue: deque[Future[list[CommitFacts]]] = deque()
-        for chunk in chunks:
-            queue.append(pool.submit(_facts_in_worker, chunk))
-            # Bounded read-ahead: memory stays flat however long the history is.
-            if len(queue) > 2 * workers:
-                yield from queue.popleft().result()
-        while queue:
-            yield from queue.popleft().result()
-
-
 def walk(
     repo: pygit2.Repository,
     state: MiningState,
@@ -215,20 +117,20 @@ def walk(
     try:
         with _progress(len(commits), progress) as bar:
             task = bar.add_task("mining", total=len(commits))
-            facts = _facts_stream(repo, [sha for sha, _ in commits], diff_workers)
+            facts = facts_stream(repo, [sha for sha, _ in commits], diff_workers)
             for done, ((sha, parents), fact) in enumerate(zip(commits, facts, strict=True), 1):
                 job = _commit(repo, state, sha, parents, fact, keep_tips, rows)
                 if job is not None:
                     if blamer is None:
                         blamer = Blamer(str(Path(repo.path)), workers)
-                    blamer.submit(job)
                     fix_times[job[0]] = rows[job[0]].author_date
+                    blamer.submit(job, _tangled(state, rows, fix_times[job[0]]) if state.szz == "strict" else None)
                 if done % 512 == 0:
                     bar.update(task, completed=done)
             bar.update(task, completed=len(commits))
             if blamer is not None:
                 blamed = bar.add_task("SZZ blame", total=len(fix_times), unit="fixes")
-                _link(state, blamer, fix_times, lambda: bar.advance(blamed))
+                _link(state, blamer, fix_times, rows, lambda: bar.advance(blamed))
     finally:
         if blamer is not None:
             blamer.close()
@@ -259,7 +161,7 @@ def _commit(
     if metrics["nf"] < 1:
         return None
     hexsha = sha.hex()
-    fix = is_fix(fact.keyword_fix, metrics, merge, hexsha in state.listed_fixes)
+    fix = is_fix(fact.keyword_fix, metrics, merge, hexsha in state.listed_fixes, state.fix_rule)
     rows[hexsha] = CommitRow(
         hexsha, fact.time, printable(fact.name), printable(fact.email), printable(fact.summary), fix,
         [printable(ch.path) for ch in changes], metrics,
@@ -268,15 +170,36 @@ def _commit(
         return None
     files = [(ch.old_path.encode("utf-8", "surrogateescape"), list(ch.deleted))
              for ch in changes if ch.counted and ch.deleted]  # fmt: skip
-    return (hexsha, parents[0].hex(), files) if files else None
+    since = fact.time - WINDOW_DAYS * 86400 if state.szz == "strict" else None
+    return (hexsha, parents[0].hex(), files, since) if files else None
 
 
-def _link(state: MiningState, blamer: Blamer, fix_times: dict[str, int], tick: Callable[[], None]) -> None:
-    """Link each blamed commit earlier than its fix to that fix (SZZ: only later fixes count)."""
+def _row_times(state: MiningState, rows: dict[str, CommitRow], blamed: Iterable[str]) -> dict[str, int]:
+    """Author times of the blamed commits that are rows (only rows carry labels)."""
+    times: dict[str, int] = {}
+    for sha in blamed:
+        row = rows.get(sha) or state.rows.get(sha)
+        if row is not None:
+            times[sha] = row.author_date
+    return times
+
+
+def _tangled(state: MiningState, rows: dict[str, CommitRow], fix_time: int) -> Callable[[set[str]], bool]:
+    """For the blame thread: true once the fix is certainly tangled (szz.inducing would link none). Safe to
+    call while the walk goes on: every commit a fix can blame is an ancestor, so its row already exists."""
+
+    def enough(found: set[str]) -> bool:
+        return len(linkable(fix_time, _row_times(state, rows, found))) > TANGLED
+
+    return enough
+
+
+def _link(
+    state: MiningState, blamer: Blamer, fix_times: dict[str, int], rows: dict[str, CommitRow], tick: Callable[[], None]
+) -> None:
+    """Link each fix to the commits it labels bug-inducing (szz.inducing: only earlier rows, by --szz)."""
     for fix, blamed in blamer.results():
         tick()
         fix_time = fix_times[fix]
-        for sha in blamed:
-            when = state.history.time_of(bytes.fromhex(sha))
-            if when is not None and when < fix_time:
-                state.fixed_by.setdefault(sha, {})[fix] = fix_time
+        for sha in inducing(fix_time, _row_times(state, rows, blamed), state.szz):
+            state.fixed_by.setdefault(sha, {})[fix] = fix_time

@@ -55,21 +55,40 @@ def repository_name(repo: pygit2.Repository) -> str:
     return name[:-4] if name.endswith(".git") and len(name) > 4 else name
 
 
-def start_points(repo: pygit2.Repository, branches: str) -> list[pygit2.Oid]:
-    """Commits the walk starts from: HEAD, or every local and remote branch (plus HEAD)."""
+REFS = ("all", "branches", "tags", "HEAD")
+_PREFIXES = {
+    "all": ("refs/heads/", "refs/remotes/", "refs/tags/"),
+    "branches": ("refs/heads/", "refs/remotes/"),
+    "tags": ("refs/tags/",),
+    "HEAD": (),
+}
+
+
+def start_points(repo: pygit2.Repository, refs: str) -> list[pygit2.Oid]:
+    """Commits the walk starts from: HEAD plus every local and remote branch and/or tag (`--refs`).
+
+    Tags count by default: commits of deleted branches often survive only behind a release tag
+    (METRICS.md "Which commits are rows"). Annotated tags are peeled; a tag of a tree or blob is ignored.
+    """
     import pygit2
 
-    if branches not in ("all", "HEAD"):
-        raise MiningError(f"--branches: expected 'all' or 'HEAD', got {branches!r}")
+    if refs not in REFS:
+        raise MiningError(f"--refs: expected one of {', '.join(REFS)}, got {refs!r}")
     if repo.is_empty or repo.head_is_unborn:
         return []
     points = [repo.head.peel(pygit2.Commit).id]
-    if branches == "all":
-        for name in repo.references:
-            if name.startswith(("refs/heads/", "refs/remotes/")):
-                target = repo.references[name].resolve().peel()
-                if isinstance(target, pygit2.Commit) and target.id not in points:
-                    points.append(target.id)
+    seen = set(points)
+    prefixes = _PREFIXES[refs]
+    for name in sorted(repo.references) if prefixes else ():
+        if not name.startswith(prefixes):
+            continue
+        try:
+            target = repo.references[name].resolve().peel()
+        except (KeyError, ValueError, pygit2.GitError):
+            continue  # a dangling symbolic ref (e.g. a remote's HEAD to a deleted branch): nothing to walk
+        if isinstance(target, pygit2.Commit) and target.id not in seen:
+            seen.add(target.id)
+            points.append(target.id)
     return points
 
 

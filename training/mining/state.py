@@ -12,7 +12,7 @@ from training.mining.repository import MiningError
 from training.mining.writer import CommitRow
 
 # Bump when the layout or any metric's definition changes: an old state must not mix with new rules.
-FORMAT = 1
+FORMAT = 2
 _MAGIC = b"commitrisk-mine-state\n"
 
 
@@ -20,16 +20,23 @@ _MAGIC = b"commitrisk-mine-state\n"
 class MiningState:
     """History state, rows mined so far and SZZ links, for one repository and one set of options."""
 
-    branches: str
+    refs: str  # --refs: which refs the walk starts from
     labels: bool
     listed_fixes: frozenset[str] = frozenset()
+    fix_rule: str = "keywords"  # --fix-rule
+    szz: str = "strict"  # --szz
     history: History = field(default_factory=History)
     rows: dict[str, CommitRow] = field(default_factory=dict)
     fixed_by: dict[str, dict[str, int]] = field(default_factory=dict)  # inducing SHA → {fix SHA: fix time}
 
-    def compatible(self, branches: str, labels: bool, listed_fixes: frozenset[str]) -> bool:
-        """True when continuing this state gives what a full mine with these options would."""
-        return (self.branches, self.labels, self.listed_fixes) == (branches, labels, listed_fixes)
+    @property
+    def options(self) -> tuple[object, ...]:
+        """The options the rows and labels depend on."""
+        return (self.refs, self.labels, self.listed_fixes, self.fix_rule, self.szz)
+
+    def compatible(self, other: MiningState) -> bool:
+        """True when continuing this state gives what a full mine with `other`'s options would."""
+        return self.options == other.options
 
     def labels_of(self) -> dict[str, list[str]]:
         """fixed_by per inducing SHA, fixes ordered by (fix time, SHA): independent of walk order."""
@@ -41,10 +48,15 @@ def save_state(path: Path, state: MiningState) -> None:
     """Write the state atomically (temp file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temp.open("wb") as handle:
-        handle.write(_MAGIC)
-        pickle.dump((FORMAT, state), handle, protocol=pickle.HIGHEST_PROTOCOL)
-    temp.replace(path)
+    try:
+        with temp.open("wb") as handle:
+            handle.write(_MAGIC)
+            pickle.dump((FORMAT, state), handle, protocol=pickle.HIGHEST_PROTOCOL)
+        temp.replace(path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)  # nothing half-written stays behind
+        exc.filename = str(path)  # the error names the state file, not the temp file
+        raise
 
 
 def load_state(path: Path) -> MiningState:

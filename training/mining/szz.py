@@ -6,7 +6,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,8 +16,17 @@ _FIX_WORDS = re.compile(
     re.IGNORECASE,
 )
 
-# A blame job: the fix's SHA, its first parent's SHA, and per old path the (start, count) ranges it deletes.
-BlameJob = tuple[str, str, list[tuple[bytes, list[tuple[int, int]]]]]
+# A blame job: the fix's SHA, its first parent's SHA, per old path the (start, count) ranges it deletes, and
+# the oldest author time worth blaming (None: the whole history).
+BlameJob = tuple[str, str, list[tuple[bytes, list[tuple[int, int]]]], int | None]
+
+FIX_RULES = ("keywords", "listed")  # --fix-rule: METRICS.md's keywords (+ listed SHAs), or the listed SHAs only
+SZZ_RULES = ("strict", "plain")  # --szz: see inducing()
+WINDOW_DAYS = 365  # strict: a fix links commits at most this much older than itself
+TANGLED = 3  # strict: a fix whose blame reaches more earlier commits than this links none
+
+
+_LINE_HEADER = re.compile(rb"([0-9a-f]{40}) \d+ \d+(?: \d+)?$")
 
 
 def has_fix_keyword(message: str) -> bool:
@@ -25,11 +34,33 @@ def has_fix_keyword(message: str) -> bool:
     return _FIX_WORDS.search(message) is not None
 
 
-def is_fix(keyword: bool, metrics: Mapping[str, float], merge: bool, listed: bool = False) -> bool:
-    """METRICS.md's fix rule: keyword (or user-listed SHA), not a merge, not a very large change."""
+def is_fix(
+    keyword: bool, metrics: Mapping[str, float], merge: bool, listed: bool = False, rule: str = "keywords"
+) -> bool:
+    """METRICS.md's fix rule: keyword (or user-listed SHA; only the latter with rule "listed"), not a merge,
+    not a very large change."""
     if merge or metrics["ld"] >= 5000 or metrics["hd"] >= 100 or metrics["nf"] >= 50:
         return False
-    return keyword or listed
+    return listed or (keyword and rule == "keywords")
+
+
+def linkable(fix_time: int, blamed: Mapping[str, int], rule: str = "strict") -> list[str]:
+    """The blamed rows (SHA → author time) a fix may link: earlier than the fix (METRICS.md) and, with the
+    strict rule, at most WINDOW_DAYS older than it."""
+    earliest = fix_time - WINDOW_DAYS * 86400 if rule == "strict" else None
+    return sorted(sha for sha, when in blamed.items() if when < fix_time and (earliest is None or when >= earliest))
+
+
+def inducing(fix_time: int, blamed: Mapping[str, int], rule: str = "strict") -> list[str]:
+    """The commits a fix labels bug-inducing, from its blamed rows and their author times.
+
+    plain (METRICS.md): every blamed commit earlier than the fix. strict: only those at most WINDOW_DAYS
+    older than the fix, and none at all when more than TANGLED remain — a fix whose deleted lines come from
+    many commits is usually tangled with other work (a rewrite, a sweeping clean-up), and its blame labels
+    mostly innocent commits. docs/mining.md has the evaluation against the published datasets.
+    """
+    found = linkable(fix_time, blamed, rule)
+    return found if rule == "plain" or len(found) <= TANGLED else []
 
 
 def read_fix_shas(text: str) -> set[str]:
@@ -45,14 +76,19 @@ def read_fix_shas(text: str) -> set[str]:
     return shas
 
 
-def blame_lines(git_dir: str, job: BlameJob, env: dict[str, str] | None = None) -> tuple[str, list[str]]:
+def blame_lines(
+    git_dir: str, job: BlameJob, env: dict[str, str] | None = None, enough: Callable[[set[str]], bool] | None = None
+) -> tuple[str, list[str]]:
     """Commits that last touched the deleted lines, blamed at the fix's first parent (renames followed).
 
     `git blame` rather than libgit2's: on long histories libgit2's blame takes seconds per file (6 s vs
     0.8 s for one file of the 20k-commit benchmark repository), and git's also uses commit-graph Bloom
-    filters when the repository has them. Both follow whole-file renames.
+    filters when the repository has them. Both follow whole-file renames. With a `since` time the walk stops
+    at commits older than it (lines from before are "boundary" lines, dropped): the strict rule links no
+    older commit, and an old file's full blame is most of SZZ's cost. `enough(found)` true after a file
+    skips the remaining files (the answer can no longer change: a tangled fix).
     """
-    fix, parent, files = job
+    fix, parent, files, since = job
     found: set[str] = set()
     for path, ranges in files:
         # A repository's blame.ignoreRevsFile would hide commits from SZZ: reset it.
@@ -64,6 +100,8 @@ def blame_lines(git_dir: str, job: BlameJob, env: dict[str, str] | None = None) 
             "blame.ignoreRevsFile=",
             "blame",
             "--porcelain",
+            "--root",  # a root commit is a commit like any other, not a boundary
+            *([f"--since=@{since}"] if since is not None else []),
         ]
         for start, count in ranges:
             command += ["-L", f"{start},{start + count - 1}"]
@@ -74,12 +112,21 @@ def blame_lines(git_dir: str, job: BlameJob, env: dict[str, str] | None = None) 
             detail = getattr(exc, "stderr", b"") or str(exc).encode()
             message = detail.decode("utf-8", "replace").strip().splitlines()
             raise BlameError(f"git blame {path.decode('utf-8', 'replace')} at {parent[:12]}: {message[-1:]}") from exc
+        boundary: set[bytes] = set()
+        current = b""
         for line in done.stdout.splitlines():
-            # Group headers: "<40-hex sha> <orig line> <final line> <lines in group>"; content lines start
-            # with a tab, other headers with a word.
-            head, _, rest = line.partition(b" ")
-            if len(head) == 40 and rest.count(b" ") == 2:
-                found.add(head.decode())
+            # Line headers: "<40-hex sha> <orig line> <final line>[ <lines in group>]", then (the first time a
+            # commit shows) its headers, one of which is "boundary" for a commit the walk stopped at; content
+            # lines start with a tab.
+            header = _LINE_HEADER.match(line)
+            if header is not None:
+                current = header.group(1)
+                found.add(current.decode())
+            elif line == b"boundary":
+                boundary.add(current)
+        found -= {sha.decode() for sha in boundary}
+        if enough is not None and enough(found):
+            break
     return fix, sorted(found)
 
 
@@ -102,9 +149,9 @@ class Blamer:
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="blame")
         self._futures: list[Future[tuple[str, list[str]]]] = []
 
-    def submit(self, job: BlameJob) -> None:
-        """Queue one fix commit's blame."""
-        self._futures.append(self._pool.submit(blame_lines, self._git_dir, job, self._env))
+    def submit(self, job: BlameJob, enough: Callable[[set[str]], bool] | None = None) -> None:
+        """Queue one fix commit's blame (`enough`: see blame_lines)."""
+        self._futures.append(self._pool.submit(blame_lines, self._git_dir, job, self._env, enough))
 
     def results(self) -> Iterator[tuple[str, list[str]]]:
         """(fix SHA, blamed SHAs) for every job in submission order, waiting as needed."""

@@ -76,10 +76,15 @@ def write_rows(path: Path, rows: Iterable[CommitRow], repository_id: str, fixed_
     ordered = sorted(rows, key=lambda r: (r.author_date, r.sha))
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temp.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for row in ordered:
-            writer.writerow(record(row, repository_id, fixed_by.get(row.sha, [])))
-    temp.replace(path)
+    try:
+        with temp.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(COLUMNS)
+            for row in ordered:
+                writer.writerow(record(row, repository_id, fixed_by.get(row.sha, [])))
+        temp.replace(path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)  # nothing half-written stays behind
+        exc.filename = str(path)  # the error names the file the user asked for, not the temp file
+        raise
     return len(ordered)

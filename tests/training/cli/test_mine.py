@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.support import ROOT, GitScript, build_history
+from tests.support import ROOT, GitScript, blobless_clone, build_history
 from training.cli import cli
 
 
@@ -55,7 +55,9 @@ def test_no_state_and_an_explicit_state_path(script: GitScript, tmp_path: Path) 
     ("args", "message"),
     [(["--since", "last week"], "error: --since: 'last week' is not an ISO date"),
      (["--fix-shas", "/nonexistent/fixes.txt"], "error: /nonexistent/fixes.txt: "),
-     (["--branches", "both"], "error: --branches: expected 'all' or 'HEAD', got 'both'")],
+     (["--refs", "both"], "error: --refs: expected one of all, branches, tags, HEAD, got 'both'"),
+     (["--szz", "loose"], "error: --szz: expected one of strict, plain, got 'loose'"),
+     (["--fix-rule", "listed"], "error: --fix-rule: 'listed' marks only the fixes of --fix-shas FILE")],
 )  # fmt: skip
 def test_bad_options_are_one_line_errors_exit_2(
     script: GitScript, tmp_path: Path, args: list[str], message: str
@@ -102,3 +104,22 @@ def test_the_console_command_runs_mine(script: GitScript, tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert len(rows(out)) == 14
     assert (tmp_path / "cli.csv.state").exists()
+
+
+def test_an_output_directory_and_an_unfetchable_object_are_one_line_exit_2(script: GitScript, tmp_path: Path) -> None:
+    build_history(script)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    expected = f"error: {folder}: is a directory (--out names the file to write)\n"
+    assert mine(script.path, "--out", folder) == (2, "", expected)
+    assert list(folder.iterdir()) == []
+    clone = blobless_clone(script, tmp_path / "clone.git")
+    subprocess.run(["git", "--git-dir", str(clone), "remote", "set-url", "origin", str(tmp_path / "gone")],
+                   check=True)  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "training", "mine", str(clone), "--out", str(tmp_path / "o.csv"),
+                           "--no-progress"], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith(f"error: {clone}: commit ") and "is missing and no promisor remote could provide it" in last
+    assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.csv.state").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clone.git", "folder", "repo"]  # no temp file

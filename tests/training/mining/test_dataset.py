@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, GitScript, build_history
+from tests.support import ROOT, GitScript, blobless_clone, build_history
 from training.mining.dataset import mine, mine_commit, parse_since
 from training.mining.repository import MiningError, open_repository
 from training.mining.writer import COLUMNS
@@ -103,7 +103,7 @@ def test_a_deleted_branch_disappears_from_a_continued_mine(script: GitScript, tm
     assert {r["commit_hash"]: r["fixed_by"] for r in read(out)}[sha["c1"]] == sha["c7"]
 
 
-def test_options_since_fix_list_and_branches(script: GitScript, tmp_path: Path) -> None:
+def test_options_since_fix_list_and_refs(script: GitScript, tmp_path: Path) -> None:
     sha = build_history(script)
     fixes = tmp_path / "fixes.txt"
     fixes.write_text(f"# tracker\n{sha['c13']}\n")
@@ -119,9 +119,9 @@ def test_options_since_fix_list_and_branches(script: GitScript, tmp_path: Path) 
     script.write("side.py", "x = 1\n")
     side = script.commit("side", "e@x.org", 40)
     script.switch("main")
-    mine(script.path, out, branches="HEAD")
+    mine(script.path, out, refs="HEAD")
     assert side not in {r["commit_hash"] for r in read(out)}
-    mine(script.path, out, branches="all", labels=False)
+    mine(script.path, out, refs="all", labels=False)
     assert side in {r["commit_hash"] for r in read(out)}
     assert all(r["buggy"] == "false" for r in read(out))  # labels=False
 
@@ -138,7 +138,10 @@ def test_since_is_an_iso_date_in_utc_unless_it_has_an_offset(value: str, seconds
     ("kwargs", "message"),
     [({"since": "last week"}, "--since: 'last week' is not an ISO date"),
      ({"fix_shas": Path("/nonexistent/fixes.txt")}, "/nonexistent/fixes.txt: "),
-     ({"branches": "both"}, "--branches: expected 'all' or 'HEAD', got 'both'")],
+     ({"refs": "both"}, "--refs: expected one of all, branches, tags, HEAD, got 'both'"),
+     ({"fix_rule": "magic"}, "--fix-rule: expected one of keywords, listed, got 'magic'"),
+     ({"szz": "loose"}, "--szz: expected one of strict, plain, got 'loose'"),
+     ({"fix_rule": "listed"}, "--fix-rule: 'listed' marks only the fixes of --fix-shas FILE")],
 )  # fmt: skip
 def test_bad_options_are_mining_errors(script: GitScript, tmp_path: Path, kwargs: dict, message: str) -> None:
     script.write("a.py", "x = 1\n")
@@ -225,3 +228,62 @@ def test_scoring_reuses_the_mining_state(script: GitScript, tmp_path: Path) -> N
     state.write_text("junk")
     with pytest.raises(MiningError, match="not a commitrisk mining state file"):
         mine_commit(script.path, state_path=state)
+
+
+def test_a_blobless_clone_is_mined_like_the_full_repository(script: GitScript, tmp_path: Path) -> None:
+    build_history(script)
+    clone = blobless_clone(script, tmp_path / "clone.git")
+    notes: list[str] = []
+    mine(clone, tmp_path / "clone.csv", repository_id="demo", note=notes.append)
+    mine(script.path, tmp_path / "full.csv", repository_id="demo")
+    assert (tmp_path / "clone.csv").read_bytes() == (tmp_path / "full.csv").read_bytes()
+    assert len(notes) == 1 and notes[0].startswith("partial clone: fetched ")
+
+
+def test_an_object_that_cannot_be_had_is_one_error_and_nothing_is_written(script: GitScript, tmp_path: Path) -> None:
+    build_history(script)
+    clone = blobless_clone(script, tmp_path / "clone.git")
+    subprocess.run(["git", "--git-dir", str(clone), "remote", "set-url", "origin", str(tmp_path / "gone")],
+                   check=True)  # fmt: skip
+    out = tmp_path / "out" / "commits.csv"
+    with pytest.raises(MiningError) as caught:
+        mine(clone, out, state_path=tmp_path / "out" / "mine.state")
+    message = str(caught.value)
+    assert message.startswith(f"{clone}: commit ") and "object " in message and "\n" not in message
+    assert not (tmp_path / "out").exists()  # no CSV, no state, no temp file
+
+
+def test_a_missing_object_in_a_complete_clone_names_commit_and_object(script: GitScript, tmp_path: Path) -> None:
+    script.write("a.py", "x = 1\n")
+    sha = script.commit("c", "a@x.org", 0)
+    blob = script.git("rev-parse", f"{sha}:a.py")
+    (script.path / ".git" / "objects" / blob[:2] / blob[2:]).unlink()  # a damaged clone, no promisor
+    with pytest.raises(MiningError, match=f"^{script.path}: commit {sha}: object {blob} is missing"):
+        mine(script.path, tmp_path / "o.csv")
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_an_output_or_state_path_that_is_a_directory_is_refused_cleanly(script: GitScript, tmp_path: Path) -> None:
+    script.write("a.py", "x = 1\n")
+    script.commit("c", "a@x.org", 0)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    with pytest.raises(MiningError, match=f"^{folder}: is a directory \\(--out names the file to write\\)$"):
+        mine(script.path, folder)
+    with pytest.raises(MiningError, match=f"^{folder}: is a directory \\(--state names the file to write\\)$"):
+        mine(script.path, tmp_path / "o.csv", state_path=folder)
+    assert list(folder.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["folder", "repo"]
+
+
+def test_options_that_change_labels_re_mine_and_the_listed_rule_takes_the_list_only(
+    script: GitScript, tmp_path: Path
+) -> None:
+    sha = build_history(script)
+    fixes = tmp_path / "fixes.txt"
+    fixes.write_text(f"{sha['c13']}\n")
+    out, state = tmp_path / "o.csv", tmp_path / "s.state"
+    mine(script.path, out, state_path=state)
+    notes: list[str] = []
+    again = mine(script.path, out, state_path=state, fix_shas=fixes, fix_rule="listed", szz="plain", note=notes.append)
+    assert again.walked == commit_count(script) and notes == [f"{state}: mined with other options; mining from scratch"]
+    assert {r["commit_hash"] for r in read(out) if r["is_fix_commit"] == "true"} == {sha["c13"]}

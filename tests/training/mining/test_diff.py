@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.support import GitScript
-from training.mining.diff import FileChange, file_changes, size_metrics
+from training.mining.diff import HUGE_COMMIT, FileChange, PatchCache, file_changes, size_metrics
 from training.mining.language import Classifier
 from training.mining.repository import open_repository
 
@@ -80,3 +80,44 @@ def test_a_submodule_entry_is_listed_but_never_counted(script: GitScript) -> Non
     script.git("commit", "-q", "-m", "submodule", env=script._env("a@x.org", "a", 1))
     (change,) = changes_of(script)
     assert (change.path, change.status, change.source, change.counted) == ("vendor/lib", "A", False, False)
+
+
+def test_merges_skip_patches_and_repeated_blob_pairs_reuse_them(script: GitScript) -> None:
+    import pygit2
+
+    script.write("a.py", "x = 1\n")
+    script.commit("add", "a@x.org", 0)
+    script.write("a.py", "x = 2\n")
+    script.commit("edit", "a@x.org", 1)
+    repo = open_repository(script.path)
+    commit = repo.revparse_single("HEAD").peel(pygit2.Commit)
+    (bare,) = file_changes(repo, commit, Classifier(), patches=False)
+    assert (bare.source, bare.la, bare.ld, bare.counted) == (True, 0, 0, False)  # a merge needs no more
+    cache = PatchCache()
+    (first,) = file_changes(repo, commit, Classifier(), cache=cache)
+    assert (first.la, first.ld, first.deleted) == (1, 1, ((1, 1),)) and len(cache) == 1
+    key = next(iter(cache))
+    cache[key] = (7, 7, 1, 1, ((1, 7),))  # a planted entry proves the second call reads the cache
+    (second,) = file_changes(repo, commit, Classifier(), cache=cache)
+    assert (second.la, second.ld) == (7, 7)
+
+
+def test_a_huge_commit_pairs_only_exact_renames(script: GitScript) -> None:
+    count = HUGE_COMMIT // 2 + 10  # more than HUGE_COMMIT added + deleted files once moved
+    for i in range(count):
+        script.write(f"site/p{i}.html", f"<p>page {i}</p>\n" * 5)
+    # (lib/ sorts before site/: libgit2 examines at most 200 rename sources per target, in path order)
+    script.write("lib/App.java", "".join(f"int a{i} = {i};\n" for i in range(30)))
+    script.write("lib/Util.java", "".join(f"int u{i} = {i};\n" for i in range(30)))
+    script.commit("add", "a@x.org", 0)
+    for i in range(count):
+        (script.path / f"site/p{i}.html").unlink()
+        script.write(f"web/q{i}.html", f"<p>page {i}</p>\n" * 5 + "<p>edited</p>\n")  # similar, not equal
+    script.move("lib/App.java", "core/App.java")  # identical content: still paired
+    script.move("lib/Util.java", "core/Util.java")
+    script.write("core/Util.java", script.read("core/Util.java") + "int extra;\n")  # similar only: not paired
+    script.commit("move everything", "a@x.org", 1)
+    changes = changes_of(script)
+    renamed = [(c.old_path, c.path) for c in changes if c.status == "R"]
+    assert renamed == [("lib/App.java", "core/App.java")]
+    assert len(changes) == 2 * count + 1 + 2  # similar pairs stay an addition and a deletion

@@ -54,3 +54,41 @@ def test_an_author_date_before_the_files_last_change_gives_age_zero_not_negative
     h.advance(b"a", [], None, [], "x@y", 5 * DAY, [change("f.py", "A")], keep=False)
     b = h.advance(b"b", [b"a"], b"a", [], "x@y", 2 * DAY, [change("f.py")], keep=False)  # rebased: older date
     assert (b["age"], b["rexp"]) == (0.0, 1.0)
+
+
+def test_a_re_added_path_continues_into_its_deleted_incarnation() -> None:
+    h = History()
+    h.plan([(b"a", []), (b"b", [b"a"]), (b"c", [b"b"])])
+    h.advance(b"a", [], None, [], "x@y", 0, [change("f.py", "A")], keep=False)
+    h.advance(b"b", [b"a"], b"a", [], "z@y", DAY, [FileChange("D", "f.py", "f.py", True, ld=1, hd=1)], keep=False)
+    c = h.advance(b"c", [b"b"], b"b", [], "x@y", 2 * DAY, [change("f.py", "A")], keep=False)
+    assert (c["nuc"], c["ndev"], c["age"], c["rexp"]) == (2, 2, 0.0, 1 / 2)  # b (deletion) and a; age: added
+
+
+def test_touches_of_a_path_while_it_was_no_counted_type_are_not_history() -> None:
+    h = History()
+    h.plan([(b"a", []), (b"b", [b"a"]), (b"c", [b"b"])])
+    h.advance(b"a", [], None, [], "x@y", 0, [FileChange("A", "tool", "tool", False)], keep=False)
+    h.advance(b"b", [b"a"], b"a", [], "x@y", DAY, [change("tool")], keep=False)  # now a counted type
+    c = h.advance(b"c", [b"b"], b"b", [], "x@y", 2 * DAY, [change("tool")], keep=False)
+    assert (c["nuc"], c["age"]) == (1, 1.0)
+
+
+def test_an_addition_at_a_merge_ends_the_history_there() -> None:
+    h = History()
+    commits = [(b"a", []), (b"t", [b"a"]), (b"m", [b"a", b"t"]), (b"c", [b"m"])]
+    h.plan(commits)
+    h.advance(b"a", [], None, [], "x@y", 0, [], keep=False)
+    h.advance(b"t", [b"a"], b"a", [], "z@y", DAY, [change("f.py", "A")], keep=False)
+    h.advance(b"m", [b"a", b"t"], b"t", [], "x@y", 2 * DAY, [change("f.py", "A")], keep=False)  # follows t
+    c = h.advance(b"c", [b"m"], b"m", [], "x@y", 3 * DAY, [change("f.py")], keep=False)
+    assert (c["nuc"], c["ndev"]) == (1, 1)  # m only, not t
+
+
+def test_sexp_counts_chain_commits_in_the_subsystems_once_each() -> None:
+    h = History()
+    h.plan([(b"a", []), (b"b", [b"a"]), (b"c", [b"b"])])
+    h.advance(b"a", [], None, [], "x@y", 0, [change("lib/a.py", "A"), change("src/b.py", "A")], keep=False)
+    h.advance(b"b", [b"a"], b"a", [], "x@y", DAY, [change("lib/other.py", "A")], keep=False)
+    c = h.advance(b"c", [b"b"], b"b", [], "x@y", 2 * DAY, [change("lib/a.py"), change("src/b.py")], keep=False)
+    assert (c["sexp"], c["nuc"]) == (2, 1)  # a (once, though it touched both) and b (another file of lib/)

@@ -51,17 +51,28 @@ def test_a_repository_without_commits_has_no_start_points(script: GitScript) -> 
     assert start_points(repo, "all") == []
 
 
-def test_all_branches_or_only_head(script: GitScript) -> None:
+def test_start_points_by_refs_branches_tags_or_head(script: GitScript) -> None:
     script.write("a.py", "x = 1\n")
     main = script.commit("c", "a@x.org", 0)
     script.switch("side", create=True)
     script.write("a.py", "x = 2\n")
     side = script.commit("d", "a@x.org", 1)
+    script.switch("tagged", create=True)
+    script.write("a.py", "x = 3\n")
+    tagged = script.commit("e", "a@x.org", 2)
+    tagger = {"GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@x.org"}
+    script.git("tag", "-a", "v1", "-m", "annotated", env=tagger)  # peeled to its commit
+    script.git("tag", "light", side)  # lightweight
+    script.git("tag", "tree-tag", script.git("rev-parse", "HEAD^{tree}"))  # not a commit: ignored
     script.switch("main")
+    script.git("branch", "-D", "tagged")
+    script.git("symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/gone")  # dangling: ignored
     repo = open_repository(script.path)
     assert [str(o) for o in start_points(repo, "HEAD")] == [main]
-    assert sorted(str(o) for o in start_points(repo, "all")) == sorted([main, side])
-    with pytest.raises(MiningError, match="--branches"):
+    assert sorted(str(o) for o in start_points(repo, "branches")) == sorted([main, side])
+    assert sorted(str(o) for o in start_points(repo, "tags")) == sorted([main, side, tagged])
+    assert sorted(str(o) for o in start_points(repo, "all")) == sorted([main, side, tagged])
+    with pytest.raises(MiningError, match=r"^--refs: expected one of all, branches, tags, HEAD, got 'some'$"):
         start_points(repo, "some")
 
 

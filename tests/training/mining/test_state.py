@@ -19,9 +19,12 @@ def test_state_round_trips(tmp_path: Path) -> None:
     save_state(path, state)
     loaded = load_state(path)
     assert loaded.rows == state.rows
-    assert loaded.compatible("all", True, frozenset({"a" * 40}))
-    assert not loaded.compatible("HEAD", True, frozenset({"a" * 40}))
-    assert not loaded.compatible("all", False, frozenset({"a" * 40}))
+    listed = frozenset({"a" * 40})
+    assert loaded.compatible(MiningState("all", True, listed))
+    assert not loaded.compatible(MiningState("HEAD", True, listed))
+    assert not loaded.compatible(MiningState("all", False, listed))
+    assert not loaded.compatible(MiningState("all", True, listed, fix_rule="listed"))
+    assert not loaded.compatible(MiningState("all", True, listed, szz="plain"))
     # fixes ordered by (fix time, SHA), whatever order the walk found them in
     assert loaded.labels_of() == {"b" * 40: ["e" * 40, "c" * 40, "d" * 40]}
     assert list(tmp_path.joinpath("deep").iterdir()) == [path]  # no temp file left behind

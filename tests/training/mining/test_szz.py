@@ -6,7 +6,17 @@ import pytest
 
 from tests.support import GitScript
 from training.mining.repository import open_repository
-from training.mining.szz import BlameError, blame_lines, has_fix_keyword, is_fix, read_fix_shas
+from training.mining.szz import (
+    TANGLED,
+    WINDOW_DAYS,
+    BlameError,
+    blame_lines,
+    has_fix_keyword,
+    inducing,
+    is_fix,
+    linkable,
+    read_fix_shas,
+)
 
 SMALL = {"ld": 10, "hd": 2, "nf": 3}
 
@@ -40,6 +50,27 @@ def test_very_large_changes_and_merges_are_never_fixes() -> None:
     assert not is_fix(False, SMALL, merge=False)
 
 
+def test_the_listed_rule_takes_only_issue_tracker_fixes() -> None:
+    assert is_fix(False, SMALL, merge=False, listed=True, rule="listed")
+    assert not is_fix(True, SMALL, merge=False, listed=False, rule="listed")  # a keyword alone is not enough
+    assert not is_fix(False, {**SMALL, "nf": 50}, merge=False, listed=True, rule="listed")  # still no huge change
+
+
+DAY = 86400
+
+
+def test_plain_links_every_earlier_row_and_strict_a_recent_untangled_few() -> None:
+    fix = 1000 * DAY
+    blamed = {"a": fix - 10 * DAY, "b": fix - WINDOW_DAYS * DAY, "c": fix - (WINDOW_DAYS + 1) * DAY, "d": fix + DAY}
+    assert inducing(fix, blamed, "plain") == ["a", "b", "c"]  # d is later than the fix (clock skew)
+    assert linkable(fix, blamed) == ["a", "b"]  # c is more than a year older
+    assert inducing(fix, blamed, "strict") == ["a", "b"]
+    many = {f"x{i}": fix - i * DAY for i in range(1, TANGLED + 2)}  # one more than TANGLED recent commits
+    assert inducing(fix, many, "plain") == sorted(many)
+    assert inducing(fix, many, "strict") == []  # a tangled fix links none
+    assert inducing(fix, dict(list(many.items())[:TANGLED]), "strict") == sorted(list(many)[:TANGLED])
+
+
 def test_fix_sha_files_are_validated() -> None:
     sha = "0123456789abcdef0123456789abcdef01234567"
     assert read_fix_shas(f"# from JIRA\n\n{sha.upper()}  # PROJ-1\n") == {sha}
@@ -56,14 +87,42 @@ def test_blame_finds_the_commits_of_deleted_lines_through_a_rename(script: GitSc
     moved = script.commit("move", "a@x.org", 2)
     git_dir = open_repository(script.path).path
     # the fix (not committed here) deletes line 3 (v2, from `first`) and line 8 (v7, from `second`)
-    fix, found = blame_lines(git_dir, ("f" * 40, moved, [(b"new/a.py", [(3, 1), (8, 1)])]))
+    fix, found = blame_lines(git_dir, ("f" * 40, moved, [(b"new/a.py", [(3, 1), (8, 1)])], None))
     assert fix == "f" * 40
     assert found == sorted([first, second])
-    assert blame_lines(git_dir, ("f" * 40, moved, [(b"new/a.py", [(9, 2)])]))[1] == [first]
+    assert blame_lines(git_dir, ("f" * 40, moved, [(b"new/a.py", [(9, 2)])], None))[1] == [first]
+
+
+def test_blame_since_a_time_drops_lines_from_before_it(script: GitScript) -> None:
+    script.write("a.py", "".join(f"v{i} = {i}\n" for i in range(6)))
+    root = script.commit("add", "a@x.org", 0)  # the root commit is blamed like any other (not a boundary)
+    script.write("a.py", "".join(f"v{i} = {i}\n" for i in range(6)).replace("v4 = 4", "v4 = 40"))
+    recent = script.commit("change v4", "b@x.org", 400)
+    git_dir = open_repository(script.path).path
+    job = ("f" * 40, recent, [(b"a.py", [(2, 1), (5, 1)])])
+    assert blame_lines(git_dir, (*job, None))[1] == sorted([root, recent])
+    since = int(script.git("show", "-s", "--format=%at", recent)) - 10 * DAY
+    assert blame_lines(git_dir, (*job, since))[1] == [recent]  # v1's line predates the window: dropped
+
+
+def test_blame_stops_early_once_the_answer_is_known(script: GitScript) -> None:
+    script.write("a.py", "x = 1\n")
+    script.write("b.py", "y = 1\n")
+    sha = script.commit("add", "a@x.org", 0)
+    git_dir = open_repository(script.path).path
+    seen: list[set[str]] = []
+
+    def enough(found: set[str]) -> bool:
+        seen.append(set(found))
+        return True
+
+    job = ("f" * 40, sha, [(b"a.py", [(1, 1)]), (b"missing.py", [(1, 1)])], None)
+    assert blame_lines(git_dir, job, enough=enough)[1] == [sha]  # missing.py was never blamed (it would fail)
+    assert seen == [{sha}]
 
 
 def test_a_failing_blame_is_one_line(script: GitScript) -> None:
     script.write("a.py", "x = 1\n")
     sha = script.commit("add", "a@x.org", 0)
     with pytest.raises(BlameError, match=r"^git blame missing.py at .{12}: \['fatal: no such path"):
-        blame_lines(open_repository(script.path).path, ("f" * 40, sha, [(b"missing.py", [(1, 1)])]))
+        blame_lines(open_repository(script.path).path, ("f" * 40, sha, [(b"missing.py", [(1, 1)])], None))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
 from training.mining.writer import COLUMNS, CommitRow, first_line, format_number, write_rows
 
 METRICS = {"ns": 1, "nd": 2, "nf": 3, "entropy": 0.5, "la": 4, "ld": 0, "ha": 1, "hd": 0, "lt": 10.0,
@@ -58,3 +60,13 @@ def test_rows_are_sorted_by_time_and_quoted_safely(tmp_path: Path) -> None:
         "4.6296296296296294e-05",
         "1",
     ]
+
+
+def test_a_failed_write_names_the_output_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    row = CommitRow("a" * 40, 10, "Ann", "a@x", "first", False, ["x.py"], METRICS)
+    target = tmp_path / "commits.csv"
+    target.mkdir()  # the final rename cannot replace a directory
+    with pytest.raises(OSError) as caught:
+        write_rows(target, [row], "repo", {})
+    assert caught.value.filename == str(target)
+    assert [p.name for p in tmp_path.iterdir()] == ["commits.csv"]
