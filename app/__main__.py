@@ -7,6 +7,7 @@ process with one line on stderr and exit code 2, before any worker starts.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import socket
@@ -36,10 +37,18 @@ def settings_for(models_dir: Path) -> Settings:
         )
     os.environ["COMMITRISK_MODELS_DIR"] = str(models_dir.resolve())
     try:
-        return Settings()  # fail on a bad COMMITRISK_* value before workers start
+        settings = Settings()  # fail on a bad COMMITRISK_* value before workers start
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ServeError(f"COMMITRISK_{str(first['loc'][0]).upper()}: {first['msg']}") from None
+        problem = first["msg"].removeprefix("Value error, ")  # a validator's own message, as written
+        raise ServeError(f"COMMITRISK_{str(first['loc'][0]).upper()}: {problem}") from None
+    from app.api.tokens import check_file
+
+    try:
+        check_file(settings)  # a client tokens file that cannot serve would refuse every client
+    except ValueError as exc:
+        raise ServeError(str(exc)) from None
+    return settings
 
 
 def check_address(host: str, port: int) -> None:
@@ -75,10 +84,15 @@ def serve(models_dir: Path, host: str, port: int, workers: int) -> None:
     """Run uvicorn; with several workers each builds its own app (factory) and metrics go multiprocess."""
     import uvicorn
 
+    from app.connection import GuardedHttpToolsProtocol
+
     settings = settings_for(models_dir)
     check_address(host, port)
     prepare_multiprocess(workers)
-    options: dict[str, Any] = {"host": host, "port": port, "access_log": settings.access_log}
+    # uvicorn's httptools protocol, plus a deadline and a size cap for request heads (app/connection.py); a
+    # partial, not a class attribute, so that it reaches spawned workers.
+    protocol = functools.partial(GuardedHttpToolsProtocol, header_timeout=settings.header_timeout_seconds)
+    options: dict[str, Any] = {"host": host, "port": port, "access_log": settings.access_log, "http": protocol}
     if workers > 1:
         uvicorn.run(FACTORY, factory=True, workers=workers, **options)
     else:

@@ -41,7 +41,7 @@ RiskBand = Literal["low", "medium", "high"]
 
 def is_version_name(name: str) -> bool:
     """True when `name` is a valid version directory name (a positive integer, no path tricks)."""
-    return bool(_VERSION_NAME.match(name))
+    return bool(_VERSION_NAME.fullmatch(name))  # fullmatch: `$` alone would accept a trailing newline
 
 
 def parse_pointer(text: str) -> tuple[int, ...]:
@@ -119,13 +119,84 @@ class EvaluationMetrics(_Frozen):
 
 
 class CandidateScore(_Frozen):
-    """One model family tried during selection, scored on validation data only."""
+    """One candidate recipe of the choice: `cv_roc_auc` = mean ROC AUC over the choice folds (older manifests:
+    time-series CV), the means per protocol and the rule's `verdict`; None where not measured."""
 
     name: str
-    validation_roc_auc: float
+    validation_roc_auc: float | None = None
     cv_roc_auc: float | None = None
     params: dict[str, str | int | float | bool | None]
     fit_seconds: float
+    forward_roc_auc: float | None = None
+    leave_one_out_roc_auc: float | None = None
+    verdict: str | None = None
+
+
+Protocol = Literal["forward", "leave_one_out"]
+
+
+class FoldScore(_Frozen):
+    """One repository's fold: figures on its test rows, the baseline's beside them (`difference_se`: paired
+    DeLong SE of roc_auc − baseline_roc_auc), or why it was skipped."""
+
+    protocol: Protocol
+    repository: str
+    train_rows: int
+    test_rows: int
+    buggy: int
+    roc_auc: float | None = None
+    pr_auc: float | None = None
+    recall_at_20_effort: float | None = None
+    popt: float | None = None
+    baseline_roc_auc: float | None = None
+    difference_se: float | None = None
+    skipped: str | None = None
+
+
+class ProtocolSummary(_Frozen):
+    """Every fold of one protocol and the means over the evaluated ones (None when none was)."""
+
+    protocol: Protocol
+    folds: list[FoldScore]
+    mean_roc_auc: float | None = None
+    mean_recall_at_20_effort: float | None = None
+    mean_popt: float | None = None
+    baseline_mean_roc_auc: float | None = None
+    note: str | None = None
+
+
+class ProtocolReport(_Frozen):
+    """Per-repository evidence: forward in time and leave one repository out, with how the recipe was chosen."""
+
+    test_fraction: float
+    label_delay_days: float
+    baseline: str
+    forward: ProtocolSummary
+    leave_one_out: ProtocolSummary
+    choice: str
+    choice_data_end: datetime | None = None
+
+
+class LinearTerm(_Frozen):
+    """One input of a linear model: sum of metrics (/ floored denominator), log1p, standardised; its exact
+    contribution to the served log-odds is `coefficient · (term − mean) / scale`."""
+
+    name: str
+    numerator: list[str]
+    denominator: str | None = None
+    floor: float = 1.0
+    log1p: bool = True
+    mean: float
+    scale: float = Field(gt=0.0)
+    coefficient: float
+
+
+class LinearExplanation(_Frozen):
+    """A linear model on the served (calibrated) log-odds scale: logit(p) = intercept + Σ contributions."""
+
+    method: Literal["linear"] = "linear"
+    intercept: float
+    terms: list[LinearTerm]
 
 
 class TrainingWindow(_Frozen):
@@ -205,6 +276,8 @@ class ModelManifest(_Frozen):
     onnx_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     self_test: SelfTest
     warnings: list[str] = Field(default_factory=list)
+    protocol: ProtocolReport | None = None
+    explanation: LinearExplanation | None = None
 
     @field_validator("features")
     @classmethod

@@ -22,6 +22,10 @@ class ModelNotFound(CommitRiskError):
     """A version that does not exist on disk was asked for."""
 
 
+class NotLogged(CommitRiskError):
+    """A repository or commit the prediction log holds no prediction for."""
+
+
 class InvalidVersion(CommitRiskError):
     """A version name that is not a positive integer (e.g. a path like `../x`)."""
 
@@ -31,7 +35,7 @@ class InvalidModel(CommitRiskError):
 
 
 class RepositoryError(CommitRiskError):
-    """The models directory cannot be written (permissions, full disk); the message says what was not done."""
+    """The models directory cannot be read or written (permissions, full disk); the message says what failed."""
 
 
 class InvalidInput(CommitRiskError):
@@ -43,11 +47,11 @@ class BatchTooLarge(CommitRiskError):
 
 
 class Unauthenticated(CommitRiskError):
-    """An admin route was called without a bearer token."""
+    """A protected route (admin, or scoring with client tokens on) was called without a bearer token."""
 
 
 class Forbidden(CommitRiskError):
-    """An admin route was called with a wrong bearer token."""
+    """A protected route was called with a wrong bearer token (or its tokens are not configured)."""
 
 
 class NotEnoughData(CommitRiskError):
@@ -62,5 +66,21 @@ class BodyTooLarge(CommitRiskError):
     """The request body exceeds the configured byte limit."""
 
 
+class DatabaseUnavailable(CommitRiskError):
+    """The monitoring database cannot be reached right now; scoring goes on and the service reconnects by itself."""
+
+
 class DriftUnavailable(CommitRiskError):
     """This process cannot compute drift: the `monitor` extra (evidently) is not installed."""
+
+
+class UnsupportedMediaType(CommitRiskError):
+    """A body whose Content-Type this route does not read (JSON routes read `application/json` only)."""
+
+
+class RequestTimeout(CommitRiskError):
+    """The request body did not arrive within the configured time."""
+
+
+class Overloaded(CommitRiskError):
+    """This process is already serving its configured maximum of concurrent requests; retry shortly."""

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import FastAPI
 
 from app.api import health, models, monitoring, predict, retrain, v2
+from app.api.deps import hidden_paths
 from app.api.errors import install_error_handlers
 from app.api.middleware import ServiceMiddleware
 from app.metrics import ServiceMetrics
@@ -23,6 +24,7 @@ from app.repository import ModelRepository
 from app.services import Services
 from app.settings import Settings
 from app.shadow import ShadowMetrics, ShadowSink
+from app.ui import pages
 
 log = logging.getLogger("commitrisk.main")
 
@@ -97,8 +99,15 @@ def create_app(settings: Settings) -> FastAPI:
     # The routers already carry their prefix and tags, so paths and the OpenAPI schema are the same.
     for router in (predict.router, models.router, health.router, v2.router, retrain.router, monitoring.router):
         app.router.routes.extend(router.routes)
-    install_error_handlers(app, on_rejection=services.monitoring.record_rejection)
-    app.add_middleware(ServiceMiddleware, metrics=services.metrics, max_body=settings.max_body_bytes)
+    app.router.routes.extend(pages.router(services).routes)  # the web pages (/ui/…), read-only
+    install_error_handlers(app, on_rejection=services.monitoring.record_rejection, hidden=hidden_paths)
+    app.add_middleware(
+        ServiceMiddleware,
+        metrics=services.metrics,
+        max_body=settings.max_body_bytes,
+        body_timeout=settings.body_timeout_seconds,
+        max_requests=settings.max_concurrent_requests,
+    )
     return app
 
 

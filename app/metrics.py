@@ -6,7 +6,9 @@ every worker writes its samples to files there and `exposition` merges them (Mul
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 PROBABILITY_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 RELOAD_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# prometheus-client's file of one live-mode gauge of one process, e.g. `gauge_livesum_4242.db`.
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_([0-9]+)\.db")
 
 
 class ServiceMetrics:
@@ -115,10 +119,42 @@ class ServiceMetrics:
 
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition (merged over worker processes in multiprocess mode) and its media type."""
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if directory:
             from prometheus_client import multiprocess
 
+            forget_dead_processes(directory)
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged)
             return generate_latest(merged), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def forget_dead_processes(directory: str) -> list[int]:
+    """Drop the live gauges (in flight, model info) of processes that no longer exist; return their pids.
+
+    A worker that exits cleanly does this in its shutdown (`mark_process_dead`); one that is SIGKILLed (OOM, a
+    hung worker killed by uvicorn's supervisor) never runs it, and its last values would be summed forever.
+    Its counters and histograms stay: what it counted happened.
+    """
+    from prometheus_client import multiprocess
+
+    dead = set()
+    for name in os.listdir(directory):
+        found = _LIVE_GAUGE_FILE.fullmatch(name)
+        if found is not None and not _alive(int(found[1])):
+            dead.add(int(found[1]))
+    for pid in dead:
+        with contextlib.suppress(FileNotFoundError):  # another worker's scrape may remove them first
+            multiprocess.mark_process_dead(pid, directory)
+    return sorted(dead)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: the existence check, nothing is sent
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True

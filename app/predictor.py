@@ -12,6 +12,7 @@ import onnxruntime as ort
 
 from app.contract import FEATURES, ModelManifest, RiskBand
 from app.errors import InvalidInput, InvalidModel
+from app.explanation import LinearExplainer
 
 N_FEATURES = len(FEATURES)
 # Row i+1 of an explanation block is the original row with feature i set to its training median.
@@ -34,19 +35,32 @@ _PHRASES: dict[str, str] = {
     "exp": "the author has {v} earlier commits",
     "rexp": "recent author experience {v}",
     "sexp": "the author has {v} earlier commits in these subsystems",
+    "la/lt": "lines added per line of the changed files {v}",
+    "ld/lt": "lines deleted per line of the changed files {v}",
+    "lt/nf": "{v} lines per changed file",
+    "nuc/nf": "{v} earlier changes per changed file",
+    "la+ld/nf": "{v} lines changed per file",
 }
 _EXP, _AGE = FEATURES.index("exp"), FEATURES.index("age")
+# float32 inputs and float64 terms: a linear explanation must reproduce the file's probabilities this closely.
+EXPLANATION_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
 class Factor:
-    """How much one metric raised the probability versus that metric at its training median."""
+    """How much one input raised the probability versus that input at its typical value.
+
+    Perturbation (any model): `median` is the training median, `effect` = p − p(metric at median). Linear
+    models: `contribution` is the exact share of the log-odds (coefficient × deviation on the model's scale),
+    `median` the value that contributes nothing and `effect` = p − p(without this contribution).
+    """
 
     feature: str
     value: float
     median: float
     effect: float
     reason: str
+    contribution: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +76,11 @@ class Prediction:
 
 
 def format_number(value: float) -> str:
-    """Human formatting: thousands separators for counts, few decimals for small fractions."""
-    if value == int(value) and abs(value) < 1e15:
+    """Human formatting: thousands separators for counts, few decimals for small fractions, and two significant
+    digits in scientific notation from 10^15 on (3.4e+38, not a 39-digit number)."""
+    if abs(value) >= 1e15:
+        return f"{value:.2g}"
+    if value == int(value):
         return f"{int(value):,}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
@@ -114,6 +131,7 @@ class Predictor:
         self._ranges = (self._mins.tolist(), self._maxs.tolist())
         self._threshold = manifest.threshold
         self._bands = manifest.bands
+        self._linear = None if manifest.explanation is None else LinearExplainer(manifest.explanation)
 
     @classmethod
     def load(
@@ -135,7 +153,10 @@ class Predictor:
         except Exception as exc:  # onnxruntime raises several unrelated types for corrupt graphs
             raise InvalidModel(f"{where}: onnxruntime cannot load model.onnx: {exc}") from None
         cls._check_signature(manifest, session)
-        predictor = cls(manifest, session)
+        try:
+            predictor = cls(manifest, session)
+        except ValueError as exc:
+            raise InvalidModel(f"{where}: manifest explanation is unusable: {exc}") from None
         predictor.self_test()
         return predictor
 
@@ -171,6 +192,15 @@ class Predictor:
         ]
         if bad:
             raise InvalidModel(f"model version {self.version}: self-test failed on {len(bad)} row(s)", bad)
+        if self._linear is not None:
+            # Explanations must describe this very model: its terms have to reproduce its probabilities.
+            linear = self._linear.probabilities(np.asarray(test.rows, dtype=np.float32))
+            worst = float(np.max(np.abs(linear - np.asarray(test.probabilities))))
+            if not worst <= EXPLANATION_TOLERANCE:
+                raise InvalidModel(
+                    f"model version {self.version}: the manifest's linear explanation does not reproduce the "
+                    f"model's probabilities (max difference {worst:.2g} > {EXPLANATION_TOLERANCE:g})"
+                )
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         """Positive-class probability per row of a float32 [N, 15] matrix."""
@@ -195,6 +225,8 @@ class Predictor:
         n = matrix.shape[0]
         if not explain or top_k == 0:
             return [self._prediction(p, []) for p in self.probabilities(matrix).tolist()]
+        if self._linear is not None:
+            return self._linear_predictions(matrix, top_k)
         block = np.repeat(matrix[:, None, :], N_FEATURES + 1, axis=1)
         block[:, 1 + _DIAGONAL, _DIAGONAL] = self._medians
         probs = self.probabilities(block.reshape(n * (N_FEATURES + 1), N_FEATURES)).reshape(n, -1)
@@ -202,6 +234,35 @@ class Predictor:
         rows = matrix.tolist()
         first = probs[:, 0].tolist()
         return [self._prediction(first[r], self._factors(rows[r], effects[r], top_k)) for r in range(n)]
+
+    def _linear_predictions(self, matrix: np.ndarray, top_k: int) -> list[Prediction]:
+        """Exact contributions of a linear model: one onnxruntime run for the scores, numpy for the factors."""
+        assert self._linear is not None
+        linear = self._linear
+        values, contributions = linear.terms(matrix).tolist(), linear.contributions(matrix)
+        out = []
+        for r, p in enumerate(self.probabilities(matrix).tolist()):
+            row = contributions[r].tolist()
+            order = [i for i in sorted(range(len(row)), key=row.__getitem__, reverse=True)[:top_k] if row[i] > 0]
+            for i in (linear.names.index(n) for n in ("exp", "age") if n in linear.names):
+                metric = FEATURES.index(linear.names[i])
+                if i not in order and row[i] > 0 and rule_reason(metric, values[r][i]) is not None:
+                    order.append(i)
+            logit = float(np.log(max(p, 1e-12) / max(1 - p, 1e-12)))
+            factors = [self._term_factor(i, values[r][i], row[i], p, logit) for i in order]
+            out.append(self._prediction(p, factors))
+        return out
+
+    def _term_factor(self, i: int, value: float, contribution: float, p: float, logit: float) -> Factor:
+        assert self._linear is not None
+        name, typical = self._linear.names[i], self._linear.typical[i]
+        shown = round(value, 6)
+        phrase = _PHRASES.get(name, name + " {v}").format(v=format_number(shown))
+        text = f"{phrase} (typical: {format_number(round(typical, 6))})"
+        rule = rule_reason(FEATURES.index(name), shown) if name in FEATURES else None
+        effect = p - 1.0 / (1.0 + float(np.exp(-(logit - contribution))))
+        return Factor(name, shown, typical, round(effect, 6), f"{rule}; {text}" if rule else text,
+                      round(contribution, 6))  # fmt: skip
 
     def _prediction(self, p: float, factors: list[Factor]) -> Prediction:
         return Prediction(p, p >= self._threshold, self._bands.band(p), self._threshold, self.version, factors)

@@ -15,10 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from app.contract import CHALLENGER_POINTER, CHAMPION_POINTER, MAX_CHALLENGERS
-from app.errors import CommitRiskError, InvalidModel, ModelNotFound, ModelNotReady
+from app.errors import CommitRiskError, InvalidModel, ModelNotFound, ModelNotReady, RepositoryError
 from app.metrics import ServiceMetrics
+from app.pointers import PointerStamp
 from app.predictor import Predictor
-from app.repository import ModelRepository, PointerStamp
+from app.repository import ModelRepository
 
 log = logging.getLogger("commitrisk.registry")
 
@@ -56,6 +57,8 @@ class ModelRegistry:
         self._seen_stamp: PointerStamp | None = None
         self._failed: tuple[int, PointerStamp | None] | None = None
         self._shadow_seen: tuple[PointerStamp | None, int | None] | None = None
+        self._last_failure: str | None = None  # warnings said once per cause, not once per poll
+        self._shadow_failure: str | None = None
 
     @property
     def pid(self) -> int:
@@ -76,8 +79,10 @@ class ModelRegistry:
             raise InvalidModel(f"model version {version}: manifest says version {manifest.version}")
         try:
             model_bytes = self.repository.model_path(version).read_bytes()
-        except OSError as exc:
+        except FileNotFoundError as exc:
             raise InvalidModel(f"model version {version}: cannot read model.onnx: {exc}") from None
+        except OSError as exc:  # permissions, I/O: the storage's fault, not the version's
+            raise RepositoryError(f"model version {version}: cannot read model.onnx: {exc.strerror or exc}") from None
         return Predictor.load(manifest, model_bytes, *self._threads)
 
     def reload(self, version: int | None = None) -> Predictor:
@@ -107,7 +112,11 @@ class ModelRegistry:
         return swapped
 
     def _sync_champion(self) -> bool:
-        stamp = self.repository.pointer_stamp()
+        try:
+            stamp = self.repository.pointer_stamp()
+        except CommitRiskError as exc:  # an unreadable models directory: keep serving what is loaded
+            self._note_failure(exc, None, None)
+            return False
         if stamp is not None and stamp == self._seen_stamp and self.served is not None:
             return False
         try:
@@ -135,12 +144,15 @@ class ModelRegistry:
         if target is not None:
             self._failed = (target, stamp)
         self._seen_stamp = stamp
-        log.warning("model sync failed: %s %s", exc.message, exc.details)
+        if exc.message != self._last_failure:  # an unreadable directory fails every poll: say it once
+            log.warning("model sync failed: %s %s", exc.message, exc.details)
+        self._last_failure = exc.message
 
     def _swap(self, predictor: Predictor) -> None:
         previous = self.served
         self.served = Served(predictor, time.time(), previous.shadows if previous else ())
         self._failed = None
+        self._last_failure = None
         self.reason = ""
         self.metrics.model_swapped(previous.champion if previous else None, predictor)
         log.info("serving model version %s (pid %s)", predictor.version, os.getpid())
@@ -152,7 +164,14 @@ class ModelRegistry:
         served = self.served
         if served is None:
             return False
-        stamp = self.repository.pointer_stamp(CHALLENGER_POINTER)
+        try:
+            stamp = self.repository.pointer_stamp(CHALLENGER_POINTER)
+        except CommitRiskError as exc:  # fails every poll while the directory is unreadable: say it once
+            if exc.message != self._shadow_failure:
+                log.warning("challenger pointer unreadable (the champion keeps serving): %s", exc.message)
+            self._shadow_failure = exc.message
+            return False
+        self._shadow_failure = None
         seen = (stamp, served.champion.version)
         if seen == self._shadow_seen:
             return False  # pointer and champion unchanged since the last look (a cheap stat)

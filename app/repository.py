@@ -14,7 +14,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,25 +27,17 @@ from app.contract import (
     MODEL_FILE,
     ModelManifest,
     is_version_name,
-    parse_pointer,
 )
 from app.errors import InvalidModel, InvalidVersion, ModelNotFound, RepositoryError
 from app.locks import file_lock
+from app.pointers import PointerStamp, read_pointer, stamp, write_pointer
 
 POINTERS = (CHAMPION_POINTER, CHALLENGER_POINTER)
+MAX_VERSION = 10**9  # version names have at most 9 digits (app.contract)
 LOCK_FILE = ".publish.lock"
 STAGING_PREFIX = ".staging-"
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class PointerStamp:
-    """Identity of a pointer file's current content: changes whenever it is rewritten (os.replace)."""
-
-    inode: int
-    mtime_ns: int
-    size: int
 
 
 class PointerMove(BaseModel):
@@ -61,8 +52,11 @@ class PointerMove(BaseModel):
 
 def parse_version(name: str | int) -> int:
     """A version number from user input; InvalidVersion for anything that is not a positive integer."""
-    text = str(name)
-    if isinstance(name, bool) or not is_version_name(text):
+    if isinstance(name, int) and not isinstance(name, bool):
+        text = str(name) if 0 < name < MAX_VERSION else "out of range"  # str() of a 5,000-digit int raises
+    else:
+        text = name if isinstance(name, str) else repr(name)
+    if not is_version_name(text):
         raise InvalidVersion(
             f"invalid model version {text[:40]!r}: expected a positive integer",
             [{"field": "version", "message": "expected a positive integer such as 3"}],
@@ -82,17 +76,19 @@ class ModelRepository:
             entries = list(os.scandir(self.root))
         except FileNotFoundError:
             return []
-        return sorted(
-            int(e.name)
-            for e in entries
-            if is_version_name(e.name) and e.is_dir() and (Path(e.path) / MANIFEST_FILE).is_file()
-        )
+        except OSError as exc:
+            raise RepositoryError(f"{self.root}: cannot list the models directory: {exc.strerror or exc}") from None
+        return sorted(int(e.name) for e in entries if is_version_name(e.name) and _holds_manifest(e))
 
     def version_dir(self, version: int | str) -> Path:
         """Directory of an existing version; InvalidVersion for bad names, ModelNotFound if absent."""
         number = parse_version(version)
         path = self.root / str(number)
-        if not (path / MANIFEST_FILE).is_file():
+        try:
+            present = (path / MANIFEST_FILE).is_file()
+        except OSError as exc:  # is_file() answers False only for "not there"; a permission error is raised
+            raise RepositoryError(f"{path}: cannot read version {number}: {exc.strerror or exc}") from None
+        if not present:
             raise ModelNotFound(f"{self.root}: version {number} does not exist")
         return path
 
@@ -114,27 +110,16 @@ class ModelRepository:
     def pointer_list(self, name: str) -> tuple[int, ...]:
         """Every version a pointer file lists, oldest first (the challenger pointer may hold several)."""
         path = self.root / name
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        listed = read_pointer(path)
+        if listed is None:
             return ()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidModel(f"{path}: cannot read pointer: {exc}") from None
-        try:
-            listed = parse_pointer(text)
-        except ValueError as exc:
-            raise InvalidModel(f"{path}: pointer {exc}") from None
         if not listed and name == CHAMPION_POINTER:
             raise InvalidModel(f"{path}: pointer is empty, not a version number")
         return listed
 
     def pointer_stamp(self, name: str = CHAMPION_POINTER) -> PointerStamp | None:
         """Cheap change detector for a pointer (one stat call); None when absent."""
-        try:
-            st = os.stat(self.root / name)
-        except FileNotFoundError:
-            return None
-        return PointerStamp(st.st_ino, st.st_mtime_ns, st.st_size)
+        return stamp(self.root / name)
 
     def set_pointer(self, version: int, name: str = CHAMPION_POINTER, action: str = "reload") -> None:
         """Point `name` at an existing version atomically (temp file, then os.replace) and record the move."""
@@ -151,7 +136,7 @@ class ModelRepository:
         path = self.root / name
         try:
             if versions:
-                _replace(path, "".join(f"{v}\n" for v in versions))
+                write_pointer(path, versions)
             else:
                 path.unlink(missing_ok=True)
         except OSError as exc:
@@ -180,8 +165,10 @@ class ModelRepository:
             lines = path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
             raise InvalidModel(f"{path}: cannot read the pointer history: {exc}") from None
+        except OSError as exc:
+            raise RepositoryError(f"{path}: cannot read the pointer history: {exc.strerror or exc}") from None
         moves = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -270,8 +257,10 @@ def _read_manifest(path: Path) -> ModelManifest:
             for err in exc.errors(include_url=False)
         ]
         raise InvalidModel(f"{path}: invalid manifest (see details)", details) from None
-    except OSError as exc:
-        raise InvalidModel(f"{path}: cannot read the manifest: {exc.strerror or exc}") from None
+    except FileNotFoundError:
+        raise InvalidModel(f"{path}: cannot read the manifest: it does not exist") from None
+    except OSError as exc:  # permissions, I/O: the storage's fault, not the version's
+        raise RepositoryError(f"{path}: cannot read the manifest: {exc.strerror or exc}") from None
 
 
 def _check_staged(staging: Path, number: int) -> None:
@@ -283,15 +272,9 @@ def _check_staged(staging: Path, number: int) -> None:
         raise InvalidModel(f"{staging}: no {MODEL_FILE}")
 
 
-def _replace(path: Path, text: str) -> None:
-    """Write `text` to `path`: temp file + fsync + rename, so a reader sees the old or the new file, never a mix."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def _holds_manifest(entry: os.DirEntry[str]) -> bool:
+    """A numbered directory holding a manifest; one whose contents cannot be checked counts (loading it says why)."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return entry.is_dir() and (Path(entry.path) / MANIFEST_FILE).is_file()
+    except OSError:
+        return True

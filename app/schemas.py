@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from app.contract import FEATURES
 
@@ -15,6 +15,19 @@ _ROW = operator.attrgetter(*FEATURES)  # half the cost of a getattr loop on a 1,
 # le: the model computes in float32, where larger values would become infinity.
 FLOAT32_MAX = 3.4028234663852886e38
 Metric = Annotated[float, Field(ge=0, le=FLOAT32_MAX, strict=True, allow_inf_nan=False)]
+
+
+def storable(value: str) -> str:
+    """Text every database can store: PostgreSQL refuses the NUL character in a text column."""
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (\\u0000)")
+    return value
+
+
+# Every text a route stores (commit ids, repositories, labels' fields, retrain reasons) carries this validator,
+# after its length limit (`Annotated[str, Field(max_length=…), STORABLE]`), so a NUL is a 422 naming the field
+# and never reaches the prediction log or a database statement.
+STORABLE = AfterValidator(storable)
 
 
 class CommitIn(BaseModel):
@@ -37,8 +50,10 @@ class CommitIn(BaseModel):
     exp: Metric = Field(description="earlier commits by the author")
     rexp: Metric = Field(description="recency-weighted author experience")
     sexp: Metric = Field(description="earlier commits by the author in these subsystems")
-    commit_id: str | None = Field(None, max_length=200, description="echoed back; e.g. the SHA")
-    repository: str | None = Field(None, max_length=500)
+    commit_id: Annotated[str, Field(max_length=200), STORABLE] | None = Field(
+        None, description="echoed back; e.g. the SHA"
+    )
+    repository: Annotated[str, Field(max_length=500), STORABLE] | None = None
     # float (strict: ints accepted, strings not) rather than int | float: one field name in error paths.
     author_date: float | None = Field(
         None, strict=True, allow_inf_nan=False, description="author timestamp, Unix seconds"
@@ -61,9 +76,12 @@ class BatchIn(BaseModel):
 class FactorOut(BaseModel):
     feature: str
     value: float
-    median: float = Field(description="training median the metric was compared with")
-    effect: float = Field(description="probability minus the probability with this metric at its median")
+    median: float = Field(description="typical value compared with: training median, or (linear) zero-contribution")
+    effect: float = Field(description="probability minus the probability with this input at its typical value")
     reason: str
+    contribution: float | None = Field(
+        None, description="linear models: this input's exact share of the log-odds (coefficient × deviation)"
+    )
 
 
 class PredictionOut(BaseModel):
@@ -89,6 +107,14 @@ class ReloadIn(BaseModel):
 
     version: int | str | None = Field(None, description="a published version number")
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _integer_or_digits(cls, value: Any) -> Any:
+        # JSON true is not version 1 and 2.0 is not version 2 (pydantic's lax int would take both); "3" is fine.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | str)):
+            raise ValueError("expected a positive integer such as 3")
+        return value
+
 
 class ErrorBody(BaseModel):
     type: str
@@ -100,11 +126,15 @@ class ErrorOut(BaseModel):
     error: ErrorBody
 
 
+# Lists bounded so a body cannot make validation build one error per element (a 4 MB `shape` of strings).
+MAX_V2_ITEMS = 16
+
+
 class InferTensorIn(BaseModel):
     """Open Inference Protocol v2 request tensor (JSON data, row-major, flat or nested)."""
 
     name: str
-    shape: list[int]
+    shape: list[int] = Field(max_length=MAX_V2_ITEMS)
     datatype: str
     parameters: dict[str, Any] | None = None
     data: list[Any] | None = None
@@ -118,8 +148,8 @@ class InferOutputIn(BaseModel):
 class InferRequestIn(BaseModel):
     id: str | None = None
     parameters: dict[str, Any] | None = None
-    inputs: list[InferTensorIn]
-    outputs: list[InferOutputIn] | None = None
+    inputs: list[InferTensorIn] = Field(max_length=MAX_V2_ITEMS)
+    outputs: list[InferOutputIn] | None = Field(None, max_length=MAX_V2_ITEMS)
 
 
 def inline_schema(model: type[BaseModel]) -> dict[str, Any]:

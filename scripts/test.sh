@@ -4,16 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System tools the tests drive for real: promtool + a Prometheus server (Debian package `prometheus`) and
-# docker-compose v1 (Debian package `docker-compose`: `docker-compose config` needs no Docker daemon).
+# System tools the tests drive for real: promtool + a Prometheus server (Debian package `prometheus`),
+# docker-compose v1 (Debian package `docker-compose`: `docker-compose config` needs no Docker daemon) and
+# Debian's `chromium` (playwright drives it for the web-page tests; playwright downloads no browser here).
 # hadolint, kubectl and kubernetes-validate come as wheels with the dev extra; PostgreSQL is the machine's.
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1 \
-  || ! command -v docker-compose >/dev/null 2>&1; then
+  || ! command -v docker-compose >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus docker-compose >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus docker-compose chromium >/dev/null
   else
-    echo "error: promtool or docker-compose not found: sudo apt-get install prometheus docker-compose" >&2
+    echo "error: promtool, docker-compose or chromium not found: sudo apt-get install prometheus docker-compose chromium" >&2
     exit 2
   fi
 fi

@@ -21,6 +21,7 @@ from tests.support import (
     Database,
     GitScript,
     PredictServer,
+    TcpProxy,
     free_port,
     stop_group,
     write_synthetic,
@@ -90,6 +91,33 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
     try:
         yield Database(POSTGRES_URL, schema)
     finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture
+def proxied_postgres() -> Iterator[tuple[Database, TcpProxy]]:
+    """A throw-away schema in the test PostgreSQL reached through a TCP proxy that the test stops and starts
+    (an outage: connections reset, new ones refused)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(POSTGRES_URL)
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:  # CI always has PostgreSQL; a laptop may not
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
+    target = make_url(POSTGRES_URL)
+    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432).start()
+    try:
+        yield Database(target.set(port=proxy.port).render_as_string(hide_password=False), schema), proxy
+    finally:
+        proxy.stop()
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         engine.dispose()

@@ -13,8 +13,10 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +27,9 @@ import pytest
 
 from app.contract import FEATURES, MANIFEST_FILE, MODEL_FILE, ModelManifest
 
-# Re-exported: one free-port probe and one polling loop for tests and benchmarks (benchmarks never import tests).
+# Re-exported: one free-port probe, one polling loop and the outage proxy for tests and benchmarks (benchmarks never
+# import tests).
+from bench.proxy import TcpProxy as TcpProxy
 from bench.replicas import free_port as free_port
 from bench.replicas import wait_for as wait_for
 
@@ -99,6 +103,16 @@ class Database:
 
     url: str
     schema: str | None
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A throw-away PostgreSQL database: `url` goes through `proxy` (stop it and the database is down for whoever
+    uses `url`), `direct` does not (for the test's own checks)."""
+
+    url: str
+    direct: str
+    proxy: TcpProxy
 
 
 @functools.cache
@@ -338,6 +352,21 @@ def prediction(band: str) -> dict[str, object]:
     }  # fmt: skip
 
 
+def log_row(
+    t: float,
+    repository: str | None = "repo",
+    band: str = "low",
+    probability: float = 0.1,
+    commit_id: str | None = None,
+    **features: float,
+) -> dict[str, object]:
+    """One `predictions` row as the prediction log writes it (features 1.0 unless given), for store-level tests."""
+    return {name: float(features.get(name, 1.0)) for name in FEATURES} | {
+        "time": t, "request_id": None, "commit_id": commit_id, "repository": repository, "probability": probability,
+        "label": probability >= 0.5, "risk_band": band, "model_version": 1,
+    }  # fmt: skip
+
+
 def exported_metric_names(tmp_path: Path) -> set[str]:
     """Every sample name the service's /metrics can carry (labelled families show even before use)."""
     from fastapi.testclient import TestClient
@@ -438,6 +467,15 @@ def build_history(s: GitScript) -> dict[str, str]:
     s.commit("placeholder", BOB, 18)
     sha["c17"] = s.rewrite_message(b"Caf\xe9 support\n")  # a message that is not UTF-8 either
     return sha
+
+
+def blobless_clone(source: GitScript, target: Path) -> Path:
+    """A bare `git clone --filter=blob:none` of `source` (over file://, so the filter applies): commits and
+    trees only, every blob left with its promisor remote, as CI checkouts often are."""
+    source.git("config", "uploadpack.allowFilter", "true")
+    source.git("config", "uploadpack.allowAnySHA1InWant", "true")
+    source.git("clone", "-q", "--bare", "--filter=blob:none", f"file://{source.path}", str(target))
+    return target
 
 
 @dataclass(frozen=True)
@@ -591,3 +629,138 @@ def simple_commands(command: str | list[str]) -> list[list[str]]:
         elif word != "exec" or commands[-1]:
             commands[-1].append(word)
     return [c for c in commands if c]
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 response with a Content-Length from a raw socket: status, lower-case headers, body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before a response: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    while len(body) < int(headers["content-length"]):
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed in the middle of a response"
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+def connect(url: str) -> socket.socket:
+    """A raw TCP connection to a service URL; reads time out after 15 s, so a held connection fails, never hangs."""
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=15)
+
+
+def no_dac_override() -> list[str]:
+    """A command prefix that runs a program without root's permission override (file modes then apply to it, as
+    to a service user); empty when the tests do not run as root."""
+    if os.geteuid() != 0:
+        return []
+    return [tool("setpriv", "util-linux"), "--bounding-set", "-dac_override,-dac_read_search"]
+
+
+class Service:
+    """A real `python -m app` (uvicorn) in its own process group: its URL, its log, its worker processes."""
+
+    def __init__(
+        self, models: Path, workdir: Path, workers: int = 1, prefix: list[str] | None = None, **env: str
+    ) -> None:
+        for _ in range(3):  # a free port can be taken by another test's server before ours binds it: try another
+            port = free_port()
+            self.url = f"http://127.0.0.1:{port}"
+            self.log_path = workdir / f"server-{port}.log"
+            environment = {k: v for k, v in os.environ.items() if not k.startswith(("COMMITRISK_", "PROMETHEUS_"))}
+            environment |= {
+                "COMMITRISK_ADMIN_TOKEN": ADMIN_TOKEN,
+                "COMMITRISK_DATABASE_URL": f"sqlite:///{workdir / f'predictions-{port}.db'}",
+                "COMMITRISK_MONITORING_JOB": "false",
+                **env,
+            }
+            if workers > 1:
+                environment["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / f"prometheus-{port}")
+            cmd = [*(prefix or []), sys.executable, "-m", "app", "--models", str(models), "--port", str(port)]
+            with open(self.log_path, "wb") as log:
+                self.process = subprocess.Popen(
+                    [*cmd, "--workers", str(workers)], cwd=REPO, env=environment, stdout=log,
+                    stderr=subprocess.STDOUT, start_new_session=True,
+                )  # fmt: skip
+            if self._answers(workers):
+                return
+            self.stop()
+            if "cannot listen" not in self.log_path.read_text():
+                break
+        raise AssertionError(f"server did not start:\n{self.log_path.read_text()}")
+
+    def _answers(self, workers: int, seconds: float = 90) -> bool:
+        """True once the server answers with all its workers up; False as soon as it exits, or after `seconds`."""
+        import httpx
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                if httpx.get(f"{self.url}/health/live").is_success and (workers == 1 or len(self.workers()) == workers):
+                    return True
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        return False
+
+    def workers(self) -> set[int]:
+        """The pids of uvicorn's worker processes (children of the supervisor running the app)."""
+        found = set()
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                text, cmdline = status.read_text(), (status.parent / "cmdline").read_bytes()
+            except OSError:
+                continue
+            child = re.search(rf"PPid:\s+{self.process.pid}\n", text) is not None
+            if child and b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+                found.add(int(status.parent.name))
+        return found
+
+    def status_500s(self) -> float:
+        """How many 500 answers /metrics counts (the fault suite's target: none)."""
+        import httpx
+
+        text = httpx.get(f"{self.url}/metrics", timeout=10).text
+        lines = [line for line in text.splitlines() if line.startswith("commitrisk_http_requests_total{")]
+        return sum(float(line.rsplit(" ", 1)[1]) for line in lines if 'status="500"' in line)
+
+    def stop(self) -> None:
+        stop_group(self.process, timeout=15)
+
+
+def logged_predictions(database_url: str) -> int:
+    """Rows in the `predictions` table of the database at `database_url`."""
+    from sqlalchemy import create_engine, func, select
+
+    from app.monitoring.tables import predictions
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(predictions)).scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+def log_accounting(url: str) -> tuple[float, float, float]:
+    """(answered, written, dropped) predictions of the server at `url`, over every worker: the scored commits
+    and the log's two counters. The fault suite's invariant: written + dropped = answered."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found = {"commitrisk_predictions_total": 0.0, "commitrisk_prediction_log_written_total": 0.0,
+             "commitrisk_prediction_log_dropped_total": 0.0}  # fmt: skip
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text):
+        for sample in family.samples:
+            if sample.name in found:
+                found[sample.name] += sample.value
+    return (
+        found["commitrisk_predictions_total"],
+        found["commitrisk_prediction_log_written_total"],
+        found["commitrisk_prediction_log_dropped_total"],
+    )

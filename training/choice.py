@@ -1,138 +1,193 @@
-"""Choosing the published candidate on validation data: best ROC AUC, optionally the ensemble within noise.
+"""Choosing the published recipe (family, inputs, hyperparameters) on protocol folds before the test period.
 
-The validation period is small (on the pooled shared data ≈ 750 commits, 98 buggy), so the candidate with the
-best validation ROC AUC often wins by less than the noise of that comparison. With `ensemble_margin_se` = k > 0
-the ensemble is chosen unless the best candidate beats it by more than k standard errors of the *paired*
-difference of the two ROC AUCs on the same validation rows (DeLong et al. 1988): the one-standard-error rule
-(Breiman et al. 1984) with the model average, rather than the simplest model, as the fallback; k = 0 is the
-plain maximum. The default k = 1 won a nine-origin rolling backtest on periods before the test period
-(`bench/choice.py`) together with the relative churn inputs. The test period is never consulted.
+One validation period (≈ 750 commits on the shared data) cannot separate the candidates: the standard error of
+its ROC AUC is ≈ 0.03, and the family it favoured transferred worst to unseen repositories. So every candidate
+is fitted on each fold of the protocol (`training.protocol`: forward per repository and leave one repository
+out) on the data *before* the test period. Within one family and input set the setting with the best mean
+fold ROC AUC stands for it. The candidates are then taken in order of complexity — logistic regression, random
+forest, gradient boosting, the ensemble of the three; the raw metrics before relative churn — and the simplest
+is kept unless a more complex one wins on at least `majority` of the folds **and** its mean gain exceeds
+`margin_se` standard errors (`compare`); a winner becomes the one the later candidates must beat. The
+rolling-origin backtest `bench/choice.py` shows what the rule buys.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from app.contract import CandidateScore
-from app.monitoring import performance
-from app.monitoring.performance import average_ranks
-from training import data, evaluate, model
+from app.monitoring.performance import roc_auc
+from training import model, protocol
+from training.config import ALL_FAMILIES, FEATURE_SETS, MEMBER_FAMILIES, FeatureSet, ModelFamily, TrainConfig
+from training.protocol import Fold, Folds
 
-ENSEMBLE = "ensemble"
 Progress = Callable[[str], None]
+POOLED_VALIDATION = "pooled validation period"
 
 
 @dataclass(frozen=True)
-class Choice:
-    """The chosen candidate's index and name, and why it was chosen (one line)."""
+class Arm:
+    """One candidate: a family on one input set with its best setting, and its test probabilities per fold."""
 
-    index: int
-    name: str
-    reason: str
+    family: ModelFamily
+    features: FeatureSet
+    params: dict[str, model.ParamValue]
+    probabilities: list[np.ndarray]
+    aucs: np.ndarray
+    fit_seconds: float
 
-
-@dataclass(frozen=True)
-class Scored:
-    """Fitted candidates in the configured order, their raw validation probabilities and their scores."""
-
-    candidates: list[model.Candidate]
-    validation: list[np.ndarray]
-    scores: list[CandidateScore]
+    @property
+    def label(self) -> str:
+        """e.g. `random_forest (relative_churn)`."""
+        return f"{self.family} ({self.features})"
 
 
 @dataclass(frozen=True)
 class Chosen:
-    """The candidate to publish, its raw validation probabilities and why it was chosen."""
+    """The recipe to publish, why, every candidate's figures and the folds they were measured on."""
 
-    candidate: model.Candidate
-    validation: np.ndarray
+    family: ModelFamily
+    params: dict[str, model.ParamValue]
     reason: str
+    candidates: list[CandidateScore]
+    folds: Folds
+    arms: list[Arm] = field(default_factory=list)  # every candidate with its fold probabilities, simplest first
 
 
-def score(candidates: Sequence[model.Candidate], validation: pd.DataFrame, progress: Progress) -> Scored:
-    """Each candidate's raw probabilities on the validation period and its score (validation/cv ROC AUC, fit time)."""
-    X_val, y_val, effort = data.features(validation), validation["buggy"].to_numpy(), validation["effort"].to_numpy()
-    probabilities = [model.predict(c.estimator, X_val) for c in candidates]
-    scores: list[CandidateScore] = []
-    for candidate, p in zip(candidates, probabilities, strict=True):
-        val_auc = evaluate.evaluate(y_val, p, effort, 0.5).roc_auc
-        scores.append(
-            CandidateScore(
-                name=candidate.family,
-                validation_roc_auc=float(val_auc or 0.0),
-                cv_roc_auc=candidate.cv_roc_auc,
-                params=candidate.params,
-                fit_seconds=round(candidate.fit_seconds, 3),
-            )
-        )
-        cv = "-" if candidate.cv_roc_auc is None else f"{candidate.cv_roc_auc:.3f}"
-        progress(f"{candidate.family}: cv ROC AUC {cv}, validation ROC AUC {val_auc:.3f}")
-    return Scored(candidates=list(candidates), validation=probabilities, scores=scores)
+def folds_of(config: TrainConfig, train: pd.DataFrame, validation: pd.DataFrame, known: Sequence[str]) -> Folds:
+    """The protocol folds of the rows before the test period; the pooled validation period when none is usable."""
+    before = pd.concat([train, validation], ignore_index=True)
+    folds = protocol.build(before, config.test_fraction, config.min_fold_rows, config.max_search_rows, config.seed,
+                           known)  # fmt: skip
+    if folds.folds:
+        return folds
+    # Too little per repository (e.g. a small retraining window): one fold, the split's own validation period.
+    positions = np.arange(len(before))
+    fallback = Fold("forward", POOLED_VALIDATION, positions[: len(train)], positions[len(train) :])
+    return Folds(folds.frame, [fallback], folds.skipped, folds.notes)
 
 
-def pick(scored: Scored, validation: pd.DataFrame, ensemble_margin_se: float, progress: Progress) -> Chosen:
-    """The scored candidate `choose` picks on the validation period (the test period is never consulted)."""
-    names = [c.family for c in scored.candidates]
-    picked = choose(names, validation["buggy"].to_numpy(), scored.validation, ensemble_margin_se)
-    progress(picked.reason)
-    return Chosen(scored.candidates[picked.index], scored.validation[picked.index], picked.reason)
+def choose(config: TrainConfig, folds: Folds, progress: Progress) -> Chosen:
+    """Evaluate every candidate on `folds` and apply the complexity rule; the test period is never used."""
+    arms = _members(config, folds, progress)
+    for features in config.features:
+        if "ensemble" in config.families:
+            members = [arms[(m, features)] for m in MEMBER_FAMILIES]
+            arms[("ensemble", features)] = _ensemble(members, features, folds)
+    order = [arms[(f, s)] for f in ALL_FAMILIES if f in config.families for s in FEATURE_SETS if s in config.features]
+    incumbent, verdicts = apply_rule(order, folds, config.majority, config.margin_se)
+    kinds = {f.protocol for f in folds.folds}
+    where = ", ".join(sorted(kinds)) if folds.folds[0].repository != POOLED_VALIDATION else POOLED_VALIDATION
+    reason = (
+        f"{incumbent.label} chosen on {len(folds.folds)} folds ({where}) before the test period: mean fold ROC AUC "
+        f"{incumbent.aucs.mean():.4f}; a more complex candidate must win ≥ {config.majority:.0%} of the folds by "
+        f"more than {config.margin_se:g} SE"
+    )
+    progress(reason)
+    scores = [_score(arm, folds, verdicts[arm.label]) for arm in order]
+    return Chosen(incumbent.family, incumbent.params, reason, scores, folds, order)
 
 
-def delong(y: np.ndarray, scores: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """ROC AUCs [k] of k score vectors on the same rows and their DeLong covariance matrix [k, k].
-
-    Midrank formulation (Sun & Xu 2014) on `app.monitoring.performance.average_ranks`: ties count one half,
-    as in `roc_auc_score`. The covariance is NaN when a class has a single row (no spread to estimate).
-    """
-    y = np.asarray(y)
-    positive, negative = y == 1, y == 0
-    m, n = int(positive.sum()), int(negative.sum())
-    if m < 1 or n < 1 or m + n != y.size:
-        raise ValueError(f"need 0/1 labels with both classes, got {m} buggy and {n} clean of {y.size} rows")
-    v10, v01 = [], []
-    for score in scores:
-        s = np.asarray(score, dtype=np.float64)
-        if s.shape != y.shape:
-            raise ValueError(f"scores of shape {s.shape} do not match labels of shape {y.shape}")
-        pos, neg = s[positive], s[negative]
-        ranks = average_ranks(np.concatenate([pos, neg]))
-        # Structural components: the share of the other class each row outranks.
-        v10.append((ranks[:m] - average_ranks(pos)) / n)
-        v01.append(1.0 - (ranks[m:] - average_ranks(neg)) / m)
-    a10, a01 = np.array(v10), np.array(v01)
-    # The AUCs themselves come from the one implementation; they equal the means of the components.
-    aucs = np.array([performance.roc_auc(y, score) for score in scores], dtype=np.float64)
-    k = len(aucs)
-    if m < 2 or n < 2:
-        return aucs, np.full((k, k), np.nan)
-    covariance = np.cov(a10).reshape(k, k) / m + np.cov(a01).reshape(k, k) / n
-    return aucs, covariance
+def apply_rule(order: Sequence[Arm], folds: Folds, majority: float, margin_se: float) -> tuple[Arm, dict[str, str]]:
+    """The candidate kept (`order` runs simplest first) and a verdict per candidate label."""
+    incumbent, verdicts = order[0], {order[0].label: "simplest candidate"}
+    needed = int(np.ceil(majority * len(folds.folds) - 1e-9))
+    for arm in order[1:]:
+        wins, gain, se = compare(arm, incumbent, folds)
+        figures = f"won {wins}/{len(folds.folds)} folds, mean gain {gain:+.4f} (SE {se:.4f})"
+        if wins >= needed and gain > margin_se * se:
+            verdicts[arm.label] = f"replaced {incumbent.label}: {figures}"
+            incumbent = arm
+        else:
+            verdicts[arm.label] = f"kept {incumbent.label}: {figures} against it"
+    return incumbent, verdicts
 
 
-def choose(names: Sequence[str], y_val: np.ndarray, p_val: Sequence[np.ndarray], ensemble_margin_se: float) -> Choice:
-    """The candidate with the best validation ROC AUC, unless the ensemble is within `ensemble_margin_se` SEs."""
-    if not names or len(names) != len(p_val):
-        raise ValueError("need one validation probability vector per candidate name")
-    if ensemble_margin_se < 0:
-        raise ValueError(f"ensemble_margin_se must be >= 0, got {ensemble_margin_se}")
-    aucs, covariance = delong(y_val, p_val)
-    # First of equals wins, as with max(): candidates come in the configured order.
-    best = int(np.argmax(aucs))
-    best_text = f"{names[best]} has the best validation ROC AUC ({aucs[best]:.4f})"
-    if ENSEMBLE not in names or names[best] == ENSEMBLE:
-        return Choice(best, names[best], best_text)
-    e = list(names).index(ENSEMBLE)
-    gap = float(aucs[best] - aucs[e])
-    variance = covariance[best, best] + covariance[e, e] - 2 * covariance[best, e]
-    # A single row of a class leaves the noise unmeasured: nothing shows the best really beats the ensemble.
-    se = float(np.sqrt(max(variance, 0.0))) if np.isfinite(variance) else float("inf")
-    versus = f"the ensemble's {aucs[e]:.4f} is {gap:.4f} lower (paired DeLong SE {se:.4f})"
-    if ensemble_margin_se > 0 and gap <= ensemble_margin_se * se:
-        return Choice(
-            e, ENSEMBLE, f"ensemble chosen: within {ensemble_margin_se:g} SE of the best, {best_text}; {versus}"
-        )
-    return Choice(best, names[best], f"{best_text}; {versus}")
+def given(config: TrainConfig) -> Chosen:
+    """The configured family with given hyperparameters (retraining's refit level): no choice."""
+    (family,) = config.families
+    params = dict(config.fixed_params or {})
+    score = CandidateScore(name=family, params=params, fit_seconds=0.0, verdict="given hyperparameters")
+    folds = Folds(pd.DataFrame(), [])
+    return Chosen(family, params, f"{family} with given hyperparameters (no choice)", [score], folds)
+
+
+def _members(config: TrainConfig, folds: Folds, progress: Progress) -> dict[tuple[str, str], Arm]:
+    """The best setting of every single family needed (for itself or the ensemble) on every input set."""
+    needed = [f for f in MEMBER_FAMILIES if f in config.families or "ensemble" in config.families]
+    jobs: list[protocol.Job] = []
+    for family in needed:
+        for features in config.features:
+            for setting in model.settings(family, config.budget, config.seed):
+                jobs.append((family, {model.FEATURES_PARAM: features, **setting}))
+    progress(f"fitting {len(jobs)} candidate settings on {len(folds.folds)} folds each")
+    fitted = protocol.timed_probabilities(jobs, folds, config.seed, config.n_jobs)
+    best: dict[tuple[str, str], Arm] = {}
+    for (family, params), found in zip(jobs, fitted, strict=True):
+        probabilities = [p for p, _ in found]
+        aucs = _aucs(folds, probabilities)
+        inputs = cast(FeatureSet, params[model.FEATURES_PARAM])
+        arm = Arm(family, inputs, params, probabilities, aucs, sum(s for _, s in found))
+        key = (family, inputs)
+        # The first of equal means wins: settings come in a fixed order.
+        if key not in best or aucs.mean() > best[key].aucs.mean():
+            best[key] = arm
+    for arm in best.values():
+        progress(f"{arm.label}: mean fold ROC AUC {arm.aucs.mean():.4f} ({_brief(arm.params)})")
+    return best
+
+
+def _ensemble(members: Sequence[Arm], features: FeatureSet, folds: Folds) -> Arm:
+    """The soft vote of the members: the mean of their fold probabilities (no fit of its own)."""
+    probabilities = [np.mean(ps, axis=0) for ps in zip(*(m.probabilities for m in members), strict=True)]
+    params: dict[str, model.ParamValue] = {model.FEATURES_PARAM: features}
+    for m in members:
+        params.update((f"{m.family}__{k}", v) for k, v in m.params.items() if k != model.FEATURES_PARAM)
+    aucs = _aucs(folds, probabilities)
+    return Arm("ensemble", features, params, probabilities, aucs, sum(m.fit_seconds for m in members))
+
+
+def _aucs(folds: Folds, probabilities: Sequence[np.ndarray]) -> np.ndarray:
+    """ROC AUC per fold (0.5 where undefined, which the fold rules exclude)."""
+    y = folds.frame["buggy"].to_numpy()
+    return np.array([roc_auc(y[f.test], p) or 0.5 for f, p in zip(folds.folds, probabilities, strict=True)])
+
+
+def compare(challenger: Arm, incumbent: Arm, folds: Folds) -> tuple[int, float, float]:
+    """(folds won, mean ROC AUC gain, its SE) of `challenger` over `incumbent` on the same folds."""
+    y = folds.frame["buggy"].to_numpy()
+    gains, variances = [], []
+    for fold, a, b in zip(folds.folds, challenger.probabilities, incumbent.probabilities, strict=True):
+        y_f = y[fold.test]
+        gains.append((roc_auc(y_f, a) or 0.5) - (roc_auc(y_f, b) or 0.5))
+        variances.append(protocol.difference_variance(y_f, a, b))
+    gain = np.array(gains)
+    # The noise is the larger of two: sampling noise inside the folds (DeLong, folds taken as independent) and
+    # the spread of the gain between folds (repositories differ; a fold's forward and leave-one-out test rows
+    # overlap, so the first alone would understate it).
+    within = float(np.sqrt(np.sum(variances)) / len(gains))
+    between = float(gain.std(ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else 0.0
+    return int(np.sum(gain > 0)), float(gain.mean()), max(within, between)
+
+
+def _score(arm: Arm, folds: Folds, verdict: str) -> CandidateScore:
+    kinds = np.array([f.protocol for f in folds.folds])
+
+    def mean_of(kind: str) -> float | None:
+        chosen = arm.aucs[kinds == kind]
+        return round(float(chosen.mean()), 6) if chosen.size else None
+
+    return CandidateScore(
+        name=arm.family, params=arm.params, fit_seconds=round(arm.fit_seconds, 3),
+        cv_roc_auc=round(float(arm.aucs.mean()), 6), forward_roc_auc=mean_of("forward"),
+        leave_one_out_roc_auc=mean_of("leave_one_out"), verdict=verdict,
+    )  # fmt: skip
+
+
+def _brief(params: dict[str, model.ParamValue]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items() if k != model.FEATURES_PARAM)

@@ -5,15 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ModelFamily = Literal["logistic_regression", "random_forest", "gradient_boosting", "ensemble"]
 # The single families; "ensemble" averages the probabilities of one tuned model of each.
 MEMBER_FAMILIES: tuple[ModelFamily, ...] = ("logistic_regression", "random_forest", "gradient_boosting")
 ALL_FAMILIES: tuple[ModelFamily, ...] = (*MEMBER_FAMILIES, "ensemble")
 # "raw": the 15 metrics; "relative_churn": followed by the ratios of `training.features` (computed inside the model).
+# In order of complexity: the choice tries both and keeps the simpler unless the other clearly wins.
 FeatureSet = Literal["raw", "relative_churn"]
 FEATURE_SETS: tuple[FeatureSet, ...] = ("raw", "relative_churn")
+# The inputs where no choice is made (e.g. retraining's window scoring).
 DEFAULT_FEATURES: FeatureSet = "relative_churn"
 
 
@@ -40,20 +42,22 @@ class TrainConfig(BaseModel):
 
     data: list[Path] = Field(default_factory=list, description="CSV files or folders; empty → embedded default")
     models_dir: Path = Path("models")
-    budget: int = Field(12, ge=1, description="hyperparameter candidates sampled per model family")
-    cv_folds: int = Field(3, ge=2, description="time-ordered cross-validation folds inside the search")
+    budget: int = Field(3, ge=1, description="hyperparameter settings sampled per tree family (logistic: a grid)")
+    cv_folds: int = Field(3, ge=2, description="unused since the protocol choice; kept so old configs load")
     max_search_rows: int = Field(
-        30_000, ge=100, description="the search sees at most the newest N training rows; the final fit sees all"
+        30_000, ge=100, description="a fold model trains on at most the newest N rows; the final fit sees all"
     )
     label_delay_days: float = Field(90.0, ge=0)
     test_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     validation_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="of the pre-test rows")
     split: Literal["chronological", "random"] = "chronological"
     families: tuple[ModelFamily, ...] = ALL_FAMILIES
-    features: FeatureSet = Field(DEFAULT_FEATURES, description="the model's inputs: raw metrics or + relative churn")
-    ensemble_margin_se: float = Field(
-        1.0, ge=0.0, description="choose the ensemble unless the best beats it by more than this many SEs (0: max)"
+    features: tuple[FeatureSet, ...] = Field(FEATURE_SETS, description="inputs tried: raw metrics, + relative churn")
+    margin_se: float = Field(
+        1.0, ge=0.0, description="a more complex candidate must beat the simpler by more than this many SEs"
     )
+    majority: float = Field(2 / 3, ge=0.5, le=1.0, description="…and win on more than this share of the folds")
+    min_fold_rows: int = Field(30, ge=2, description="a repository's fold needs this many test rows (and both classes)")
     seed: int = 42
     promote: bool = Field(True, description="move the champion pointer to the new version")
     gates: QualityGates = QualityGates()
@@ -67,10 +71,18 @@ class TrainConfig(BaseModel):
         None, description="skip the search: fit one family with these hyperparameters (retrain level refit)"
     )
 
+    @field_validator("features", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: object) -> object:
+        # A single feature set (as older configs give it) is a one-element tuple.
+        return (value,) if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _families(self) -> TrainConfig:
         if not self.families:
             raise ValueError("at least one model family is required")
+        if not self.features:
+            raise ValueError("at least one feature set is required")
         if self.fixed_params is not None and len(self.families) != 1:
             raise ValueError("fixed_params needs exactly one model family")
         return self

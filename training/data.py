@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -244,3 +246,18 @@ def check_split(split: Split, gates: QualityGates) -> None:
     for name, part in (("validation", split.validation), ("test", split.test)):
         if len(np.unique(part["buggy"].to_numpy())) < 2:
             raise GateRefused(f"{name} period holds only one class; ROC AUC is undefined")
+
+
+def load_configured(config: TrainConfig, progress: Callable[[str], None]) -> Dataset:
+    """The configured files, or the embedded synthetic default when none are given."""
+    if config.data:
+        return load(config.data)
+    from training.synthetic.generate import generate, write_csv
+    from training.synthetic.spec import load_default
+
+    progress(f"no data given: generating {config.synthetic_rows} commits from the embedded default")
+    frame = generate(load_default(), rows=config.synthetic_rows, seed=config.seed)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "embedded-default.csv"
+        write_csv(frame, path)
+        return load([path])

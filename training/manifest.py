@@ -17,12 +17,15 @@ from app.contract import (
     CandidateScore,
     EvaluationMetrics,
     FeatureStats,
+    LinearExplanation,
+    LinearTerm,
     ModelManifest,
     RiskBands,
     SelfTest,
     TrainingWindow,
 )
-from training import data, export
+from training import data, export, features
+from training.calibration import Calibrated
 
 if TYPE_CHECKING:
     from training.config import TrainConfig
@@ -75,6 +78,34 @@ def importances(estimator: Any, X: np.ndarray, y: np.ndarray, seed: int) -> dict
         X, y = X[chosen], y[chosen]
     result = permutation_importance(estimator, X, y, scoring="roc_auc", n_repeats=5, random_state=seed, n_jobs=1)
     return {name: float(value) for name, value in zip(FEATURES, result.importances_mean, strict=True)}
+
+
+def linear_explanation(final: Calibrated) -> LinearExplanation | None:
+    """The calibrated logistic model as intercept + terms on the served log-odds scale; None for other families.
+
+    logit(p) = a · (b0 + Σ w_i z_i) + b, so each term's coefficient is a · w_i and the intercept a · b0 + b.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    base, ratios = final.base, False
+    if isinstance(base, Pipeline) and isinstance(base.steps[0][1], features.RelativeChurn):
+        base, ratios = base.steps[-1][1], True
+    if not (isinstance(base, Pipeline) and isinstance(base.steps[-1][1], LogisticRegression)):
+        return None
+    scaler, clf = base.named_steps["scale"], base.named_steps["clf"]
+    shapes: list[tuple[str, list[str], str | None]] = [(name, [name], None) for name in FEATURES]
+    if ratios:
+        shapes += [
+            (n, list(top), bottom) for n, (top, bottom) in zip(features.RATIO_NAMES, features.RATIOS, strict=True)
+        ]
+    a, b = final.platt.a, final.platt.b
+    terms = [
+        LinearTerm(name=name, numerator=top, denominator=bottom, floor=features.FLOOR, mean=float(mean),
+                   scale=float(scale), coefficient=a * float(w))
+        for (name, top, bottom), mean, scale, w in zip(shapes, scaler.mean_, scaler.scale_, clf.coef_[0], strict=True)
+    ]  # fmt: skip
+    return LinearExplanation(intercept=a * float(clf.intercept_[0]) + b, terms=terms)
 
 
 def library_versions() -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Candidate estimators (ONNX-convertible steps only) and their time-ordered hyperparameter search."""
+"""Candidate estimators (ONNX-convertible steps only), their hyperparameter settings, fitting and prediction."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -15,13 +14,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, VotingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import RandomizedSearchCV, TimeSeriesSplit
+from sklearn.model_selection import ParameterSampler
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils import Bunch
 from sklearn.utils.class_weight import compute_sample_weight
 
-from training.config import DEFAULT_FEATURES, FEATURE_SETS, MEMBER_FAMILIES, FeatureSet, ModelFamily
+from training.config import FEATURE_SETS, MEMBER_FAMILIES, FeatureSet, ModelFamily
 from training.features import RelativeChurn
 
 ParamValue = str | int | float | bool | None
@@ -30,6 +29,8 @@ ParamValue = str | int | float | bool | None
 FEATURES_PARAM = "features"
 LEGACY_FEATURES: FeatureSet = "raw"
 _INNER = "model"  # the step name of the family's estimator behind the relative churn step
+# Strong regularisation transfers best across repositories (bench/choice.py), so the grid reaches down to 1e-3.
+LOGISTIC_C: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
 
 class Log1p(TransformerMixin, BaseEstimator):
@@ -92,7 +93,7 @@ class Candidate:
 def _space(family: ModelFamily, seed: int, features: FeatureSet) -> tuple[Any, dict[str, Any]]:
     """(estimator, search space) for one family on one feature set."""
     if family == "ensemble":
-        # No search space of its own: `search` tunes each member; `fixed` takes `<member>__<param>` names.
+        # No space of its own: the choice tunes each member; `fixed` takes `<member>__<param>` names.
         return soft_vote([(member, _space(member, seed, features)[0]) for member in MEMBER_FAMILIES]), {}
     estimator, space = _family_space(family, seed)
     if features == "raw":
@@ -111,13 +112,13 @@ def _family_space(family: ModelFamily, seed: int) -> tuple[Any, dict[str, Any]]:
                 ("clf", LogisticRegression(class_weight="balanced", max_iter=5000)),
             ]
         )
-        return pipeline, {"clf__C": loguniform(1e-3, 1e2)}
+        return pipeline, {"clf__C": list(LOGISTIC_C)}
     if family == "random_forest":
         forest = RandomForestClassifier(class_weight="balanced_subsample", random_state=seed, n_jobs=1)
         # Fractional leaf sizes bound the tree size independently of the row count, which keeps the ONNX
         # file and the serving latency small even when training on a million commits.
         space = {
-            "n_estimators": randint(100, 301),
+            "n_estimators": randint(80, 161),
             "max_depth": [6, 8, 10, 12, 16, None],
             "min_samples_leaf": [0.001, 0.002, 0.005, 0.01, 0.02],
             "max_features": ["sqrt", 0.3, 0.5],
@@ -128,7 +129,7 @@ def _family_space(family: ModelFamily, seed: int) -> tuple[Any, dict[str, Any]]:
         # on nodes_missing_value_tracks_true). It has no class_weight, so balanced sample weights are passed.
         boosting = GradientBoostingClassifier(random_state=seed, n_iter_no_change=10, validation_fraction=0.15)
         space = {
-            "n_estimators": randint(100, 401),
+            "n_estimators": randint(100, 301),
             "learning_rate": loguniform(0.01, 0.2),
             "max_depth": randint(2, 5),
             "subsample": uniform(0.6, 0.4),
@@ -153,70 +154,19 @@ def fit_weights(estimator: Any, y: np.ndarray, sample_weight: np.ndarray | None)
     return {key: np.asarray(sample_weight, dtype=np.float64)}
 
 
-def search(
-    family: ModelFamily,
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    budget: int,
-    folds: int,
-    seed: int,
-    n_jobs: int,
-    sample_weight: np.ndarray | None = None,
-    features: FeatureSet = DEFAULT_FEATURES,
-) -> Candidate:
-    """RandomizedSearchCV on ROC AUC with time-ordered folds (rows must be sorted by time).
+def settings(family: ModelFamily, budget: int, seed: int) -> list[dict[str, ParamValue]]:
+    """The hyperparameter settings the choice tries for one single family (names without the feature set).
 
-    The ensemble searches each member family and averages the winners (`combine`).
+    Logistic regression: every C of a log-spaced grid (fits take milliseconds). The tree families: `budget`
+    settings sampled from their space with `seed`, so equal seeds try equal settings.
     """
-    if family == "ensemble":
-        each = partial(search, X=X, y=y, budget=budget, folds=folds, seed=seed, n_jobs=n_jobs, features=features)
-        return combine([each(m, sample_weight=sample_weight) for m in MEMBER_FAMILIES])
-    estimator, space = _space(family, seed, features)
-    fit_params = fit_weights(estimator, y, sample_weight)
-    searcher = RandomizedSearchCV(
-        estimator,
-        space,
-        n_iter=budget,
-        scoring="roc_auc",
-        cv=TimeSeriesSplit(n_splits=folds),
-        random_state=seed,
-        n_jobs=n_jobs,
-        refit=True,
-        error_score="raise",
-    )
-    started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        searcher.fit(X, y, **fit_params)
-    params: dict[str, ParamValue] = {FEATURES_PARAM: features}
-    params.update((k.removeprefix(f"{_INNER}__"), _plain(v)) for k, v in searcher.best_params_.items())
-    return Candidate(
-        family=family,
-        estimator=searcher.best_estimator_,
-        cv_roc_auc=float(searcher.best_score_),
-        params=params,
-        fit_seconds=time.perf_counter() - started,
-    )
-
-
-def combine(members: Sequence[Candidate]) -> Candidate:
-    """The ensemble of already fitted single-family candidates (same rows): no refit, params prefixed by family."""
-    if not members or any(m.family == "ensemble" for m in members):
-        raise ValueError("an ensemble needs one or more single-family members")
-    if len({m.family for m in members}) != len(members):
-        raise ValueError("an ensemble takes each family at most once")
-    classes = [np.asarray(m.estimator.classes_) for m in members]
-    if any(not np.array_equal(c, classes[0]) for c in classes):
-        raise ValueError("ensemble members were fitted on different classes")
-    feature_sets = {m.params.get(FEATURES_PARAM, LEGACY_FEATURES) for m in members}
-    if len(feature_sets) != 1:
-        raise ValueError(f"ensemble members were fitted on different feature sets: {sorted(map(str, feature_sets))}")
-    vote = soft_vote([(m.family, clone(m.estimator)) for m in members])
-    vote._adopt([m.estimator for m in members], LabelEncoder().fit(classes[0]))
-    params: dict[str, ParamValue] = {FEATURES_PARAM: feature_sets.pop()}
-    params.update((f"{m.family}__{k}", v) for m in members for k, v in m.params.items() if k != FEATURES_PARAM)
-    return Candidate("ensemble", vote, None, params, sum(m.fit_seconds for m in members))
+    if family not in MEMBER_FAMILIES:
+        raise ValueError(f"unknown model family: {family}")
+    if family == "logistic_regression":
+        return [{"clf__C": c} for c in LOGISTIC_C]
+    _, space = _family_space(family, seed)
+    sampled = ParameterSampler(space, n_iter=budget, random_state=seed)
+    return [{k: _plain(v) for k, v in sorted(params.items())} for params in sampled]
 
 
 def fixed(

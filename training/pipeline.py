@@ -1,5 +1,5 @@
-"""The training run, one stage per function: prepare data → fit candidates → score → choose → calibrate →
-refit + export → test → assemble → publish.
+"""The training run, one stage per function: prepare data → choose on protocol folds → fit + calibrate →
+refit + export → test → per-repository evidence → assemble → publish.
 
 Each stage takes typed inputs and returns a typed result, never mutating its inputs; `run` is the list of
 stages and the only place they are chained. `training/cli/` parses options and prints the outcome.
@@ -7,20 +7,19 @@ stages and the only place they are chained. `training/cli/` parses options and p
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from app.contract import FEATURES, Calibration, EvaluationMetrics, ModelManifest
-from training import calibration, choice, data, evaluate, export, model, report
+from app.contract import FEATURES, Calibration, CandidateScore, EvaluationMetrics, ModelManifest, ProtocolReport
+from training import calibration, choice, data, evaluate, export, model, protocol, report
 from training.calibration import DecisionRule
-from training.choice import Chosen, Scored
-from training.config import MEMBER_FAMILIES, GateRefused, TrainConfig
-from training.manifest import build_manifest, importances, library_versions, reference_sample
+from training.config import GateRefused, TrainConfig
+from training.manifest import build_manifest, importances, library_versions, linear_explanation, reference_sample
 
 Progress = Callable[[str], None]
 
@@ -47,6 +46,16 @@ class Prepared:
     mature: pd.DataFrame
     immature: int
     split: data.Split
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The chosen recipe fitted on the training period, its raw validation probabilities, the candidates' scores."""
+
+    candidate: model.Candidate
+    validation: np.ndarray
+    scores: list[CandidateScore]
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -81,34 +90,32 @@ def run(config: TrainConfig, progress: Progress, dataset: data.Dataset | None = 
     """Train, evaluate and publish one model version; raise GateRefused/DataError/ExportError instead.
 
     `dataset` (retraining) replaces the configured files and must already hold mature labels only; an
-    optional `weight` column in its frame weights the rows of the search and the final fit.
+    optional `weight` column in its frame weights the rows of the choice and the final fit.
     """
     prepared = prepare_data(config, progress, dataset)
-    scored = choice.score(fit_candidates(config, prepared.split, progress), prepared.split.validation, progress)
-    chosen = choice.pick(scored, prepared.split.validation, config.ensemble_margin_se, progress)
-    rule = calibrate(prepared.split, chosen.validation)
-    exported = refit_and_export(config, chosen.candidate, rule.platt, prepared.split, progress)
+    chosen = choose_recipe(config, prepared, progress)
+    fitted = fit_chosen(config, chosen, prepared.split, progress)
+    rule = calibrate(prepared.split, fitted.validation)
+    exported = refit_and_export(config, fitted.candidate, rule.platt, prepared.split, progress)
     tested = evaluate_on_test(config, exported, rule.threshold, prepared.split)
-    assembled = assemble(config, prepared, chosen, scored, rule, exported, tested)
-    write_report = report_writer(prepared.split, scored, rule, tested, assembled)
+    evidence = gather_evidence(config, prepared, chosen, progress)
+    assembled = assemble(config, prepared, fitted, rule, exported, tested, evidence)
+    write_report = report_writer(prepared.split, rule, tested, assembled)
     published = _publish(config, assembled.manifest, exported.model_bytes, assembled.reference, write_report)
+    dropped = prepared.dataset.duplicates_dropped
     return TrainOutcome(
-        manifest=published,
-        rows_loaded=len(prepared.dataset.frame) + prepared.dataset.duplicates_dropped,
-        rows_used=len(prepared.mature),
-        duplicates_dropped=prepared.dataset.duplicates_dropped,
-        immature_dropped=prepared.immature,
-        parity_max_abs_diff=exported.parity_max_abs_diff,
+        manifest=published, rows_loaded=len(prepared.dataset.frame) + dropped, rows_used=len(prepared.mature),
+        duplicates_dropped=dropped, immature_dropped=prepared.immature,
+        parity_max_abs_diff=exported.parity_max_abs_diff, notes=assembled.notes,
         promoted=_is_champion(config.models_dir, published.version),
-        notes=assembled.notes,
-    )
+    )  # fmt: skip
 
 
 # --- 1. data
 def prepare_data(config: TrainConfig, progress: Progress, dataset: data.Dataset | None = None) -> Prepared:
     """Load (or take) the data, keep mature labels, split it and pass the data gates; GateRefused otherwise."""
     if dataset is None:
-        dataset = load_inputs(config, progress)
+        dataset = data.load_configured(config, progress)
         mature, immature = data.drop_immature(dataset.frame, config.label_delay_days)
         progress(
             f"{len(dataset.frame)} commits loaded, {immature} immature "
@@ -124,49 +131,32 @@ def prepare_data(config: TrainConfig, progress: Progress, dataset: data.Dataset 
     return Prepared(dataset=dataset, mature=mature, immature=immature, split=split)
 
 
-def load_inputs(config: TrainConfig, progress: Progress) -> data.Dataset:
-    """The configured files, or the embedded synthetic default when none are given."""
-    if config.data:
-        return data.load(config.data)
-    from training.synthetic.generate import generate, write_csv
-    from training.synthetic.spec import load_default
-
-    progress(f"no data given: generating {config.synthetic_rows} commits from the embedded default")
-    frame = generate(load_default(), rows=config.synthetic_rows, seed=config.seed)
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "embedded-default.csv"
-        write_csv(frame, path)
-        return data.load([path])
-
-
-# --- 2. candidates (scored and chosen by `training.choice`)
-def fit_candidates(config: TrainConfig, split: data.Split, progress: Progress) -> list[model.Candidate]:
-    """One fitted candidate per configured family, in the configured order.
-
-    Hyperparameters are searched on the newest `max_search_rows` training rows only: on a million commits an
-    exhaustive search would take hours, and the most recent history is what the test period resembles (the
-    final fit uses every row). The ensemble reuses the members searched for their own candidates.
-    """
-    X_train, y_train = data.features(split.train), split.train["buggy"].to_numpy()
-    w_train = data.row_weights(split.train)
+# --- 2. the recipe, chosen on protocol folds before the test period (`training.choice`)
+def choose_recipe(config: TrainConfig, prepared: Prepared, progress: Progress) -> choice.Chosen:
+    """The configured recipe when hyperparameters are given, else the choice on the pre-test folds."""
     if config.fixed_params is not None:
-        (family,) = config.families
-        progress(f"fitting {family} with given hyperparameters (no search)")
-        return [model.fixed(family, config.fixed_params, X_train, y_train, seed=config.seed, sample_weight=w_train)]
-    X_search, y_search = X_train[-config.max_search_rows :], y_train[-config.max_search_rows :]
-    w_search = None if w_train is None else w_train[-config.max_search_rows :]
-    searched: dict[str, model.Candidate] = {}
-    with_ensemble = "ensemble" in config.families
-    for family in MEMBER_FAMILIES:
-        if family in config.families or with_ensemble:
-            progress(f"searching {family} ({config.budget} candidates × {config.cv_folds} time-ordered folds)")
-            searched[family] = model.search(
-                family, X_search, y_search, budget=config.budget, folds=config.cv_folds, seed=config.seed,
-                n_jobs=config.n_jobs, sample_weight=w_search, features=config.features,
-            )  # fmt: skip
-    if with_ensemble:
-        searched["ensemble"] = model.combine([searched[f] for f in MEMBER_FAMILIES])
-    return [searched[f] for f in config.families]
+        progress(f"fitting {config.families[0]} with given hyperparameters (no choice)")
+        return choice.given(config)
+    split = prepared.split
+    folds = choice.folds_of(config, split.train, split.validation, _repositories(prepared))
+    return choice.choose(config, folds, progress)
+
+
+def fit_chosen(config: TrainConfig, chosen: choice.Chosen, split: data.Split, progress: Progress) -> Fitted:
+    """The chosen recipe fitted on the training period, and its raw probabilities on the validation period."""
+    progress(f"fitting {chosen.family} on {len(split.train)} training rows")
+    X, y, weights = data.features(split.train), split.train["buggy"].to_numpy(), data.row_weights(split.train)
+    candidate = model.fixed(chosen.family, chosen.params, X, y, seed=config.seed, sample_weight=weights)
+    p_val = model.predict(candidate.estimator, data.features(split.validation))
+    val_auc = evaluate.roc_auc(split.validation["buggy"].to_numpy(), p_val)
+    # The chosen candidate's row records its validation ROC AUC (the others were never fitted on this split).
+    scores = [
+        c.model_copy(update={"validation_roc_auc": val_auc})
+        if (c.name, c.params) == (chosen.family, chosen.params)
+        else c
+        for c in chosen.candidates
+    ]
+    return Fitted(candidate=candidate, validation=p_val, scores=scores, reason=chosen.reason)
 
 
 # --- 3. calibration, refit, export, test
@@ -203,26 +193,55 @@ def evaluate_on_test(config: TrainConfig, exported: Exported, threshold: float, 
     return Tested(probabilities=p_test, metrics=metrics)
 
 
-# --- 4. the version's contents
+# --- 4. per-repository evidence, the version's contents
+def gather_evidence(
+    config: TrainConfig, prepared: Prepared, chosen: choice.Chosen, progress: Progress
+) -> ProtocolReport | None:
+    """The chosen recipe beside the baseline on every protocol fold of all mature rows (None for a random split).
+
+    The choice saw only the rows before the test period; these folds reach into it, so they are evidence,
+    not a second choice.
+    """
+    if prepared.split.kind == "random":
+        return None
+    folds = protocol.build(prepared.mature, config.test_fraction, config.min_fold_rows, config.max_search_rows,
+                           config.seed, _repositories(prepared))  # fmt: skip
+    progress(f"per-repository evidence: {chosen.family} and the baseline on {len(folds.folds)} folds")
+    end = chosen.folds.frame["author_date"].max() if len(chosen.folds.frame) else None
+    return protocol.report(
+        folds, (chosen.family, chosen.params), seed=config.seed, n_jobs=config.n_jobs,
+        test_fraction=config.test_fraction, label_delay_days=config.label_delay_days, choice=chosen.reason,
+        choice_data_end=None if end is None else datetime.fromtimestamp(float(end), UTC),
+    )  # fmt: skip
+
+
+def _repositories(prepared: Prepared) -> list[str]:
+    """Every repository loaded, mature or not (one without mature rows is reported, not dropped)."""
+    return sorted(prepared.dataset.frame["repository"].astype(str).unique())
+
+
 def assemble(
     config: TrainConfig,
     prepared: Prepared,
-    chosen: Chosen,
-    scored: Scored,
+    fitted: Fitted,
     rule: DecisionRule,
     exported: Exported,
     tested: Tested,
+    evidence: ProtocolReport | None,
 ) -> Assembled:
     """The manifest (version set by publish), drift reference sample, importances and warnings of the run."""
     split = prepared.split
     notes = []
     if split.kind == "random":
         notes.append("random split: future commits leak into training, so these figures are optimistic")
+    for summary in (evidence.forward, evidence.leave_one_out) if evidence else ():
+        notes += [f"{summary.protocol}: {summary.note}"] if summary.note else []
+        notes += [f"{summary.protocol}: {f.repository} not scored: {f.skipped}" for f in summary.folds if f.skipped]
     reference = reference_sample(exported.fit_frame, config.reference_rows, config.seed)
     platt = rule.platt
     manifest = build_manifest(
-        family=chosen.candidate.family,
-        params=chosen.candidate.params,
+        family=fitted.candidate.family,
+        params=fitted.candidate.params,
         fit_frame=exported.fit_frame,
         split=split,
         dataset=prepared.dataset,
@@ -233,37 +252,30 @@ def assemble(
         bands=rule.bands,
         validation=rule.validation,
         test=tested.metrics,
-        candidates=scored.scores,
+        candidates=fitted.scores,
         model_bytes=exported.model_bytes,
         reference=reference,
         libraries=library_versions(),
         warnings=notes,
-    )
+    ).model_copy(update={"protocol": evidence, "explanation": linear_explanation(exported.final)})
     # The Platt map is monotone, so ROC AUC importances of the base model are those of the calibrated one.
     weights = importances(exported.final.base, data.features(split.test), split.test["buggy"].to_numpy(), config.seed)
     return Assembled(manifest=manifest, reference=reference, importances=weights, notes=notes)
 
 
 def report_writer(
-    split: data.Split, scored: Scored, rule: DecisionRule, tested: Tested, assembled: Assembled
+    split: data.Split, rule: DecisionRule, tested: Tested, assembled: Assembled
 ) -> Callable[[Path, ModelManifest], None]:
     """The function `publish` calls to write the report into the version directory (it knows the number)."""
 
     def write_report(directory: Path, published: ModelManifest) -> None:
         report.write_report(
-            directory,
-            title=f"commitrisk model {published.version} ({published.model_type})",
-            test=tested.metrics,
-            validation=rule.validation,
-            y_test=split.test["buggy"].to_numpy(),
-            p_test=tested.probabilities,
-            effort_test=split.test["effort"].to_numpy(),
-            threshold=rule.threshold,
-            bands=rule.bands,
-            importances=assembled.importances,
-            candidates=scored.scores,
-            notes=assembled.notes,
-        )
+            directory, title=f"commitrisk model {published.version} ({published.model_type})",
+            test=tested.metrics, validation=rule.validation, y_test=split.test["buggy"].to_numpy(),
+            p_test=tested.probabilities, effort_test=split.test["effort"].to_numpy(), threshold=rule.threshold,
+            bands=rule.bands, importances=assembled.importances, candidates=published.candidates,
+            notes=assembled.notes, protocol=published.protocol,
+        )  # fmt: skip
 
     return write_report
 
@@ -278,22 +290,11 @@ def _publish(
 ) -> ModelManifest:
     from training import publish
 
-    return publish.publish(
-        config.models_dir,
-        manifest=manifest,
-        model_bytes=model_bytes,
-        reference=reference,
-        write_report=write_report,
-        promote=config.promote,
-    )
+    return publish.publish(config.models_dir, manifest=manifest, model_bytes=model_bytes, reference=reference,
+                           write_report=write_report, promote=config.promote)  # fmt: skip
 
 
 def _is_champion(models_dir: Path, version_number: int) -> bool:
-    from app.errors import CommitRiskError
-    from app.repository import ModelRepository
-    from training.publish import PublishError
+    from training import publish
 
-    try:
-        return ModelRepository(models_dir).pointer() == version_number
-    except CommitRiskError as exc:
-        raise PublishError(exc.message) from None
+    return publish.is_champion(models_dir, version_number)

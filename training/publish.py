@@ -54,3 +54,11 @@ def publish(
         return ModelRepository(models_dir).publish(build, promote=promote)
     except CommitRiskError as exc:
         raise PublishError(exc.message) from None
+
+
+def is_champion(models_dir: Path, version: int) -> bool:
+    """Whether the champion pointer names `version`; PublishError when the pointer cannot be read."""
+    try:
+        return ModelRepository(models_dir).pointer() == version
+    except CommitRiskError as exc:
+        raise PublishError(exc.message) from None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.contract import CandidateScore, EvaluationMetrics, RiskBands
+from app.contract import CandidateScore, EvaluationMetrics, ProtocolReport, ProtocolSummary, RiskBands
 from training import evaluate as ev
 
 if TYPE_CHECKING:
@@ -154,9 +154,52 @@ def _fmt(value: object) -> str:
     return html.escape(str(value))
 
 
+_TITLES = {"forward": "Per repository, forward in time", "leave_one_out": "Leave one repository out"}
+
+
+def _protocol_html(report: ProtocolReport | None) -> str:
+    """One table per protocol: the model beside the baseline per repository, the difference with its 95% CI."""
+    if report is None:
+        return "<p>No per-repository evidence (random split).</p>"
+    e = html.escape
+    head = ("<tr><th>repository</th><th>train rows</th><th>test rows</th><th>buggy</th><th>ROC AUC</th>"
+            "<th>baseline ROC AUC</th><th>difference (95% CI)</th><th>PR AUC</th><th>Recall@20%Effort</th>"
+            "<th>Popt</th></tr>")  # fmt: skip
+
+    def table(summary: ProtocolSummary) -> str:
+        rows = []
+        for f in summary.folds:
+            first = _cells(f.repository, f.train_rows, f.test_rows, f.buggy)
+            if f.skipped:
+                rows.append(f'<tr>{first}<td colspan="6">not scored: {e(f.skipped)}</td></tr>')
+                continue
+            rest = _cells(f.roc_auc, f.baseline_roc_auc, _difference(f), f.pr_auc, f.recall_at_20_effort, f.popt)
+            rows.append(f"<tr>{first}{rest}</tr>")
+        means = (summary.mean_roc_auc, summary.baseline_mean_roc_auc, "", "", summary.mean_recall_at_20_effort)
+        rows.append(f"<tr>{_cells('mean', '', '', '', *means, summary.mean_popt)}</tr>")
+        note = f"<p>{e(summary.note)}</p>" if summary.note else ""
+        return f"<h3>{_TITLES[summary.protocol]}</h3>{note}<table>{head}{''.join(rows)}</table>"
+
+    intro = (f"<p>Baseline: {e(report.baseline)}, fitted on the same folds. Forward test: each repository's newest "
+             f"{report.test_fraction:.0%} of its mature commits. Choice: {e(report.choice)}.</p>")  # fmt: skip
+    return intro + table(report.forward) + table(report.leave_one_out)
+
+
+def _cells(*values: object) -> str:
+    return "".join(f"<td>{_fmt(v)}</td>" for v in values)
+
+
+def _difference(fold: object) -> str:
+    roc, base, se = (getattr(fold, k) for k in ("roc_auc", "baseline_roc_auc", "difference_se"))
+    if roc is None or base is None:
+        return "—"
+    diff = roc - base
+    return f"{diff:+.4f}" if se is None else f"{diff:+.4f} ({diff - 1.96 * se:+.4f} to {diff + 1.96 * se:+.4f})"
+
+
 def _html(
     title: str, test: EvaluationMetrics, validation: EvaluationMetrics, threshold: float, bands: RiskBands,
-    candidates: list[CandidateScore], notes: list[str], figures: list[Path],
+    candidates: list[CandidateScore], notes: list[str], figures: list[Path], protocol: ProtocolReport | None,
 ) -> str:  # fmt: skip
     e = html.escape
     tv, vv = test.model_dump(), validation.model_dump()
@@ -166,12 +209,13 @@ def _html(
     )
     candidate_rows = (
         "".join(
-            f"<tr><td>{e(c.name)}</td><td>{_fmt(c.validation_roc_auc)}</td><td>{_fmt(c.cv_roc_auc)}</td>"
-            f"<td>{c.fit_seconds:.1f}</td><td><code>{e(json.dumps(c.params, sort_keys=True))}</code></td>"
-            "</tr>"
+            f"<tr><td>{e(c.name)}</td><td>{_fmt(c.cv_roc_auc)}</td><td>{_fmt(c.forward_roc_auc)}</td>"
+            f"<td>{_fmt(c.leave_one_out_roc_auc)}</td><td>{_fmt(c.validation_roc_auc)}</td>"
+            f"<td>{c.fit_seconds:.1f}</td><td>{_fmt(c.verdict)}</td>"
+            f"<td><code>{e(json.dumps(c.params, sort_keys=True))}</code></td></tr>"
             for c in candidates
         )
-        or '<tr><td colspan="5">no candidates recorded</td></tr>'
+        or '<tr><td colspan="8">no candidates recorded</td></tr>'
     )
     note_items = "".join(f"<li>{e(n)}</li>" for n in notes) or "<li>none</li>"
     images = "".join(
@@ -192,9 +236,10 @@ img{{width:100%}}figcaption{{font-size:.85em;color:#555}}.notes li{{color:#8a4b0
 <table><tr><th>metric</th><th>test</th><th>validation</th></tr>{metric_rows}</table>
 <h2>Risk bands</h2><p>low: p &lt; {bands.medium:.4f} · medium: {bands.medium:.4f} &le; p &lt; {bands.high:.4f}
 · high: p &ge; {bands.high:.4f}</p><p>Rule: {e(bands.rule)}</p>
-<h2>Candidates (scored on validation data)</h2>
-<table><tr><th>model</th><th>validation ROC AUC</th><th>CV ROC AUC</th><th>fit seconds</th>
-<th>params</th></tr>
+<h2>Per-repository evidence</h2>{_protocol_html(protocol)}
+<h2>Candidates (chosen on protocol folds before the test period)</h2>
+<table><tr><th>model</th><th>mean fold ROC AUC</th><th>forward</th><th>leave one out</th>
+<th>validation ROC AUC</th><th>fit seconds</th><th>verdict</th><th>params</th></tr>
 {candidate_rows}</table>
 <h2>Figures</h2>{images}
 <p><a href="{METRICS_FILE}">{METRICS_FILE}</a> holds these numbers.</p>
@@ -206,6 +251,7 @@ def write_report(
     directory: Path, *, title: str, test: EvaluationMetrics, validation: EvaluationMetrics,
     y_test: np.ndarray, p_test: np.ndarray, effort_test: np.ndarray, threshold: float, bands: RiskBands,
     importances: dict[str, float], candidates: list[CandidateScore], notes: list[str],
+    protocol: ProtocolReport | None = None,
 ) -> list[Path]:  # fmt: skip
     """Write the five figures, metrics.json and index.html into `directory` (created); return their paths."""
     y, p = ev.check_inputs(y_test, p_test)
@@ -230,10 +276,11 @@ def write_report(
         "candidates": [c.model_dump() for c in candidates],
         "importances": dict(sorted(importances.items(), key=lambda kv: -abs(kv[1]))),
         "notes": list(notes),
+        "protocol": None if protocol is None else protocol.model_dump(mode="json"),
         "figures": list(FIGURES),
     }
     metrics.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     index = directory / INDEX_FILE
-    page = _html(title, test, validation, threshold, bands, candidates, notes, figures)
+    page = _html(title, test, validation, threshold, bands, candidates, notes, figures, protocol)
     index.write_text(page, encoding="utf-8")
     return [*figures, metrics, index]

@@ -31,12 +31,12 @@ def log_run(uri: str, config: TrainConfig, outcome: TrainOutcome, tags: dict[str
     params = {
         "model_type": manifest.model_type,
         "budget": config.budget,
-        "cv_folds": config.cv_folds,
+        "majority": config.majority,
         "label_delay_days": config.label_delay_days,
         "test_fraction": config.test_fraction,
         "split": config.split,
         "families": ",".join(config.families),
-        "ensemble_margin_se": config.ensemble_margin_se,
+        "margin_se": config.margin_se,
         "seed": config.seed,
         "threshold": round(manifest.threshold, 6),
         "data_fingerprint": manifest.data.sha256,
@@ -53,7 +53,13 @@ def log_run(uri: str, config: TrainConfig, outcome: TrainOutcome, tags: dict[str
             if value is not None:
                 metrics[prefix + key] = float(value)
     for candidate in manifest.candidates:
-        metrics[f"candidate_{candidate.name}_val_roc_auc"] = candidate.validation_roc_auc
+        inputs = candidate.params.get("features", "raw")
+        if candidate.cv_roc_auc is not None:
+            metrics[f"candidate_{candidate.name}_{inputs}_fold_roc_auc"] = candidate.cv_roc_auc
+    if manifest.protocol is not None:
+        for summary in (manifest.protocol.forward, manifest.protocol.leave_one_out):
+            if summary.mean_roc_auc is not None:
+                metrics[f"{summary.protocol}_mean_roc_auc"] = summary.mean_roc_auc
     run_tags = {"commitrisk.version": str(manifest.version), "commitrisk.trigger": "manual", **(tags or {})}
     try:
         mlflow.set_tracking_uri(uri)

@@ -3,26 +3,34 @@ create_app); the hot routes (DirectRoute) call `services_of(request)` instead of
 
 from __future__ import annotations
 
-import secrets
-from typing import Annotated, Any, TypeVar
+import functools
+import types
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
 
-import pydantic_core
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
-from app.api.errors import field_details
-from app.errors import BodyTooLarge, Forbidden, InvalidInput, MalformedBody, Unauthenticated
+from app.api import tokens
+
+# Body parsing lives in app/api/body.py; these names are re-exported for the routes that import them from here.
+from app.api.body import parse_json as parse_json
+from app.api.body import read_json as read_json
+from app.api.body import read_optional_json as read_optional_json
+from app.api.body import validate as validate
+from app.api.errors import EMPTY
+from app.errors import Forbidden, InvalidInput, Unauthenticated
 from app.metrics import ServiceMetrics
 from app.monitoring.monitor import Monitoring
 from app.registry import ModelRegistry
 from app.services import Services
 from app.settings import Settings
 
-M = TypeVar("M", bound=BaseModel)
 _TRUE = frozenset({"1", "true", "on", "yes", "t", "y"})
 _FALSE = frozenset({"0", "false", "off", "no", "f", "n"})
+MODELS_LABEL = "<models>"  # what clients without the admin token see instead of the absolute models path
 
 
 class DirectRoute(APIRoute):
@@ -98,31 +106,43 @@ def get_monitoring(request: Request) -> Monitoring:
 
 def require_admin(request: Request) -> None:
     """Bearer-token check for admin routes: 401 without a token, 403 with a wrong one (or none configured)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = tokens.bearer(request)
+    if token is None:
         raise Unauthenticated("this route needs 'Authorization: Bearer <admin token>'")
-    expected = get_settings(request).admin_token
-    if expected is None:
+    settings = get_settings(request)
+    if settings.admin_token is None:
         raise Forbidden("admin routes are disabled: COMMITRISK_ADMIN_TOKEN is not set")
-    if not secrets.compare_digest(token.strip().encode(), expected.get_secret_value().encode()):
+    if not tokens.is_admin(token, settings):
         raise Forbidden("wrong admin token")
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
-    """The parsed JSON body (NaN/Infinity kept so validation can name the field); 400/413 otherwise."""
-    body = await request.body()
-    if len(body) > max_bytes:  # the middleware stops most of these before they are read
-        raise BodyTooLarge(f"request body exceeds {max_bytes} bytes")
-    return parse_json(body)
+def hidden_paths(request: Request) -> Mapping[str, str]:
+    """Strings this client must not see in an answer: the absolute models path, unless it sent the admin token."""
+    settings = get_settings(request)
+    if tokens.is_admin(tokens.bearer(request), settings):
+        return EMPTY
+    return _models_paths(settings.models_dir)
 
 
-def parse_json(body: bytes) -> Any:
-    """JSON bytes → Python objects; MalformedBody with the parser's message when they are not JSON."""
-    try:
-        return pydantic_core.from_json(body, allow_inf_nan=True)
-    except ValueError as exc:
-        raise MalformedBody("request body is not valid JSON", [{"field": None, "message": str(exc)}]) from None
+@functools.lru_cache(maxsize=8)
+def _models_paths(root: Path) -> Mapping[str, str]:
+    # Messages name files under the root as given and as resolved (the service resolves --models at start).
+    paths = {str(root.resolve()): MODELS_LABEL}
+    if root.is_absolute():
+        paths[str(root)] = MODELS_LABEL
+    return types.MappingProxyType(dict(sorted(paths.items(), key=lambda item: -len(item[0]))))
+
+
+def redactor(request: Request) -> Callable[[str], str]:
+    """`text → text` with the strings `hidden_paths` names replaced by their labels."""
+    hidden = hidden_paths(request)
+
+    def redact(text: str) -> str:
+        for secret, label in hidden.items():
+            text = text.replace(secret, label)
+        return text
+
+    return redact
 
 
 ServicesDep = Annotated[Services, Depends(services_of)]
@@ -131,12 +151,3 @@ RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 MonitoringDep = Annotated[Monitoring, Depends(get_monitoring)]
 AdminDep = Annotated[None, Depends(require_admin)]
-
-
-def validate(model: type[M], data: Any) -> M:
-    """Validate parsed JSON against a request model; InvalidInput with one detail per bad field."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        details = field_details(exc.errors(include_url=False, include_context=False, include_input=False))
-        raise InvalidInput(f"{len(details)} invalid field(s) in the request body", details) from None

@@ -1,4 +1,8 @@
-"""What the infrastructure polls: liveness, readiness (a model is loaded and passed its self-test), /metrics."""
+"""What the infrastructure polls: liveness, readiness (a model is loaded and passed its self-test), /metrics.
+
+Readiness is about scoring only: a process whose monitoring database is down still scores, so it stays ready and
+says `"database": "down"` in the details (the log holds or counts its rows; app/monitoring/availability.py).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from app.api.deps import MetricsDep, RegistryDep
+from app.api.deps import MetricsDep, ServicesDep
+from app.errors import ModelNotReady
 from app.schemas import ErrorOut
 
 router = APIRouter()  # tags per route: /metrics belongs to "monitoring" in the OpenAPI schema
@@ -24,10 +29,14 @@ async def live() -> Response:
 @router.get(
     "/health/ready", tags=["health"], summary="A self-tested model is loaded", responses={503: {"model": ErrorOut}}
 )
-async def ready(registry: RegistryDep) -> dict[str, Any]:
-    """200 with the served version, else 503 with the reason."""
-    served = registry.require()
-    return {"status": "ready", "model_version": served.champion.version}
+async def ready(services: ServicesDep) -> dict[str, Any]:
+    """200 with the served version and the database's state (`up`/`down`), else 503 with the reason."""
+    database = services.monitoring.availability.state()
+    try:
+        served = services.registry.require()
+    except ModelNotReady as exc:
+        raise ModelNotReady(exc.message, [*exc.details, {"database": database}]) from None
+    return {"status": "ready", "model_version": served.champion.version, "database": database}
 
 
 @router.get("/metrics", tags=["monitoring"], summary="Prometheus exposition")

@@ -1,34 +1,57 @@
-"""Pure ASGI middleware: request metrics by route template, and the request-body byte limit.
+"""Pure ASGI middleware: request metrics by route template, and the limits a reverse proxy would otherwise give.
 
-The limit is enforced where the body is read: `receive` raises BodyTooLarge on the first read when the
-declared Content-Length is over the limit, or once a chunked body grows past it. The route has been
-matched by then, so the 413 is counted under its template, and the domain error handler renders it.
-(Routes read bodies with `read_json`/`request.body()`; a FastAPI body parameter would turn it into a 400.)
+- Body size: `receive` raises BodyTooLarge on the first read when the declared Content-Length is over the
+  limit, or once a chunked body grows past it.
+- Body time: `receive` raises RequestTimeout when the body has not fully arrived `body_timeout` seconds after
+  the request started (a client declaring 1,000 bytes and sending 8 no longer holds its connection forever).
+  One watchdog task per process cancels overdue reads: a timer per read (asyncio.timeout) cost 3.5 µs a request.
+- Concurrency: beyond `max_requests` requests in flight in this process, a request is answered 503 Overloaded
+  at once, before its body is read; health probes and /metrics are exempt, so an orchestrator still sees a live
+  process.
+
+The route has been matched by the time the body is read, so a 408/413 is counted under its template, and the
+domain error handler renders it. (Routes read bodies with `read_json`/`request.body()`; a FastAPI body
+parameter would turn the errors into a 400.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import BodyTooLarge
+from app.api.errors import render
+from app.errors import BodyTooLarge, Overloaded, RequestTimeout
 from app.metrics import ServiceMetrics
 
 UNMATCHED = "unmatched"
+PROBES = frozenset({"/health/live", "/health/ready", "/v2/health/live", "/v2/health/ready", "/metrics"})
+MAX_LENGTH_DIGITS = 18  # a Content-Length longer than this is refused, never converted (int() of 5,000 digits raises)
 
 
 class ServiceMiddleware:
-    """Counts every request under its route template (never the raw URL) and caps body size."""
+    """Counts every request under its route template (never the raw URL); bounds body size, body time and the
+    number of requests served at once."""
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, max_body: int) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: ServiceMetrics, max_body: int, body_timeout: float = 30.0, max_requests: int = 256
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
+        self.body_timeout = body_timeout
+        self.max_requests = max_requests
+        self.active = 0  # requests in flight in this process, probes not counted (one event loop: no lock)
+        self._reading: dict[asyncio.Task[Any], float] = {}  # tasks waiting for body bytes → their deadline
+        self._expired: set[asyncio.Task[Any]] = set()  # …cancelled by the watchdog for being late
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await self.app(scope, self._stopping(receive) if scope["type"] == "lifespan" else receive, send)
             return
         started = time.perf_counter()
         status = 500
@@ -41,30 +64,109 @@ class ServiceMiddleware:
                 status = message["status"]
             await send(message)
 
+        limited = scope["path"] not in PROBES
         try:
-            await self.app(scope, self._limited(scope, receive), send_status)
+            if limited and self.active >= self.max_requests:
+                await self._refuse(scope, receive, send_status)
+                return
+            self.active += limited
+            try:
+                await self.app(scope, self._guarded(scope, receive), send_status)
+            finally:
+                self.active -= limited
         finally:
             in_flight.dec()
             template = getattr(scope.get("route"), "path", None) or UNMATCHED
             self.metrics.observe_request(template, scope["method"], status, time.perf_counter() - started)
 
-    def _limited(self, scope: Scope, receive: Receive) -> Receive:
-        limit = self.max_body
-        declared = next((value for key, value in scope["headers"] if key == b"content-length"), None)
-        if declared is not None and declared.isdigit() and int(declared) <= limit:
-            return receive  # the server never delivers more than the declared length
-        # Declared too large (or unparsable): refuse on the first read. Chunked: count as it arrives.
-        seen = 0 if declared is None else limit + 1
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Counted under the route it was meant for (the router has not run yet): match it here, on this rare path.
+        app = scope.get("app")
+        for route in getattr(getattr(app, "router", None), "routes", ()):
+            if route.matches(scope)[0] == Match.FULL:
+                scope["route"] = route
+                break
+        overloaded = Overloaded(
+            f"this process is serving {self.active} requests, its limit (COMMITRISK_MAX_CONCURRENT_REQUESTS); "
+            "retry shortly"
+        )
+        await render(overloaded)(scope, receive, send)
 
-        async def limited() -> Message:
-            nonlocal seen
+    def _guarded(self, scope: Scope, receive: Receive) -> Receive:
+        limit = self.max_body
+        declared = None
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                declared = value
+                break
+        small = (
+            declared is not None
+            and len(declared) <= MAX_LENGTH_DIGITS
+            and declared.isdigit()
+            and int(declared) <= limit
+        )
+        # Declared too large (or unparsable): refuse on the first read. Chunked: count as it arrives.
+        seen = 0 if declared is None or small else limit + 1
+        deadline = time.monotonic() + self.body_timeout
+        complete = False
+
+        async def guarded() -> Message:
+            nonlocal seen, complete
+            if complete:
+                return await receive()  # after the body: disconnect listening, never timed
             if seen > limit:
                 raise BodyTooLarge(f"request body exceeds {limit} bytes")
-            message = await receive()
+            message = await self._timed(receive, deadline)
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise BodyTooLarge(f"request body exceeds {limit} bytes")
+                complete = not message.get("more_body", False)
+                if not small:  # the server never delivers more than a declared length: count only the others
+                    seen += len(message.get("body", b""))
+                    if seen > limit:
+                        raise BodyTooLarge(f"request body exceeds {limit} bytes")
+            else:
+                complete = True
             return message
 
-        return limited
+        return guarded
+
+    async def _timed(self, receive: Receive, deadline: float) -> Message:
+        """`receive()`, or RequestTimeout once the watchdog finds it waiting past `deadline`."""
+        task = asyncio.current_task()
+        assert task is not None
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+        self._reading[task] = deadline
+        try:
+            return await receive()
+        except asyncio.CancelledError:
+            if task not in self._expired:
+                raise  # a shutdown, not ours
+            self._expired.discard(task)
+            task.uncancel()
+            raise RequestTimeout(
+                f"the request body did not arrive within {self.body_timeout:g} s (COMMITRISK_BODY_TIMEOUT_SECONDS)"
+            ) from None
+        finally:
+            del self._reading[task]
+
+    async def _watch(self) -> None:
+        """Cancel every body read past its deadline, a few times per timeout (at most a second late)."""
+        period = min(1.0, self.body_timeout / 4)
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for task, deadline in self._reading.items():
+                if deadline <= now and task not in self._expired:
+                    self._expired.add(task)
+                    task.cancel()
+
+    def _stopping(self, receive: Receive) -> Receive:
+        """The lifespan's `receive`, stopping the watchdog when the server shuts down."""
+
+        async def lifespan() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown" and self._watchdog is not None:
+                self._watchdog.cancel()
+            return message
+
+        return lifespan

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from app.api.deps import AdminDep, RegistryDep, ServicesDep, parse_json, validate
+from app.api.body import read_optional_json, validate
+from app.api.deps import AdminDep, RegistryDep, ServicesDep, redactor
 from app.contract import CHALLENGER_POINTER, CHAMPION_POINTER, ModelManifest
 from app.errors import CommitRiskError
 from app.repository import parse_version
@@ -33,23 +35,29 @@ def summary(manifest: ModelManifest) -> dict[str, Any]:
     }
 
 
-def _pointer(registry: RegistryDep, name: str) -> int | str | None:
+def _pointer(registry: RegistryDep, name: str, redact: Callable[[str], str]) -> int | str | None:
     try:
         return registry.repository.pointer(name)
     except CommitRiskError as exc:
-        return f"invalid: {exc.message}"
+        return f"invalid: {redact(exc.message)}"
 
 
-def _challengers(registry: RegistryDep) -> list[int] | str:
+def _challengers(registry: RegistryDep, redact: Callable[[str], str]) -> list[int] | str:
     try:
         return list(registry.repository.pointer_list(CHALLENGER_POINTER))
     except CommitRiskError as exc:
-        return f"invalid: {exc.message}"
+        return f"invalid: {redact(exc.message)}"
 
 
-@router.get("/models", summary="Versions on disk, pointers, and what this process serves")
-async def list_models(services: ServicesDep) -> dict[str, Any]:
-    """Each process answers for itself: `served.pid` tells the uvicorn workers apart."""
+@router.get(
+    "/models",
+    summary="Versions on disk, pointers, and what this process serves",
+    responses={503: {"model": ErrorOut}},
+)
+async def list_models(request: Request, services: ServicesDep) -> dict[str, Any]:
+    """Each process answers for itself: `served.pid` tells the uvicorn workers apart. The absolute models path
+    shows only with the admin token (`<models>` otherwise); 503 when the models directory cannot be read."""
+    redact = redactor(request)
     registry = services.registry
     repository = registry.repository
     versions = []
@@ -57,23 +65,24 @@ async def list_models(services: ServicesDep) -> dict[str, Any]:
         try:
             versions.append(summary(repository.manifest(number)))
         except CommitRiskError as exc:
-            versions.append({"version": number, "error": exc.message, "details": exc.details})
+            details = [{k: redact(v) if isinstance(v, str) else v for k, v in d.items()} for d in exc.details]
+            versions.append({"version": number, "error": redact(exc.message), "details": details})
     served = registry.served
     # Live agreement in this process + labelled AUCs (a database read, off the event loop).
     shadows = await asyncio.to_thread(shadow_report, services.shadow, services.monitoring.store.engine)
     return {
-        "models_dir": str(repository.root),
+        "models_dir": redact(str(repository.root)),
         "versions": versions,
-        "champion": _pointer(registry, CHAMPION_POINTER),
-        "challenger": _pointer(registry, CHALLENGER_POINTER),  # the newest challenger (kept for old clients)
-        "challengers": _challengers(registry),  # every listed challenger, oldest first; `shadows` = loaded ones
+        "champion": _pointer(registry, CHAMPION_POINTER, redact),
+        "challenger": _pointer(registry, CHALLENGER_POINTER, redact),  # the newest one (kept for old clients)
+        "challengers": _challengers(registry, redact),  # every listed challenger, oldest first; `shadows` = loaded
         "shadows": shadows,
         "served": {
             "pid": os.getpid(),
             "version": served.champion.version if served else None,
             "loaded_at": served.loaded_at if served else None,
             "ready": served is not None,
-            "reason": registry.reason or None,
+            "reason": redact(registry.reason) or None,
         },
     }
 
@@ -81,7 +90,7 @@ async def list_models(services: ServicesDep) -> dict[str, Any]:
 @router.get(
     "/models/{version}",
     summary="The full manifest of one version",
-    responses={code: {"model": ErrorOut} for code in (400, 404, 409)},
+    responses={code: {"model": ErrorOut} for code in (400, 404, 409, 503)},
 )
 async def get_model(version: str, registry: RegistryDep) -> dict[str, Any]:
     """400 for a name that is not a version number, 404 when it is not on disk."""
@@ -92,13 +101,12 @@ async def get_model(version: str, registry: RegistryDep) -> dict[str, Any]:
 @router.post(
     "/reload",
     summary="Load the champion (or `version`, moving the champion pointer) — admin",
-    responses={code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 422)},
+    responses={code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 415, 422, 503)},
     openapi_extra=request_body(ReloadIn, required=False),
 )
 async def reload(request: Request, registry: RegistryDep, _: AdminDep) -> dict[str, Any]:
     """Build + self-test first, then swap; on failure the old model keeps serving and the error says why."""
-    body = await request.body()
-    data = validate(ReloadIn, parse_json(body) if body.strip() else {})
+    data = validate(ReloadIn, await read_optional_json(request))
     version = None if data.version is None else parse_version(data.version)
     previous = registry.served.champion.version if registry.served else None
     predictor = await asyncio.wrap_future(registry.loader.submit(registry.reload, version))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
@@ -15,25 +15,33 @@ from app.api.deps import AdminDep, MonitoringDep, SettingsDep, read_json, valida
 from app.errors import BatchTooLarge, InvalidModel, NotEnoughData
 from app.monitoring.monitor import Monitoring
 from app.monitoring.reports import StoredDriftReport
-from app.schemas import ErrorOut
+from app.schemas import STORABLE, ErrorOut
 
 router = APIRouter(tags=["monitoring"])
 
 MAX_FEEDBACK_ITEMS = 50_000
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 409, 413, 422)}
-REFRESH_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 503: {"model": ErrorOut}}
+# 503: the monitoring database is down (DatabaseUnavailable), or, for refresh, the `monitor` extra is missing.
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 409, 413, 422, 503)}
 
 
 class FeedbackItem(BaseModel):
-    """One late label: the SZZ outcome of a commit, joined with its predictions by `commit_id`."""
+    """One late label: the SZZ outcome of a commit, joined with ONE of its logged predictions — the one whose
+    `request_id` it names, else the commit's first (app/monitoring/labels.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    commit_id: str = Field(min_length=1, max_length=200)
-    repository: str | None = Field(None, max_length=500)
-    buggy: bool
-    fixed_by: str | None = Field(None, max_length=100_000, description="';'-separated fixing SHAs")
-    labeled_at: datetime | float | None = Field(None, description="when the label became known")
+    commit_id: Annotated[str, Field(min_length=1, max_length=200), STORABLE]
+    repository: Annotated[str, Field(max_length=500), STORABLE] | None = None
+    buggy: Annotated[bool, Field(strict=True)]  # true or false: not "yes", not 1
+    fixed_by: Annotated[str, Field(max_length=100_000), STORABLE] | None = Field(
+        None, description="';'-separated fixing SHAs"
+    )
+    labeled_at: datetime | Annotated[float, Field(strict=True, allow_inf_nan=False)] | None = Field(
+        None, description="when the label became known (ISO 8601 or Unix seconds; NaN/Infinity refused)"
+    )
+    request_id: Annotated[str, Field(min_length=1, max_length=64), STORABLE] | None = Field(
+        None, description="the answer (its `request_id`) this label is about; default: the commit's first prediction"
+    )
 
     def row(self) -> dict[str, Any]:
         """The `feedback` table row (labeled_at as Unix seconds)."""
@@ -44,6 +52,7 @@ class FeedbackItem(BaseModel):
             "buggy": self.buggy,
             "fixed_by": self.fixed_by or None,
             "labeled_at": at.timestamp() if isinstance(at, datetime) else at,
+            "request_id": self.request_id,
         }
 
 
@@ -66,12 +75,13 @@ async def post_feedback(request: Request, settings: SettingsDep, monitoring: Mon
     if isinstance(data, list) and len(data) > MAX_FEEDBACK_ITEMS:
         raise BatchTooLarge(f"{len(data)} labels in one request; the limit is {MAX_FEEDBACK_ITEMS}")
     items = validate(FeedbackIn, data).root
-    upserted = await run_in_threadpool(monitoring.store.upsert_feedback, [i.row() for i in items])
+    rows = [i.row() for i in items]
+    upserted = await run_in_threadpool(monitoring.use, lambda store: store.upsert_feedback(rows))
     return _json({"received": len(items), "upserted": upserted})
 
 
 def _newest_report(monitoring: Monitoring, with_html: bool = False) -> StoredDriftReport:
-    stored = monitoring.store.latest_drift_report(with_html=with_html)
+    stored = monitoring.use(lambda store: store.latest_drift_report(with_html=with_html))
     if stored is None:
         raise NotEnoughData(
             "no drift result yet: the job runs every "
@@ -98,7 +108,7 @@ async def get_drift_report(monitoring: MonitoringDep) -> HTMLResponse:
     return HTMLResponse(stored.html or "<p>no HTML stored for this run</p>")
 
 
-@router.post("/monitoring/drift/refresh", summary="Recompute drift now (admin)", responses=REFRESH_ERRORS)
+@router.post("/monitoring/drift/refresh", summary="Recompute drift now (admin)", responses=ERRORS)
 async def refresh_drift(monitoring: MonitoringDep, _: AdminDep) -> Response:
     """Run the drift job (out of process) and answer with its result; 503 without the `monitor` extra."""
     await monitoring.schedule.refresh_drift()
@@ -113,8 +123,18 @@ async def get_data_quality(monitoring: MonitoringDep) -> Response:
     return _json(report.model_dump(mode="json"))
 
 
+RepositoryFilter = Annotated[
+    str | None,
+    Query(max_length=500, description="only this repository's predictions (as the client sent it)"),
+    STORABLE,
+]
+
+
 @router.get("/monitoring/performance", summary="Model performance and label-free estimate", responses=ERRORS)
-async def get_performance(monitoring: MonitoringDep) -> Response:
-    """ROC AUC, PR AUC, precision, recall, Brier, Recall@20%Effort over labelled rows; CBPE estimates."""
-    report = await run_in_threadpool(monitoring.performance)
+async def get_performance(monitoring: MonitoringDep, repository: RepositoryFilter = None) -> Response:
+    """ROC AUC, PR AUC, precision, recall, Brier, Recall@20%Effort over labelled rows; CBPE estimates.
+
+    With `repository`, over that repository's predictions only; one never logged gives an empty report.
+    """
+    report = await run_in_threadpool(monitoring.performance, repository)
     return _json(report.model_dump(mode="json"))

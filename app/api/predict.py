@@ -11,7 +11,9 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.api.deps import DirectRoute, flag_parameter, query_flag, read_json, services_of, validate
+from app.api.body import read_json, validate
+from app.api.deps import DirectRoute, flag_parameter, query_flag, services_of
+from app.api.tokens import require_client
 from app.errors import BatchTooLarge
 from app.monitoring.prediction_log import request_ids
 from app.predictor import Prediction, Predictor
@@ -23,7 +25,8 @@ router = APIRouter(tags=["predict"], route_class=DirectRoute)
 
 # Above this many commits the scoring leaves the event loop so small requests keep flowing.
 THREADPOOL_ROWS = 64
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 413, 422, 503)}
+# 401/403 only with COMMITRISK_CLIENT_TOKENS set; 415 for a body that is not declared JSON.
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 413, 415, 422, 503)}
 EXPLAIN = flag_parameter("explain", True, "false skips the factors (faster)")
 
 
@@ -67,6 +70,7 @@ def _json(payload: Any) -> Response:
 async def predict(request: Request) -> Response:
     """Probability, label, risk band and (unless `explain=false`) the top factors of one commit."""
     services = services_of(request)
+    require_client(request, services.settings)
     explain = query_flag(request, "explain", True)
     commit = validate(CommitIn, await read_json(request, services.settings.max_body_bytes))
     predictor = services.registry.require().champion
@@ -85,6 +89,7 @@ async def predict(request: Request) -> Response:
 async def predict_batch(request: Request) -> Response:
     """One answer per commit, in request order; 413 above `max_batch` commits."""
     services = services_of(request)
+    require_client(request, services.settings)
     explain = query_flag(request, "explain", True)
     data = await read_json(request, services.settings.max_body_bytes)
     limit = services.settings.max_batch

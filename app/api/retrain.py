@@ -6,18 +6,19 @@ The service never trains: it only records the request in the monitoring database
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import AdminDep, MonitoringDep, parse_json, validate
+from app.api.deps import AdminDep, MonitoringDep, read_optional_json, validate
 from app.monitoring import retrain_log
-from app.schemas import ErrorOut
+from app.schemas import STORABLE, ErrorOut
 
 router = APIRouter(tags=["retraining"])
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 422)}
+# 503: the monitoring database, which holds requests and the audit, is down (DatabaseUnavailable).
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 422, 503)}
 
 
 class RetrainIn(BaseModel):
@@ -25,24 +26,26 @@ class RetrainIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    reason: str = Field("requested through POST /retrain", min_length=1, max_length=500)
-    requested_by: str | None = Field(None, max_length=200)
+    reason: Annotated[str, Field(min_length=1, max_length=500), STORABLE] = "requested through POST /retrain"
+    requested_by: Annotated[str, Field(max_length=200), STORABLE] | None = None
 
 
 @router.post("/retrain", status_code=202, summary="Ask the trainer to retrain (admin)", responses=ERRORS)
 async def post_retrain(request: Request, monitoring: MonitoringDep, _: AdminDep) -> dict[str, Any]:
     """Queue a request: 202 with its id; the trainer's next run answers it with an audit record."""
-    body = await request.body()
-    data = validate(RetrainIn, parse_json(body) if body.strip() else {})
-    engine = monitoring.store.engine  # its schema, retrain tables included, is migrated at start
-    queued = await run_in_threadpool(retrain_log.request_retrain, engine, data.reason, data.requested_by)
+    data = validate(RetrainIn, await read_optional_json(request))  # 415 for a body not declared JSON
+    # The store's schema, retrain tables included, is migrated once the database first answers.
+    queued = await run_in_threadpool(
+        monitoring.use, lambda store: retrain_log.request_retrain(store.engine, data.reason, data.requested_by)
+    )
     return {"id": queued.id, "requested_at": queued.requested_at, "reason": queued.reason, "status": "queued"}
 
 
 @router.get("/retrain/audit", summary="Newest retrain decisions with their triggers", responses=ERRORS)
 async def get_audit(monitoring: MonitoringDep, limit: int = Query(20, ge=1, le=500)) -> dict[str, Any]:
     """Each record: time, every trigger (value, threshold, fired), the action taken and versions involved."""
-    engine = monitoring.store.engine
-    records = await run_in_threadpool(retrain_log.recent_audit, engine, limit)
-    pending = await run_in_threadpool(retrain_log.pending_requests, engine)
+    records, pending = await run_in_threadpool(
+        monitoring.use,
+        lambda store: (retrain_log.recent_audit(store.engine, limit), retrain_log.pending_requests(store.engine)),
+    )
     return {"records": records, "pending_requests": [r.id for r in pending]}

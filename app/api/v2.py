@@ -5,6 +5,7 @@ Supports JSON tensors and Triton's binary tensor extension (`Inference-Header-Co
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -13,9 +14,11 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.api.deps import DirectRoute, RegistryDep, parse_json, services_of, validate
+from app.api.body import is_json, media_type, parse_json, validate
+from app.api.deps import DirectRoute, RegistryDep, services_of
+from app.api.tokens import require_client
 from app.contract import FEATURES, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
-from app.errors import BatchTooLarge, InvalidInput, ModelNotFound, ModelNotReady
+from app.errors import BatchTooLarge, InvalidInput, MalformedBody, ModelNotFound, ModelNotReady, UnsupportedMediaType
 from app.predictor import Predictor
 from app.registry import ModelRegistry
 from app.repository import parse_version
@@ -25,6 +28,8 @@ from app.services import Services
 
 MODEL_NAME = "commitrisk"
 HEADER_LENGTH = "inference-header-content-length"
+# ASCII digits only (str.isdigit() accepts "²", which int() refuses) and few enough for int() (5,000 are refused).
+_HEADER_DIGITS = re.compile(r"[0-9]{1,12}")
 _DTYPES: dict[str, np.dtype[Any]] = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
 _OUTPUT_TYPES = {PROBABILITY_OUTPUT: "FP32", LABEL_OUTPUT: "INT64"}
 # Above this many rows the scoring leaves the event loop so small requests keep flowing.
@@ -32,6 +37,10 @@ THREADPOOL_ROWS = 64
 
 router = APIRouter(prefix="/v2", tags=["v2"])
 _ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": ErrorOut} for c in (400, 404, 413, 422, 503)}
+# Infer: 401/403 only with COMMITRISK_CLIENT_TOKENS set; 415 for a body that is neither JSON nor the binary framing.
+_INFER_ERRORS: dict[int | str, dict[str, Any]] = {
+    c: {"model": ErrorOut} for c in (400, 401, 403, 404, 413, 415, 422, 503)
+}
 
 
 def _predictor(registry: ModelRegistry, name: str, version: str | None) -> Predictor:
@@ -138,16 +147,33 @@ async def version_ready(registry: RegistryDep, name: str, version: str) -> dict[
     return {"name": MODEL_NAME, "ready": True}
 
 
+def _require_media(request: Request, binary: bool) -> None:
+    """JSON, or no Content-Type at all (the official tritonclient sends none); octet-stream with the binary framing."""
+    kind = media_type(request)
+    if kind is None or is_json(kind) or (binary and kind == b"application/octet-stream"):
+        return
+    raise UnsupportedMediaType(
+        f"infer reads JSON (or Triton's binary framing with {HEADER_LENGTH}); got {kind.decode('latin-1')[:60]!r}",
+        [{"field": "content-type", "message": "expected application/json"}],
+    )
+
+
+def _header_length(value: str, size: int) -> int:
+    """The JSON header's length from the binary extension's header; MalformedBody unless it is a length in the body."""
+    if _HEADER_DIGITS.fullmatch(value) is None or int(value) > size:
+        message = f"{HEADER_LENGTH} {value[:20]!r} is not a length within the {size}-byte body"
+        raise MalformedBody(message, [{"field": HEADER_LENGTH, "message": "expected ASCII digits, at most the body"}])
+    return int(value)
+
+
 async def infer(request: Request) -> Response:
     """Probabilities of the positive class (FP32 [N]) and labels at the model's threshold (INT64 [N])."""
     services = services_of(request)
-    body = await request.body()
+    require_client(request, services.settings)
     header_length = request.headers.get(HEADER_LENGTH)
-    split = len(body)
-    if header_length is not None:
-        if not header_length.isdigit() or int(header_length) > len(body):
-            raise InvalidInput(f"{HEADER_LENGTH} {header_length[:20]!r} does not fit the body")
-        split = int(header_length)
+    _require_media(request, binary=header_length is not None)
+    body = await request.body()
+    split = len(body) if header_length is None else _header_length(header_length, len(body))
     payload = validate(InferRequestIn, parse_json(body[:split]))
     params = request.path_params
     predictor = _predictor(services.registry, params["name"], params.get("version"))
@@ -172,7 +198,7 @@ for _path_template, _names in (
         infer,
         methods=["POST"],
         summary="Inference" + (" on a version" if "version" in _names else ""),
-        responses=_ERRORS,
+        responses=_INFER_ERRORS,
         response_model=None,
         openapi_extra={**request_body(InferRequestIn), "parameters": _path(*_names)},
         route_class_override=DirectRoute,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from app.monitoring.tables import (
     MIGRATIONS,
     drift_reports,
+    log_receipts,
     predictions,
     rejections,
     schema_version,
@@ -20,6 +22,7 @@ from app.monitoring.tables import (
 
 MIGRATION_ATTEMPTS = 5
 MIGRATION_LOCK = 4242000001  # PostgreSQL advisory key that serialises migrations across processes
+EXAMPLE_URLS = "sqlite:///commitrisk.db or postgresql+psycopg://user:password@host:5432/db"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -31,22 +34,76 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def connect(url: str, schema: str | None = None) -> Engine:
-    """An engine on `url`; with `schema` (PostgreSQL only) every table lives in that schema, created if needed."""
+def connect(url: str, schema: str | None = None, timeout: float = 5.0) -> Engine:
+    """An engine on `url` that has not connected yet; with `schema` (PostgreSQL only) every table lives in that
+    schema, created by `migrate`. `timeout`: seconds to wait for a PostgreSQL connection before giving up."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        # A database that does not answer must cost a request seconds, not the OS's minutes-long TCP timeout;
+        # libpq counts whole seconds, at least 2.
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=5,
+            pool_timeout=timeout,
+            connect_args={"connect_timeout": max(2, math.ceil(timeout))},
+        )
     if schema is not None:
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         engine = engine.execution_options(schema_translate_map={None: schema})
     return engine
 
 
+def check_url(url: str) -> str:
+    """`url` when it names a database the service can use (SQLite, or PostgreSQL with an installed driver),
+    else ValueError saying why — without repeating the URL, which may hold a password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ValueError(f"not a database URL; expected e.g. {EXAMPLE_URLS}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(f"{parsed.get_backend_name()!r} databases are not supported; expected e.g. {EXAMPLE_URLS}")
+    try:
+        dialect = parsed.get_dialect()
+        dialect.import_dbapi()
+    except (NoSuchModuleError, ImportError):
+        raise ValueError(f"the driver of {parsed.drivername!r} is not installed; use postgresql+psycopg://…") from None
+    if dialect.is_async:
+        raise ValueError(f"{parsed.drivername!r} is an asyncio driver; use postgresql+psycopg://…")
+    return url
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when `exc` says the database cannot be used right now (down, unreachable, locked, full, pool
+    exhausted, schema missing), False when it refused the values of a statement (DataError, IntegrityError, or
+    a value the driver could not send) — the one rule for "503 and retry later" versus "this row is bad"."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or not isinstance(exc, (DataError, IntegrityError))
+    return isinstance(exc, SQLAlchemyError) and not isinstance(exc, StatementError)
+
+
+def describe(exc: BaseException) -> str:
+    """The driver's first line (`OperationalError: connection failed: …`), without SQLAlchemy's SQL and
+    parameters (long, and possibly private): for logs, never for clients."""
+    inner = getattr(exc, "orig", None) or exc
+    lines = str(inner).strip().splitlines()
+    return f"{type(inner).__name__}: {lines[0] if lines else ''}"
+
+
+def ping(engine: Engine) -> None:
+    """One round trip to the database (raises when it cannot be reached)."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
 def migrate(engine: Engine) -> int:
     """Apply pending migrations in order (serialised across processes); return the schema version."""
+    ping(engine)  # a database that is down fails here at once, not after the retries below
     for attempt in range(MIGRATION_ATTEMPTS):
         try:
             return _migrate_once(engine)
@@ -62,6 +119,9 @@ def _migrate_once(engine: Engine) -> int:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            schema = engine.get_execution_options().get("schema_translate_map", {}).get(None)
+            if schema is not None:
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         schema_version.create(conn, checkfirst=True)
         current = conn.execute(select(func.max(schema_version.c.version))).scalar() or 0
         for version, description, upgrade in MIGRATIONS:
@@ -88,6 +148,7 @@ def apply_retention(engine: Engine, retention_days: float, keep_reports: int = 5
         deleted = conn.execute(delete(predictions).where(predictions.c.time < cutoff)).rowcount
         conn.execute(delete(rejections).where(rejections.c.time < cutoff))
         conn.execute(delete(shadow_predictions).where(shadow_predictions.c.time < cutoff))
+        conn.execute(delete(log_receipts).where(log_receipts.c.time < cutoff))  # left by writers that were killed
         keep = select(drift_reports.c.id).order_by(drift_reports.c.id.desc()).limit(keep_reports)
         conn.execute(delete(drift_reports).where(drift_reports.c.id.not_in(keep)))
         keep = select(summaries.c.id).order_by(summaries.c.id.desc()).limit(2 * keep_reports)

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from app.monitoring.job import DATA_QUALITY, PERFORMANCE
 from app.monitoring.store import Store
+from app.monitoring.writer import DROP_REASONS
 
 PERFORMANCE_METRICS = (
     "roc_auc", "pr_auc", "precision", "recall", "brier", "recall_at_20_effort",
@@ -27,13 +28,18 @@ class MonitoringMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         r, last = registry, MOST_RECENT
         self.log_dropped = Counter(
-            "commitrisk_prediction_log_dropped", "Predictions not logged (queue full or database error)",
-            registry=r,
+            "commitrisk_prediction_log_dropped", "Predictions not logged, by reason (app/monitoring/writer.py)",
+            ["reason"], registry=r,
         )  # fmt: skip
         self.log_written = Counter(
             "commitrisk_prediction_log_written", "Predictions written to the prediction log", registry=r
         )
-        self.log_dropped.inc(0)
+        for reason in DROP_REASONS:
+            self.log_dropped.labels(reason)  # zeros from the start: increase() sees the first drop
+        self.database_up = Gauge(
+            "commitrisk_database_up", "1 while the monitoring database answers (the minimum over live workers)",
+            registry=r, multiprocess_mode="livemin",
+        )  # fmt: skip
         self.rejected = Counter(
             "commitrisk_rejected_inputs", "Requests refused before scoring, by reason", ["reason"], registry=r
         )

@@ -25,12 +25,14 @@ PERFORMANCE = "performance"
 DATA_QUALITY = "data_quality"
 
 
-def performance_of(store: Store, rows: int, days: float | None) -> PerformanceReport:
-    """Realised metrics over the labelled window and the label-free estimate over the whole window."""
-    labelled, y = store.labelled_window(rows=rows, days=days)
-    window = store.window(rows=rows, days=days)
+def performance_of(store: Store, rows: int, days: float | None, repository: str | None = None) -> PerformanceReport:
+    """Realised metrics over the labelled window and the label-free estimate over the whole window (of one
+    repository's predictions when `repository` is given: an unknown one gives an empty report)."""
+    labelled, y = store.labelled_window(rows=rows, days=days, repository=repository)
+    window = store.window(rows=rows, days=days, repository=repository)
     effort = labelled.features["la"] + labelled.features["ld"]
-    return evaluate(y, labelled.probability, labelled.label, effort, window.probability, window.label)
+    report = evaluate(y, labelled.probability, labelled.label, effort, window.probability, window.label)
+    return report.model_copy(update={"repository": repository})
 
 
 def quality_of(store: Store, models_dir: Path, rows: int, days: float | None) -> DataQualityReport:

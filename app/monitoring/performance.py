@@ -25,6 +25,7 @@ class PerformanceReport(BaseModel):
     labelled_rows: int
     buggy_rows: int
     window_rows: int
+    repository: str | None = None  # the filter, when the report covers one repository's predictions only
     roc_auc: MetricValue
     pr_auc: MetricValue
     precision: MetricValue

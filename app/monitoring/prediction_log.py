@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from app.monitoring.availability import Availability
 from app.monitoring.store import Store
-
-log = logging.getLogger(__name__)
+from app.monitoring.writer import CLOSED, DATABASE_UNAVAILABLE, QUEUE_FULL, LogWriter, Part
 
 
 def request_ids(base: str | None, count: int) -> list[str | None]:
@@ -108,7 +106,11 @@ Sink = Callable[[PredictionBatch], object]
 
 
 class PredictionLog:
-    """Never blocks a request: `submit` appends under a short lock; past `max_rows` queued rows it drops and counts."""
+    """Never blocks a request: `submit` appends under a short lock; past `max_rows` queued rows it drops and counts.
+
+    The writer thread hands whole transactions to `LogWriter` (app/monitoring/writer.py), which isolates rows the
+    database refuses and holds its rows through an outage; `written + dropped` is every prediction submitted.
+    """
 
     def __init__(
         self,
@@ -116,8 +118,10 @@ class PredictionLog:
         max_rows: int = 50_000,
         batch_rows: int = 10_000,
         flush_seconds: float = 0.5,
-        on_drop: Callable[[int], None] | None = None,
+        on_drop: Callable[[int, str], None] | None = None,
         on_write: Callable[[int], None] | None = None,
+        availability: Availability | None = None,
+        retry_seconds: float = 1.0,
     ) -> None:
         self.store = store
         self.max_rows = max_rows
@@ -132,6 +136,7 @@ class PredictionLog:
         self._on_write = on_write
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.writer = LogWriter(store, self._stop, self._written, self._drop, availability, retry_seconds)
 
     def start(self) -> None:
         """Start the writer thread (idempotent)."""
@@ -143,13 +148,15 @@ class PredictionLog:
         """Queue one entry; False (its rows counted as dropped) when it does not fit or the log is closed."""
         rows = entry.rows
         with self._ready:
-            accepted = not self._stop.is_set() and self._pending + rows <= self.max_rows
+            closed = self._stop.is_set()
+            accepted = not closed and self._pending + rows <= self.max_rows
             if accepted:
                 self._entries.append(entry)
                 self._pending += rows
                 self._ready.notify()
-        if not accepted:
-            self._drop(rows)
+        if not accepted and isinstance(entry, PredictionBatch):
+            # A queue full because the database is down is the outage's loss, not the traffic's.
+            self._drop(rows, CLOSED if closed else QUEUE_FULL if self.writer.database_up else DATABASE_UNAVAILABLE)
         return accepted
 
     def pending(self) -> int:
@@ -157,7 +164,8 @@ class PredictionLog:
         return self._pending
 
     def close(self, timeout: float = 30.0) -> None:
-        """Stop accepting entries, write everything still queued, and join the writer."""
+        """Stop accepting entries, write everything still queued (or count it as dropped while the database is
+        down), and join the writer."""
         with self._ready:
             self._stop.set()
             self._ready.notify()
@@ -168,10 +176,15 @@ class PredictionLog:
         while batch := self._take(block=False):
             self._write(batch)
 
-    def _drop(self, n: int) -> None:
+    def _drop(self, n: int, reason: str) -> None:
         self.dropped += n
         if self._on_drop is not None:
-            self._on_drop(n)
+            self._on_drop(n, reason)
+
+    def _written(self, n: int) -> None:
+        self.written += n
+        if self._on_write is not None:
+            self._on_write(n)
 
     def _take(self, block: bool) -> list[Entry]:
         """Whole entries up to `batch_rows` rows (at least one entry, however large)."""
@@ -189,6 +202,10 @@ class PredictionLog:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            # While the database is down, rows wait in the queue as compact entries rather than being taken and
+            # expanded into a transaction's tuples (about as large again) that could not be written anyway.
+            if not self.writer.database_up and not self.writer.wait_for_database():
+                break  # closing with the database down: the drain below counts what is queued
             batch = self._take(block=True)
             if batch:
                 self._write(batch)
@@ -199,23 +216,11 @@ class PredictionLog:
             self._write(batch)
 
     def _write(self, batch: list[Entry]) -> None:
-        predictions: list[tuple[Any, ...]] = []
-        shadows: list[tuple[Any, ...]] = []
-        rejected: list[dict[str, Any]] = []
+        rows = Part([], [], [])
         for entry in batch:
             if isinstance(entry, PredictionBatch):
-                predictions += entry.prediction_values()
-                shadows += entry.shadow_values()
+                rows.predictions.extend(entry.prediction_values())
+                rows.shadows.extend(entry.shadow_values())
             else:
-                rejected.append({"time": entry.time, "reason": entry.reason, "count": entry.count})
-        try:
-            self.store.append_log(predictions, shadows, rejected)
-        except Exception:
-            # A database outage must not kill the writer: the batch is lost but counted.
-            log.exception("prediction log: writing %d entries failed", len(batch))
-            self._drop(sum(e.rows for e in batch))
-            time.sleep(min(self.flush_seconds, 1.0))
-            return
-        self.written += len(predictions)
-        if self._on_write is not None:
-            self._on_write(len(predictions))
+                rows.rejections.append({"time": entry.time, "reason": entry.reason, "count": entry.count})
+        self.writer.write(rows)

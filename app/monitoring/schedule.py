@@ -15,7 +15,9 @@ import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from app.errors import DriftUnavailable
+from app.errors import DatabaseUnavailable, DriftUnavailable
+from app.monitoring import database
+from app.monitoring.availability import MESSAGE, Availability
 from app.monitoring.drift import evidently_available
 from app.monitoring.gauges import MonitoringMetrics
 from app.monitoring.job import PERFORMANCE, run_job
@@ -33,9 +35,17 @@ FRESH_SHARE = 0.9  # a result younger than this share of the interval is reused,
 class Schedule:
     """The periodic pass of one service process: `start()` a thread, `run_cycle()` once, `stop()` both."""
 
-    def __init__(self, settings: Settings, store: Store, metrics: MonitoringMetrics, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        metrics: MonitoringMetrics,
+        schema: str | None = None,
+        availability: Availability | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.availability = availability
         self.metrics = metrics
         self.schema = schema
         self._stop = threading.Event()
@@ -83,12 +93,28 @@ class Schedule:
             raise DriftUnavailable(
                 "drift needs the `monitor` extra (evidently); run `commitrisk monitor` next to the service"
             )
-        status = await asyncio.wrap_future(self.job())
+        if not self._database_up():
+            raise DatabaseUnavailable(MESSAGE)
+        try:
+            status = await asyncio.wrap_future(self.job())
+        except Exception as exc:
+            # The child's error crossed a process boundary: ask the database itself whether it was an outage.
+            if database.is_outage(exc) or (self.availability is not None and not self.availability.check()):
+                raise DatabaseUnavailable(MESSAGE) from None
+            raise
         await asyncio.to_thread(self.metrics.refresh, self.store)
         return status
 
+    def _database_up(self) -> bool:
+        return self.availability is None or self.availability.up
+
     def run_cycle(self) -> None:
-        """One scheduled pass: the job (on one worker/replica at a time, unless fresh), gauges, retention."""
+        """One scheduled pass: the job (on one worker/replica at a time, unless fresh), gauges, retention.
+
+        Skipped while the database is down (the next pass runs when it is back)."""
+        if not self._database_up():
+            self.metrics.cycles.labels("skipped").inc()
+            return
         if not self.settings.monitoring_job:
             # `commitrisk monitor` computes elsewhere (no CPU-bound neighbour on this host); only read its results.
             self.metrics.refresh(self.store)
@@ -112,11 +138,16 @@ class Schedule:
         while True:
             try:
                 if first:
-                    self.metrics.refresh(self.store)
+                    if self._database_up():
+                        self.metrics.refresh(self.store)
                 else:
                     self.run_cycle()
-            except Exception:
-                if not self._stop.is_set():  # a job cut short by stop() is no failure
+            except Exception as exc:
+                if self._stop.is_set():  # a job cut short by stop() is no failure
+                    pass
+                elif database.is_outage(exc) and self.availability is not None:
+                    self.availability.mark_down(exc)  # logged once per outage, without a traceback
+                else:
                     log.exception("monitoring cycle failed")
             if self._stop.wait(delay):
                 return

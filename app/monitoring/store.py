@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, Select, func, insert, select
+from sqlalchemy import Engine, Select, delete, func, insert, select
 
 from app.contract import FEATURES
 from app.monitoring import database, labels, reports
@@ -22,7 +22,7 @@ from app.monitoring.tables import (
     FEATURE_COLUMNS,
     PREDICTION_COLUMNS,
     SHADOW_COLUMNS,
-    feedback,
+    log_receipts,
     predictions,
     rejections,
 )
@@ -59,6 +59,11 @@ class Store:
         database.migrate(engine)
         return cls(engine, schema)
 
+    @classmethod
+    def unopened(cls, url: str, schema: str | None = None, timeout: float = 5.0) -> Store:
+        """A store that has not connected yet (the service's: `Availability.check` connects and migrates)."""
+        return cls(database.connect(url, schema, timeout), schema)
+
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()
@@ -71,6 +76,10 @@ class Store:
         """The applied schema version."""
         return database.version(self.engine)
 
+    def ping(self) -> None:
+        """One round trip to the database (raises when it cannot be reached)."""
+        database.ping(self.engine)
+
     # --- the prediction log: appended by app/monitoring/prediction_log.py's writer, read as windows ---
 
     def append_log(
@@ -78,8 +87,11 @@ class Store:
         values: Sequence[tuple[Any, ...]],
         shadow_values: Sequence[tuple[Any, ...]],
         rejected: Sequence[dict[str, Any]],
+        receipt: str | None = None,
+        previous: str | None = None,
     ) -> None:
-        """One transaction of the prediction log: rows in `PREDICTION_COLUMNS` / `SHADOW_COLUMNS` order, rejections."""
+        """One transaction of the prediction log: rows in `PREDICTION_COLUMNS` / `SHADOW_COLUMNS` order, rejections;
+        with `receipt`, also that `log_receipts` row (and `previous` one deleted): see `landed`."""
         if not (values or shadow_values or rejected):
             return
         with self.engine.begin() as conn:
@@ -87,6 +99,15 @@ class Store:
             self._shadows.append(conn, shadow_values)
             if rejected:
                 conn.execute(insert(rejections), list(rejected))
+            if receipt is not None:
+                conn.execute(insert(log_receipts).values(id=receipt, time=time.time()))
+            if previous is not None:
+                conn.execute(delete(log_receipts).where(log_receipts.c.id == previous))
+
+    def landed(self, receipt: str) -> bool:
+        """Whether the transaction that carried `receipt` was committed (asked after its connection was lost)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(log_receipts.c.id).where(log_receipts.c.id == receipt)).first() is not None
 
     def insert_predictions(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append prediction rows (keys: the `predictions` columns except `id`; missing ones are NULL)."""
@@ -96,28 +117,35 @@ class Store:
         """Append rejected-input counts (keys: time, reason, count) in one transaction."""
         self.append_log((), (), rows)
 
-    def window(self, rows: int | None = None, days: float | None = None, now: float | None = None) -> Window:
-        """The newest `rows` predictions, or those of the last `days` days (days wins when both are set)."""
-        query = select(*WINDOW_COLUMNS).order_by(predictions.c.id.desc())
+    def window(
+        self,
+        rows: int | None = None,
+        days: float | None = None,
+        now: float | None = None,
+        repository: str | None = None,
+    ) -> Window:
+        """The newest `rows` predictions, or those of the last `days` days (days wins when both are set);
+        only those of `repository` when given."""
+        query = _of(select(*WINDOW_COLUMNS).order_by(predictions.c.id.desc()), repository)
         with self.engine.connect() as conn:
             fetched = conn.execute(_newest(query, rows, days, now)).all()
         return _to_window(fetched)
 
     def labelled_window(
-        self, rows: int | None = None, days: float | None = None, now: float | None = None
+        self,
+        rows: int | None = None,
+        days: float | None = None,
+        now: float | None = None,
+        repository: str | None = None,
     ) -> tuple[Window, np.ndarray]:
-        """Predictions joined with their labels (newest prediction per commit) and the `buggy` array."""
-        newest = (
-            select(func.max(predictions.c.id).label("id"))
-            .where(predictions.c.commit_id.is_not(None))
-            .group_by(predictions.c.commit_id)
-            .subquery()
-        )
-        query = (
-            select(*WINDOW_COLUMNS, feedback.c.buggy)
-            .join(newest, newest.c.id == predictions.c.id)
-            .join(feedback, feedback.c.commit_id == predictions.c.commit_id)
-            .order_by(predictions.c.id.desc())
+        """Labelled predictions and the `buggy` array: each label joins one prediction (`labels.labelled_ids`:
+        the one it names by request id, else the commit's first), so re-posting a commit changes nothing."""
+        chosen = labels.labelled_ids()
+        query = _of(
+            select(*WINDOW_COLUMNS, chosen.c.buggy)
+            .join(chosen, chosen.c.id == predictions.c.id)
+            .order_by(predictions.c.id.desc()),
+            repository,
         )
         with self.engine.connect() as conn:
             fetched = conn.execute(_newest(query, rows, days, now)).all()
@@ -169,6 +197,11 @@ class Store:
 # The columns `_to_window` reads, in its order.
 WINDOW_COLUMNS = (*FEATURE_COLUMNS, predictions.c.probability, predictions.c.label, predictions.c.time,
                   predictions.c.commit_id)  # fmt: skip
+
+
+def _of(query: Select[Any], repository: str | None) -> Select[Any]:
+    """The predictions of one repository (as the client sent it), or all when None."""
+    return query if repository is None else query.where(predictions.c.repository == repository)
 
 
 def _newest(query: Select[Any], rows: int | None, days: float | None, now: float | None) -> Select[Any]:

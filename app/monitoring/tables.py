@@ -10,13 +10,16 @@ from sqlalchemy import (
     Column,
     Connection,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
     insert,
+    inspect,
     select,
+    text,
 )  # fmt: skip
 
 from app.contract import FEATURES
@@ -67,6 +70,8 @@ feedback = Table(
     Column("fixed_by", Text),
     Column("labeled_at", Float),
     Column("received_at", Float, nullable=False),
+    # Since schema 5: the answer (its `request_id`) this label is about; NULL = the commit's first prediction.
+    Column("request_id", String(64)),
 )
 rejections = Table(
     "rejections",
@@ -119,6 +124,15 @@ retrain_audit = Table(
     Column("deployed", String(16)),
     Column("record", Text, nullable=False),
 )
+# The prediction log's write receipts (app/monitoring/writer.py): each transaction of the log inserts one row and
+# deletes its predecessor, so after a connection lost during COMMIT the writer can ask whether that transaction
+# landed (its receipt exists) instead of writing its rows twice. At most one row per writer.
+log_receipts = Table(
+    "log_receipts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("time", Float, nullable=False),
+)
 schema_version = Table(
     "schema_version",
     metadata,
@@ -138,6 +152,27 @@ def _shadow_table(conn: Connection) -> None:
     conn.execute(insert(shadow_predictions).from_select(list(SHADOW_COLUMNS), legacy))
 
 
+# The web pages list a repository's predictions newest first, filter them by band and commit id and count them
+# per day (app/monitoring/commits.py): band and commit id in the index answer those from the index alone.
+REPOSITORY_TIME = Index(
+    "ix_predictions_repository_time", predictions.c.repository, predictions.c.time, predictions.c.risk_band,
+    predictions.c.commit_id, postgresql_include=["id"],  # SQLite's rowid is in every index already
+)  # fmt: skip
+
+
+def _feedback_request_id(conn: Connection) -> None:
+    """Add `feedback.request_id` (databases whose feedback table migration 1 created before the column existed)."""
+    schema = conn.get_execution_options().get("schema_translate_map", {}).get(None)
+    if "request_id" not in {c["name"] for c in inspect(conn).get_columns("feedback", schema=schema)}:
+        name = f'"{schema}".feedback' if schema else "feedback"
+        conn.execute(text(f"ALTER TABLE {name} ADD COLUMN request_id VARCHAR(64)"))
+
+
+def _schema_5(conn: Connection) -> None:
+    _feedback_request_id(conn)
+    log_receipts.create(conn, checkfirst=True)
+
+
 # Ordered migrations: (version, description, upgrade). Append only; never edit an applied one.
 Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: tuple[Migration, ...] = (
@@ -155,6 +190,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         "retrain_requests, retrain_audit",
         lambda conn: metadata.create_all(conn, tables=[retrain_requests, retrain_audit], checkfirst=True),
     ),
+    (4, "predictions (repository, time, …) index for the web pages", lambda conn: REPOSITORY_TIME.create(conn, True)),
+    (5, "feedback.request_id (a label names the answer it is about); log_receipts", _schema_5),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 # Insert order of a logged prediction (every column but the id and schema 1's shadow pair).

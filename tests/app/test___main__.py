@@ -38,6 +38,14 @@ def test_a_bad_variable_is_one_line_naming_it(tmp_path: Path) -> None:
     assert out.stderr.startswith("error: COMMITRISK_MAX_BATCH: ") and out.stderr.count("\n") == 1
 
 
+def test_a_client_tokens_file_without_tokens_is_one_line(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("# rotated soon\n")
+    out = run_app("--models", str(tmp_path), COMMITRISK_CLIENT_TOKENS_FILE=str(tokens))
+    assert out.returncode == 2
+    assert out.stderr == f"error: COMMITRISK_CLIENT_TOKENS_FILE: {tokens}: holds no token\n"
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [("--port", "0", "error: --port: 0 is not a TCP port"), ("--port", "70000", "error: --port: 70000"),
@@ -74,7 +82,7 @@ def test_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, models_dir: Path) -
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: httpx.get(f"{url}/health/live", timeout=1).status_code == 200, "the server", 60)
-        assert httpx.get(f"{url}/health/ready").json() == {"status": "ready", "model_version": 1}
+        assert httpx.get(f"{url}/health/ready").json() == {"status": "ready", "model_version": 1, "database": "up"}
         process.send_signal(signal.SIGTERM)
         # uvicorn re-raises the signal once the app has shut down (the default disposition ends the process).
         assert process.wait(timeout=30) in (0, -signal.SIGTERM)

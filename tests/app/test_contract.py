@@ -74,3 +74,15 @@ def test_invalid_manifests_are_refused(trained_models: Path, change: object, mes
     change(payload)  # type: ignore[operator]
     with pytest.raises(ValidationError, match=message):
         ModelManifest.model_validate(payload)
+
+
+def test_manifests_without_per_repository_evidence_or_explanations_still_load(trained_models: Path) -> None:
+    raw = json.loads((trained_models / "1" / MANIFEST_FILE).read_text())
+    assert raw["protocol"]["forward"]["folds"] and raw["explanation"]["terms"]
+    # What versions written before the protocol choice hold: no evidence, no terms, validation-scored candidates.
+    for key in ("protocol", "explanation"):
+        raw.pop(key)
+    raw["candidates"] = [{"name": "ensemble", "validation_roc_auc": 0.7, "cv_roc_auc": None, "params": {},
+                          "fit_seconds": 1.0}]  # fmt: skip
+    old = ModelManifest.model_validate(raw)
+    assert old.protocol is None and old.explanation is None and old.candidates[0].verdict is None

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, multiprocess
+from prometheus_client.exposition import generate_latest
 
-from app.metrics import ServiceMetrics
+from app.metrics import ServiceMetrics, forget_dead_processes
 from app.predictor import Predictor, feature_matrix
 from app.registry import ModelRegistry
 from app.repository import ModelRepository
+from tests.support import REPO
 
 
 def loaded(models_dir: Path) -> tuple[ServiceMetrics, Predictor]:
@@ -69,3 +73,39 @@ def test_exposition_passes_promtool(models_dir: Path) -> None:
     assert lint.returncode == 0, lint.stdout + lint.stderr
     names = {line.split()[2] for line in body.decode().splitlines() if line.startswith("# TYPE")}
     assert all(name.startswith("commitrisk_") for name in names)
+
+
+WORKER = """
+import os, sys, time
+from app.metrics import ServiceMetrics
+metrics = ServiceMetrics()
+metrics.in_flight.inc()
+metrics.model_info.labels("1", "logreg").set(1)
+metrics.reloads.labels("success").inc()
+print(os.getpid(), flush=True)
+if sys.argv[1] == "die":
+    os._exit(0)  # like a SIGKILLed worker: its shutdown (mark_process_dead) never runs
+time.sleep(60)
+"""
+
+
+def test_the_live_gauges_of_a_dead_process_are_dropped(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    run = [sys.executable, "-c", WORKER]
+    dead = int(subprocess.run([*run, "die"], env=env, cwd=REPO, capture_output=True, text=True, check=True).stdout)
+    alive = subprocess.Popen([*run, "live"], env=env, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert alive.stdout is not None
+        live_pid = int(alive.stdout.readline())
+        assert forget_dead_processes(str(tmp_path)) == [dead]
+        assert forget_dead_processes(str(tmp_path)) == []  # nothing left to drop
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=str(tmp_path))
+        text = generate_latest(merged).decode()
+        assert "commitrisk_http_requests_in_flight 1.0" in text  # the live process only, not 2
+        info = [line for line in text.splitlines() if line.startswith("commitrisk_model_info{")]
+        assert len(info) == 1 and f'pid="{live_pid}"' in info[0]
+        assert 'commitrisk_model_reloads_total{result="success"} 2.0' in text  # what the dead one counted stays
+    finally:
+        alive.kill()
+        alive.wait()

@@ -50,6 +50,8 @@ def test_rules_speak_plainly() -> None:
     assert rule_reason(FEATURES.index("age"), 0) is None
     assert rule_reason(FEATURES.index("la"), 0) is None
     assert format_number(1250) == "1,250" and format_number(0.5) == "0.5" and format_number(12.25) == "12.2"
+    assert format_number(1.2e38) == "1.2e+38" and format_number(3.4028234663852886e38) == "3.4e+38"  # not 39 digits
+    assert format_number(1e15) == "1e+15" and format_number(999_999_999_999_999) == "999,999,999,999,999"
 
 
 def test_out_of_range_counts_per_feature(models_dir: Path) -> None:
@@ -99,3 +101,41 @@ def test_corrupt_onnx_is_rejected(models_dir: Path) -> None:
     )
     with pytest.raises(InvalidModel, match="onnxruntime cannot load"):
         Predictor.load(manifest, blob)
+
+
+def test_a_linear_model_is_explained_by_its_exact_contributions(trained_models: Path, commit: dict[str, Any]) -> None:
+    predictor = load(trained_models)
+    explanation = predictor.manifest.explanation
+    assert explanation is not None  # the pipeline publishes its logistic models with their terms
+    matrix = feature_matrix([[commit[f] for f in FEATURES]])
+    (answer,) = predictor.predict(matrix, explain=True, top_k=3)
+    assert answer.factors and all(f.contribution is not None and f.contribution > 0 for f in answer.factors)
+    top = [f.contribution for f in answer.factors][:3]
+    assert top == sorted(top, reverse=True)
+    logit = np.log(answer.probability / (1 - answer.probability))
+    for factor in answer.factors:
+        term = next(t for t in explanation.terms if t.name == factor.feature)
+        # coefficient × deviation on the model's own scale, nothing perturbed.
+        expected = term.coefficient * (np.log1p(factor.value) - term.mean) / term.scale
+        assert factor.contribution == pytest.approx(expected, abs=1e-5)
+        assert factor.median == pytest.approx(np.expm1(term.mean))
+        assert factor.effect == pytest.approx(answer.probability - 1 / (1 + np.exp(-(logit - expected))), abs=1e-5)
+    la = next(f for f in answer.factors if f.feature == "la")
+    assert la.reason.startswith("1,250 lines added (typical:")
+
+
+def test_perturbation_explains_models_without_linear_terms(models_dir: Path, commit: dict[str, Any]) -> None:
+    predictor = load(models_dir)  # published by the test helper: no `explanation` in its manifest
+    assert predictor.manifest.explanation is None
+    (answer,) = predictor.predict(feature_matrix([[commit[f] for f in FEATURES]]), explain=True)
+    assert answer.factors and all(f.contribution is None for f in answer.factors)
+
+
+def test_an_explanation_that_does_not_reproduce_the_model_is_rejected(trained_models: Path) -> None:
+    raw = json.loads((trained_models / "1" / "manifest.json").read_text())
+    raw["explanation"]["terms"][4]["coefficient"] += 0.5  # `la`: no longer the model's
+    with pytest.raises(InvalidModel, match="linear explanation does not reproduce"):
+        load(trained_models, explanation=raw["explanation"])
+    raw["explanation"]["terms"][0]["numerator"] = ["bogus"]
+    with pytest.raises(InvalidModel, match=r"explanation is unusable: .*unknown metrics"):
+        load(trained_models, explanation=raw["explanation"])

@@ -83,3 +83,16 @@ def test_empty_directory_is_not_ready_with_a_reason(tmp_path: Path) -> None:
     with pytest.raises(ModelNotReady, match="no model version is published"):
         registry.require()
     assert registry.pid == os.getpid()
+
+
+def test_an_unreadable_models_directory_keeps_the_loaded_model_serving(models_dir: Path, tmp_path: Path) -> None:
+    registry, _ = registry_for(models_dir)
+    assert registry.sync() is True
+    models_dir.rename(tmp_path / "away")
+    models_dir.symlink_to(models_dir)  # ELOOP: an OSError that is not "absent", as a permission error would be
+    assert registry.sync() is False and registry.sync_shadow() is False  # no exception escapes the poller
+    assert registry.require().champion.version == 1
+    models_dir.unlink()
+    (tmp_path / "away").rename(models_dir)
+    ModelRepository(models_dir).set_pointer(2)
+    assert registry.sync() is True and registry.require().champion.version == 2  # recovers by itself

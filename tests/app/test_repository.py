@@ -262,3 +262,19 @@ def test_an_unwritable_directory_is_a_repository_error(tmp_path: Path, models_di
     with pytest.raises(RepositoryError, match="pointer moved, not recorded"):
         repo.set_pointer(2)
     assert repo.pointer() == 2
+
+
+@pytest.mark.parametrize("name", ["1\n", "1\r\n", " 1", True, pytest.param(10**5000, id="huge"), 2.0, None])
+def test_only_a_plain_positive_integer_is_a_version(name: object) -> None:
+    with pytest.raises(InvalidVersion):
+        parse_version(name)  # type: ignore[arg-type]
+
+
+def test_an_unreadable_models_directory_is_a_repository_error(tmp_path: Path) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)  # an OSError other than "absent" (ELOOP), the same for root as for a service user
+    repo = ModelRepository(loop)
+    for read in (repo.versions, repo.target, repo.pointer_stamp):
+        with pytest.raises(RepositoryError, match="loop"):
+            read()
+    # Permission errors (EACCES) need a process without root's override: tests/faults/test_models_dir.py.

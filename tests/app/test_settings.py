@@ -53,3 +53,18 @@ def test_importing_builds_no_instance() -> None:
     env = {"COMMITRISK_MAX_BATCH": "not-a-number", "PATH": "/usr/bin"}
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"), [("garbage", "not a database URL"), ("mysql://u:pw@h/db", "databases are not supported")]
+)
+def test_a_database_url_no_database_can_answer_is_refused(url: str, problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem) as refused:
+        Settings(database_url=url)
+    [error] = refused.value.errors()
+    assert error["loc"] == ("database_url",) and "pw" not in error["msg"]  # what `serve` prints: never the URL
+
+
+def test_a_database_that_is_only_down_is_no_configuration_error(tmp_path: Path) -> None:
+    for url in (f"sqlite:///{tmp_path / 'missing' / 'm.db'}", "postgresql+psycopg://u@127.0.0.1:1/db"):
+        assert Settings(database_url=url).database_url == url

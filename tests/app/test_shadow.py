@@ -186,3 +186,21 @@ def test_v2_infer_is_shadowed_and_logged_without_commit_ids(client: Any, models_
     logged = logged_shadow_rows(client, 3)
     assert len(logged) == 3 and {(r[1], r[3]) for r in logged} == {(2, None)}
     assert 'commitrisk_shadow_predictions_total{version="2"} 3.0' in client.get("/metrics").text
+
+
+def test_models_still_answers_when_the_labelled_comparison_cannot_reach_the_database(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    (models_dir / "challenger").write_text("2\n")
+    database = f"sqlite:///{tmp_path / 'missing' / 'p.db'}"  # a directory that does not exist: the database is down
+    with TestClient(create_app(Settings(models_dir=models_dir, database_url=database))) as client:
+        assert client.post("/predict", json=commits(1)[0]).status_code == 200
+        listed = client.get("/models")
+        assert listed.status_code == 200
+        (shadow,) = listed.json()["shadows"]
+        assert shadow["live"]["scored"] == 1 and shadow["labelled"]["error"] == "database unavailable"

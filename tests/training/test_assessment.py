@@ -82,6 +82,20 @@ def test_score_version_on_other_labelled_data(models: Path, other_data: Path) ->
         score_version(models, 2, [other_data], label_delay_days=100_000)
 
 
+def test_score_version_reports_each_repository_with_a_confidence_interval(models: Path, other_data: Path) -> None:
+    result = score_version(models, None, [other_data], label_delay_days=90, min_rows=30)
+    frame = synthetic_commits().tail(900)
+    assert [r.repository for r in result.repositories] == sorted(frame["repository_id"].unique())
+    assert sum(r.rows for r in result.repositories) == result.rows_scored
+    for r in result.repositories:
+        assert r.skipped is None and r.roc_auc is not None and 0.5 < r.roc_auc <= 1
+        assert r.roc_auc_se is not None and 0 < r.roc_auc_se < 0.1 and r.popt is not None
+    assert result.mean("roc_auc") == pytest.approx(sum(r.roc_auc for r in result.repositories) / 3)  # type: ignore[misc]
+    strict = score_version(models, None, [other_data], label_delay_days=90, min_rows=10_000)
+    assert all(r.skipped and r.skipped.startswith("only ") for r in strict.repositories)
+    assert strict.mean("roc_auc") is None and strict.metrics == result.metrics  # pooled figures stay
+
+
 def test_list_versions_gives_roles_and_errors(models: Path) -> None:
     ModelRepository(models).set_pointer_list([2], CHALLENGER_POINTER, action="shadow")
     (models / "3").mkdir()  # no manifest: not a version

@@ -221,3 +221,12 @@ def test_row_weights_are_the_optional_weight_column() -> None:
     assert data.row_weights(frame) is None
     weights = data.row_weights(frame.assign(weight=[0.5, 1, 2]))
     assert weights is not None and weights.dtype == np.float64 and list(weights) == [0.5, 1.0, 2.0]
+
+
+def test_without_files_the_embedded_default_is_generated_deterministically() -> None:
+    messages: list[str] = []
+    dataset = data.load_configured(TrainConfig(synthetic_rows=300, seed=1), messages.append)
+    assert len(dataset.frame) == 300 and [f.name for f in dataset.fingerprint.files] == ["embedded-default.csv"]
+    assert messages == ["no data given: generating 300 commits from the embedded default"]
+    again = data.load_configured(TrainConfig(synthetic_rows=300, seed=1), lambda _m: None)
+    assert again.fingerprint == dataset.fingerprint  # same seed, same bytes

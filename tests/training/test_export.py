@@ -20,10 +20,19 @@ def commits(synthetic_commits_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return data.features(frame), frame["buggy"].to_numpy()
 
 
+def _fitted(family: str, X: np.ndarray, y: np.ndarray, seed: int, features: str = "relative_churn") -> model.Candidate:
+    """A candidate fitted with the family's first seeded setting (members' first settings for the ensemble)."""
+    params: dict[str, model.ParamValue] = {"features": features}
+    for member in [family] if family != "ensemble" else ["logistic_regression", "random_forest", "gradient_boosting"]:
+        setting = model.settings(member, budget=1, seed=seed)[0]  # type: ignore[arg-type]
+        params.update({k if family != "ensemble" else f"{member}__{k}": v for k, v in setting.items()})
+    return model.fixed(family, params, X, y, seed=seed)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("family", ALL_FAMILIES)
 def test_export_has_parity_and_contract_io(family: str, commits: tuple[np.ndarray, np.ndarray]) -> None:
     X, y = commits
-    candidate = model.search(family, X[:900], y[:900], budget=1, folds=2, seed=3, n_jobs=1)  # type: ignore[arg-type]
+    candidate = _fitted(family, X[:900], y[:900], 3)
     blob = export.to_onnx(candidate.estimator, len(FEATURES))
     graph = onnx.load_from_string(blob).graph
     assert [i.name for i in graph.input] == [INPUT_NAME]
@@ -36,7 +45,7 @@ def test_export_has_parity_and_contract_io(family: str, commits: tuple[np.ndarra
 @pytest.mark.parametrize("family", ALL_FAMILIES)
 def test_raw_metric_models_still_export_with_parity(family: str, commits: tuple[np.ndarray, np.ndarray]) -> None:
     X, y = commits
-    candidate = model.search(family, X[:900], y[:900], budget=1, folds=2, seed=3, n_jobs=1, features="raw")  # type: ignore[arg-type]
+    candidate = _fitted(family, X[:900], y[:900], 3, "raw")
     blob = export.to_onnx(candidate.estimator, len(FEATURES))
     assert not any(node.op_type == "Div" for node in onnx.load_from_string(blob).graph.node)
     assert export.check_parity(blob, candidate.estimator, X[900:], 1e-5).max_abs_diff <= 1e-5
@@ -45,15 +54,15 @@ def test_raw_metric_models_still_export_with_parity(family: str, commits: tuple[
 def test_log1p_is_exported_faithfully_on_extreme_values() -> None:
     X = np.array([[0.0] * 15, [1e6] * 15, [0.5] * 15, [3.0] * 15] * 10, dtype=np.float32)
     y = np.array([0, 1, 0, 1] * 10)
-    candidate = model.search("logistic_regression", X, y, budget=1, folds=2, seed=0, n_jobs=1)
+    candidate = _fitted("logistic_regression", X, y, 0)
     blob = export.to_onnx(candidate.estimator, 15)
     assert export.check_parity(blob, candidate.estimator, X, 1e-5).max_abs_diff <= 1e-5
 
 
 def test_parity_failure_is_refused(commits: tuple[np.ndarray, np.ndarray]) -> None:
     X, y = commits
-    first = model.search("logistic_regression", X[:600], y[:600], budget=1, folds=2, seed=0, n_jobs=1)
-    other = model.search("gradient_boosting", X[:600], y[:600], budget=1, folds=2, seed=0, n_jobs=1)
+    first = _fitted("logistic_regression", X[:600], y[:600], 0)
+    other = _fitted("gradient_boosting", X[:600], y[:600], 0)
     blob = export.to_onnx(first.estimator, 15)
     with pytest.raises(export.ExportError, match="ONNX parity failed"):
         export.check_parity(blob, other.estimator, X[600:], 1e-5)
@@ -63,7 +72,7 @@ def test_parity_failure_is_refused(commits: tuple[np.ndarray, np.ndarray]) -> No
 
 def test_calibrated_model_exports_with_parity_and_same_ranking(commits: tuple[np.ndarray, np.ndarray]) -> None:
     X, y = commits
-    candidate = model.search("gradient_boosting", X[:700], y[:700], budget=1, folds=2, seed=0, n_jobs=1)
+    candidate = _fitted("gradient_boosting", X[:700], y[:700], 0)
     platt = calibration.fit(y[700:900], model.predict(candidate.estimator, X[700:900]))
     assert platt.a > 0 and platt != calibration.IDENTITY
     calibrated = calibration.Calibrated(candidate.estimator, platt)
@@ -78,7 +87,7 @@ def test_calibrated_model_exports_with_parity_and_same_ranking(commits: tuple[np
 
 def test_calibrated_ensemble_exports_with_parity_and_no_dead_constants(commits: tuple[np.ndarray, np.ndarray]) -> None:
     X, y = commits
-    candidate = model.search("ensemble", X[:700], y[:700], budget=1, folds=2, seed=0, n_jobs=1)
+    candidate = _fitted("ensemble", X[:700], y[:700], 0)
     platt = calibration.fit(y[700:900], model.predict(candidate.estimator, X[700:900]))
     assert platt != calibration.IDENTITY
     calibrated = calibration.Calibrated(candidate.estimator, platt)

@@ -8,7 +8,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from app.contract import FEATURES
-from training import export, manifest
+from training import data, export, manifest
 
 
 def _frame(rows: int, seed: int = 0) -> pd.DataFrame:
@@ -73,3 +73,29 @@ def test_library_versions_name_everything_that_shaped_the_model_file() -> None:
     assert set(found) == {"python", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "pandas", "commitrisk"}
     assert found["scikit-learn"] == sklearn.__version__ and found["numpy"] == np.__version__
     assert found["python"].count(".") == 2
+
+
+@pytest.mark.parametrize("features", ["raw", "relative_churn"])
+def test_a_calibrated_logistic_model_is_described_by_exact_linear_terms(features: str) -> None:
+    from app.explanation import LinearExplainer
+    from training import calibration, model
+
+    frame = _frame(600, seed=2)
+    X, y = data.features(frame), frame["buggy"].to_numpy()
+    fitted = model.fixed("logistic_regression", {"features": features, "clf__C": 0.5}, X, y, seed=0)
+    final = calibration.Calibrated(fitted.estimator, calibration.Platt(a=0.7, b=-0.3))
+    explanation = manifest.linear_explanation(final)
+    assert explanation is not None
+    names = [t.name for t in explanation.terms]
+    assert names == list(FEATURES) + ([] if features == "raw" else ["la/lt", "ld/lt", "lt/nf", "nuc/nf", "la+ld/nf"])
+    # The terms reproduce the calibrated probabilities the exported model serves.
+    np.testing.assert_allclose(LinearExplainer(explanation).probabilities(X), final.predict_proba(X)[:, 1], atol=1e-5)
+
+
+def test_models_that_are_not_linear_have_no_linear_explanation() -> None:
+    from training import calibration, model
+
+    frame = _frame(300)
+    X, y = data.features(frame), frame["buggy"].to_numpy()
+    forest = model.fixed("random_forest", {"features": "raw", "n_estimators": 10}, X, y, seed=0)
+    assert manifest.linear_explanation(calibration.Calibrated(forest.estimator, calibration.IDENTITY)) is None

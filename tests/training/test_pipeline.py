@@ -42,7 +42,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def config(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainConfig:
     models = tmp_path_factory.mktemp("models") / "models"
-    return TrainConfig(data=[tiny], models_dir=models, budget=1, cv_folds=2, families=LOGISTIC, n_jobs=1)
+    return TrainConfig(data=[tiny], models_dir=models, budget=1, families=LOGISTIC, n_jobs=1)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,13 @@ def prepared(config: TrainConfig) -> pipeline.Prepared:
 
 
 @pytest.fixture(scope="module")
-def scored(config: TrainConfig, prepared: pipeline.Prepared) -> choice.Scored:
-    return choice.score(pipeline.fit_candidates(config, prepared.split, quiet), prepared.split.validation, quiet)
+def chosen(config: TrainConfig, prepared: pipeline.Prepared) -> choice.Chosen:
+    return pipeline.choose_recipe(config, prepared, quiet)
+
+
+@pytest.fixture(scope="module")
+def fitted(config: TrainConfig, prepared: pipeline.Prepared, chosen: choice.Chosen) -> pipeline.Fitted:
+    return pipeline.fit_chosen(config, chosen, prepared.split, quiet)
 
 
 # --- 1. data ------------------------------------------------------------------------------------------
@@ -83,55 +88,48 @@ def test_a_given_dataset_is_taken_as_mature_and_left_untouched(config: TrainConf
     pd.testing.assert_frame_equal(dataset.frame, before)
 
 
-def test_the_embedded_default_is_used_without_data(tmp_path: Path) -> None:
-    messages: list[str] = []
-    dataset = pipeline.load_inputs(TrainConfig(synthetic_rows=300, seed=1), messages.append)
-    assert len(dataset.frame) == 300 and [f.name for f in dataset.fingerprint.files] == ["embedded-default.csv"]
-    assert messages == ["no data given: generating 300 commits from the embedded default"]
-    again = pipeline.load_inputs(TrainConfig(synthetic_rows=300, seed=1), quiet)
-    assert again.fingerprint == dataset.fingerprint  # same seed, same bytes
+# --- 2. the recipe: chosen on folds before the test period, then fitted on the training period -------------
 
 
-# --- 2. candidates and the choice ---------------------------------------------------------------------
-
-
-def test_fixed_hyperparameters_fit_one_candidate_without_search(
-    config: TrainConfig, prepared: pipeline.Prepared
+def test_the_choice_uses_only_folds_before_the_test_period(
+    config: TrainConfig, prepared: pipeline.Prepared, chosen: choice.Chosen
 ) -> None:
+    split = prepared.split
+    assert chosen.folds.frame["author_date"].max() < split.test["author_date"].min()
+    (fold,) = chosen.folds.folds  # one repository: forward only
+    assert fold.protocol == "forward" and chosen.folds.notes["leave_one_out"].startswith("one repository only")
+    assert [(c.name, c.params["features"]) for c in chosen.candidates] == [
+        ("logistic_regression", "raw"), ("logistic_regression", "relative_churn")
+    ]  # fmt: skip
+    assert (chosen.family, chosen.params) in [(c.name, c.params) for c in chosen.candidates]
+
+
+def test_fit_chosen_fits_the_training_period_and_scores_validation(
+    config: TrainConfig, prepared: pipeline.Prepared, chosen: choice.Chosen, fitted: pipeline.Fitted
+) -> None:
+    split = prepared.split
+    X, y = data.features(split.train), split.train["buggy"].to_numpy()
+    again = model.fixed(chosen.family, chosen.params, X, y, seed=config.seed)
+    np.testing.assert_allclose(fitted.validation, model.predict(again.estimator, data.features(split.validation)))
+    (scored,) = [c for c in fitted.scores if c.validation_roc_auc is not None]
+    assert (scored.name, scored.params) == (chosen.family, chosen.params)
+    assert scored.validation_roc_auc == pytest.approx(evaluate.roc_auc(split.validation["buggy"], fitted.validation))
+
+
+def test_fixed_hyperparameters_skip_the_choice(config: TrainConfig, prepared: pipeline.Prepared) -> None:
     messages: list[str] = []
     fixed = config.model_copy(update={"fixed_params": {"features": "raw", "clf__C": 0.5}})
-    (candidate,) = pipeline.fit_candidates(fixed, prepared.split, messages.append)
-    assert messages == ["fitting logistic_regression with given hyperparameters (no search)"]
-    assert candidate.family == "logistic_regression" and candidate.params == {"features": "raw", "clf__C": 0.5}
-    assert candidate.cv_roc_auc is None
+    chosen = pipeline.choose_recipe(fixed, prepared, messages.append)
+    assert messages == ["fitting logistic_regression with given hyperparameters (no choice)"]
+    assert chosen.family == "logistic_regression" and chosen.params == {"features": "raw", "clf__C": 0.5}
+    fitted = pipeline.fit_chosen(fixed, chosen, prepared.split, quiet)
+    assert fitted.candidate.params == chosen.params and fitted.scores[0].validation_roc_auc is not None
 
 
-def test_the_ensemble_reuses_members_each_searched_once_in_configured_order(
-    config: TrainConfig, prepared: pipeline.Prepared
-) -> None:
-    messages: list[str] = []
-    families = ("ensemble", "random_forest")
-    both = config.model_copy(update={"families": families})
-    before = prepared.split.train.copy()
-    candidates = pipeline.fit_candidates(both, prepared.split, messages.append)
-    assert [c.family for c in candidates] == list(families)
-    assert [m.split(" (")[0] for m in messages] == [f"searching {f}" for f in MEMBER_FAMILIES]
-    forest = {k.removeprefix("random_forest__"): v for k, v in candidates[0].params.items() if "forest" in k}
-    assert forest == {k: v for k, v in candidates[1].params.items() if k != "features"}
-    pd.testing.assert_frame_equal(prepared.split.train, before)
-
-
-def test_the_search_sees_only_the_newest_rows(config: TrainConfig, prepared: pipeline.Prepared) -> None:
-    # Refuse every row but the newest 100: a search on older rows would fail on their single class.
-    train = prepared.split.train.copy()
-    train.loc[: len(train) - 101, "buggy"] = 0
-    train.loc[: len(train) - 101, FEATURES] = 0.0
-    split = data.Split(train, prepared.split.validation, prepared.split.test, "chronological")
+def test_fold_models_see_only_the_newest_rows(config: TrainConfig, prepared: pipeline.Prepared) -> None:
     newest = config.model_copy(update={"max_search_rows": 100})
-    (candidate,) = pipeline.fit_candidates(newest, split, quiet)
-    X_new, y_new = data.features(train.tail(100)), train["buggy"].to_numpy()[-100:]
-    searched = model.search("logistic_regression", X_new, y_new, budget=1, folds=2, seed=config.seed, n_jobs=1)
-    assert candidate.cv_roc_auc == pytest.approx(searched.cv_roc_auc) and candidate.params == searched.params
+    chosen = pipeline.choose_recipe(newest, prepared, quiet)
+    assert all(len(f.train) <= 100 and len(f.test) <= 100 for f in chosen.folds.folds)
 
 
 # --- 3. calibration, refit, export, test ---------------------------------------------------------------
@@ -147,13 +145,13 @@ def test_calibrate_fits_the_decision_rule_on_the_validation_period(prepared: pip
 
 
 def test_refit_and_export_learn_from_train_and_validation_with_onnx_parity(
-    config: TrainConfig, prepared: pipeline.Prepared, scored: choice.Scored
+    config: TrainConfig, prepared: pipeline.Prepared, fitted: pipeline.Fitted
 ) -> None:
     split = prepared.split
     before = [part.copy() for part in (split.train, split.validation, split.test)]
     messages: list[str] = []
     platt = calibration.Platt(a=0.8, b=-0.4)
-    exported = pipeline.refit_and_export(config, scored.candidates[0], platt, split, messages.append)
+    exported = pipeline.refit_and_export(config, fitted.candidate, platt, split, messages.append)
     assert len(exported.fit_frame) == len(split.train) + len(split.validation)
     assert messages == [f"refitting logistic_regression on {len(exported.fit_frame)} train + validation rows"]
     assert exported.final.platt == platt and exported.parity_max_abs_diff <= config.parity_tolerance
@@ -165,10 +163,10 @@ def test_refit_and_export_learn_from_train_and_validation_with_onnx_parity(
 
 
 def test_the_test_gate_scores_the_onnx_model(
-    config: TrainConfig, prepared: pipeline.Prepared, scored: choice.Scored
+    config: TrainConfig, prepared: pipeline.Prepared, fitted: pipeline.Fitted
 ) -> None:
     split = prepared.split
-    exported = pipeline.refit_and_export(config, scored.candidates[0], calibration.IDENTITY, split, quiet)
+    exported = pipeline.refit_and_export(config, fitted.candidate, calibration.IDENTITY, split, quiet)
     tested = pipeline.evaluate_on_test(config, exported, 0.3, split)
     y_test = split.test["buggy"].to_numpy()
     assert tested.metrics.rows == len(split.test) and tested.metrics.roc_auc is not None
@@ -180,34 +178,59 @@ def test_the_test_gate_scores_the_onnx_model(
         pipeline.evaluate_on_test(strict, exported, 0.3, split)
 
 
-def test_assemble_builds_the_manifest_reference_and_report_inputs(
-    config: TrainConfig, prepared: pipeline.Prepared, scored: choice.Scored, tmp_path: Path
+def test_evidence_scores_the_recipe_and_the_baseline_on_all_mature_rows(
+    config: TrainConfig, prepared: pipeline.Prepared, chosen: choice.Chosen
 ) -> None:
-    chosen = choice.pick(scored, prepared.split.validation, config.ensemble_margin_se, quiet)
-    rule = pipeline.calibrate(prepared.split, chosen.validation)
-    exported = pipeline.refit_and_export(config, chosen.candidate, rule.platt, prepared.split, quiet)
+    messages: list[str] = []
+    evidence = pipeline.gather_evidence(config, prepared, chosen, messages.append)
+    assert evidence is not None and messages == [
+        f"per-repository evidence: {chosen.family} and the baseline on 1 folds"
+    ]  # fmt: skip
+    (fold,) = evidence.forward.folds
+    # Forward over all mature rows: the repository's newest 20% — the test period of a one-repository split.
+    assert fold.test_rows == round(len(prepared.mature) * 0.2) and fold.roc_auc is not None
+    assert fold.baseline_roc_auc is not None and fold.difference_se is not None
+    assert evidence.leave_one_out.folds == [] and evidence.leave_one_out.note is not None
+    assert evidence.choice == chosen.reason and evidence.choice_data_end is not None
+    randomly = pipeline.Prepared(
+        prepared.dataset, prepared.mature, prepared.immature,
+        data.Split(prepared.split.train, prepared.split.validation, prepared.split.test, "random"),
+    )  # fmt: skip
+    assert pipeline.gather_evidence(config, randomly, chosen, quiet) is None
+
+
+def test_assemble_builds_the_manifest_reference_and_report_inputs(
+    config: TrainConfig, prepared: pipeline.Prepared, chosen: choice.Chosen, fitted: pipeline.Fitted, tmp_path: Path
+) -> None:
+    rule = pipeline.calibrate(prepared.split, fitted.validation)
+    exported = pipeline.refit_and_export(config, fitted.candidate, rule.platt, prepared.split, quiet)
     tested = pipeline.evaluate_on_test(config, exported, rule.threshold, prepared.split)
+    evidence = pipeline.gather_evidence(config, prepared, chosen, quiet)
     small = config.model_copy(update={"reference_rows": 100})
-    assembled = pipeline.assemble(small, prepared, chosen, scored, rule, exported, tested)
+    assembled = pipeline.assemble(small, prepared, fitted, rule, exported, tested, evidence)
     manifest = assembled.manifest
     assert manifest.model_type == "logistic_regression" and manifest.threshold == rule.threshold
     assert manifest.test_metrics == tested.metrics and manifest.validation_metrics == rule.validation
     assert (manifest.calibration is None) == (rule.platt == calibration.IDENTITY)
     assert manifest.window.train_rows == len(prepared.split.train)
     assert manifest.window.immature_rows_dropped == prepared.immature
-    assert manifest.candidates == scored.scores and manifest.warnings == assembled.notes == []
+    assert manifest.candidates == fitted.scores and manifest.protocol == evidence
+    assert manifest.explanation is not None and len(manifest.explanation.terms) in (15, 20)  # logistic: linear
+    # One repository: leave-one-out cannot run, and the manifest says so.
+    assert assembled.notes == [f"leave_one_out: {evidence.leave_one_out.note}"] == manifest.warnings  # type: ignore[union-attr]
     assert len(assembled.reference) == 100 and set(assembled.importances) == set(FEATURES)
     randomly = pipeline.Prepared(
         prepared.dataset, prepared.mature, prepared.immature,
         data.Split(prepared.split.train, prepared.split.validation, prepared.split.test, "random"),
     )  # fmt: skip
-    flagged = pipeline.assemble(small, randomly, chosen, scored, rule, exported, tested)
+    flagged = pipeline.assemble(small, randomly, fitted, rule, exported, tested, None)
     assert flagged.notes == ["random split: future commits leak into training, so these figures are optimistic"]
-    assert flagged.manifest.window.split == "random"
-    write = pipeline.report_writer(prepared.split, scored, rule, tested, assembled)
+    assert flagged.manifest.window.split == "random" and flagged.manifest.protocol is None
+    write = pipeline.report_writer(prepared.split, rule, tested, assembled)
     write(tmp_path, manifest.model_copy(update={"version": 7}))
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["title"] == "commitrisk model 7 (logistic_regression)" and metrics["threshold"] == rule.threshold
+    assert metrics["protocol"]["forward"]["folds"][0]["roc_auc"] == evidence.forward.folds[0].roc_auc  # type: ignore[union-attr]
 
 
 # --- the whole run ------------------------------------------------------------------------------------
@@ -218,8 +241,8 @@ def test_run_publishes_and_promotes_unless_told_not_to(config: TrainConfig, tmp_
     first, messages = _run(config.model_copy(update={"models_dir": models}))
     assert first.manifest.version == 1 and first.promoted
     assert first.rows_loaded == 600 and first.rows_used == 600 - first.immature_dropped
-    assert first.parity_max_abs_diff <= config.parity_tolerance and first.notes == []
-    assert messages[0].startswith("600 commits loaded") and messages[-1].startswith("refitting logistic_regression")
+    assert first.parity_max_abs_diff <= config.parity_tolerance and len(first.notes) == 1  # no leave-one-out
+    assert messages[0].startswith("600 commits loaded") and messages[-1].startswith("per-repository evidence")
     assert _manifest(models, 1) == first.manifest
     second, _ = _run(config.model_copy(update={"models_dir": models, "promote": False}))
     assert second.manifest.version == 2 and not second.promoted
@@ -242,10 +265,10 @@ def ensemble_models(tmp_path_factory: pytest.TempPathFactory, synthetic_commits_
 
 def test_ensemble_is_published_with_its_members_hyperparameters(ensemble_models: Path) -> None:
     manifest = _manifest(ensemble_models, 1)
-    assert manifest.model_type == "ensemble" and [c.name for c in manifest.candidates] == ["ensemble"]
-    assert manifest.params["features"] == "relative_churn"  # the feature set is part of the recipe
+    assert manifest.model_type == "ensemble" and [c.name for c in manifest.candidates] == ["ensemble", "ensemble"]
+    assert manifest.params["features"] in ("raw", "relative_churn")  # the feature set is part of the recipe
     assert {k.split("__")[0] for k in manifest.params if k != "features"} == set(MEMBER_FAMILIES)
-    assert manifest.candidates[0].cv_roc_auc is None
+    assert all(c.cv_roc_auc is not None for c in manifest.candidates) and manifest.explanation is None
     assert ModelManifest.model_validate_json(manifest.model_dump_json()).params == manifest.params
     report = json.loads((ensemble_models / "1" / "report" / "metrics.json").read_text())
     assert set(report["importances"]) == set(FEATURES)
@@ -263,24 +286,26 @@ def test_refit_level_rebuilds_the_ensemble_from_the_manifest(
         families=(manifest.model_type,), fixed_params=dict(manifest.params), n_jobs=1,
     )  # fmt: skip
     outcome, messages = _run(config)
-    assert "fitting ensemble with given hyperparameters (no search)" in messages
+    assert "fitting ensemble with given hyperparameters (no choice)" in messages
     assert outcome.manifest.model_type == "ensemble" and outcome.manifest.params == manifest.params
     assert outcome.parity_max_abs_diff <= 1e-5
     assert outcome.manifest.calibration is not None  # the Platt map is appended to the voting graph
 
 
-def test_every_family_is_searched_once_and_the_margin_prefers_the_ensemble(
+def test_every_candidate_is_measured_and_a_huge_margin_keeps_the_simplest(
     tmp_path: Path, synthetic_commits_dir: Path
 ) -> None:
     config = TrainConfig(
-        data=[synthetic_commits_dir / "beta.csv"], models_dir=tmp_path / "models", budget=1, n_jobs=1,
-        ensemble_margin_se=50.0, label_delay_days=0,
+        data=[synthetic_commits_dir], models_dir=tmp_path / "models", budget=1, n_jobs=1, margin_se=50.0,
     )  # fmt: skip
     outcome, messages = _run(config)
     assert config.families == ALL_FAMILIES
-    assert [c.name for c in outcome.manifest.candidates] == list(ALL_FAMILIES)
-    for family in MEMBER_FAMILIES:
-        assert sum(m.startswith(f"searching {family} ") for m in messages) == 1
-    assert not any(m.startswith("searching ensemble") for m in messages)
-    # 50 SE: no single family on a few hundred validation rows beats the ensemble by that much.
-    assert outcome.manifest.model_type == "ensemble"
+    assert [(c.name, c.params["features"]) for c in outcome.manifest.candidates] == [
+        (family, inputs) for family in ALL_FAMILIES for inputs in ("raw", "relative_churn")
+    ]
+    # 8 logistic C values + 1 forest + 1 boosting setting, on each of the two input sets.
+    assert "fitting 20 candidate settings on 6 folds each" in messages
+    # 50 SE: nothing more complex than the first candidate can clear that.
+    assert (outcome.manifest.model_type, outcome.manifest.params["features"]) == ("logistic_regression", "raw")
+    protocol = outcome.manifest.protocol
+    assert protocol is not None and len(protocol.forward.folds) == len(protocol.leave_one_out.folds) == 3

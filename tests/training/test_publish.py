@@ -90,3 +90,13 @@ def test_repository_errors_become_one_line_publish_errors(tmp_path: Path, source
     with pytest.raises(publish.PublishError, match=r"champion: pointer holds '\.\./etc', not a version number"):
         publish_copy(models, source, promote=False)
     assert ModelRepository(models).versions() == [1]  # refused before anything was written
+
+
+def test_is_champion_reads_the_pointer_and_names_a_broken_one(tmp_path: Path, source: Path) -> None:
+    models = tmp_path / "models"
+    publish_copy(models, source, promote=True)
+    publish_copy(models, source, promote=False)
+    assert publish.is_champion(models, 1) and not publish.is_champion(models, 2)
+    (models / "champion").write_text("../etc\n")
+    with pytest.raises(publish.PublishError, match=r"pointer holds '\.\./etc', not a version number"):
+        publish.is_champion(models, 1)

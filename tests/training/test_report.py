@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.contract import CandidateScore, EvaluationMetrics, RiskBands
+from app.contract import CandidateScore, EvaluationMetrics, FoldScore, ProtocolReport, ProtocolSummary, RiskBands
 from training import evaluate as ev
 from training.report import FIGURES, write_report
 
@@ -94,6 +94,28 @@ def test_html_is_one_page_with_figures_metrics_candidates_and_notes(tmp_path: Pa
     assert f"{test.roc_auc:.4f}" in page and f"{test.popt:.4f}" in page
     assert "random_forest" in page and "random split: optimistic" in page
     assert "Rule: high: p &gt;=" in page
+
+
+def test_per_repository_evidence_is_in_the_page_and_in_metrics_json(tmp_path: Path) -> None:
+    y, p, effort = _data()
+    fold = FoldScore(protocol="forward", repository="guice", train_rows=900, test_rows=247, buggy=33, roc_auc=0.71,
+                     baseline_roc_auc=0.70, difference_se=0.005, popt=0.8, recall_at_20_effort=0.55)  # fmt: skip
+    skipped = FoldScore(protocol="leave_one_out", repository="tiny", train_rows=10, test_rows=3, buggy=1,
+                        skipped="only 3 mature commits to test (needs 30)")  # fmt: skip
+    report = ProtocolReport(
+        test_fraction=0.2, label_delay_days=90, baseline="plain <LR>", choice="kept the simplest",
+        forward=ProtocolSummary(protocol="forward", folds=[fold], mean_roc_auc=0.71, baseline_mean_roc_auc=0.70),
+        leave_one_out=ProtocolSummary(protocol="leave_one_out", folds=[skipped], note="nothing scored"),
+    )  # fmt: skip
+    _write(tmp_path, y, p, effort, protocol=report)
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "Per repository, forward in time" in page and "Leave one repository out" in page
+    assert "plain &lt;LR&gt;" in page and "+0.0100 (+0.0002 to +0.0198)" in page
+    assert "not scored: only 3 mature commits to test (needs 30)" in page and "nothing scored" in page
+    payload = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
+    assert ProtocolReport.model_validate(payload["protocol"]) == report
+    _write(tmp_path / "none", y, p, effort)
+    assert json.loads((tmp_path / "none" / "metrics.json").read_text())["protocol"] is None
 
 
 def test_degenerate_test_sets_still_produce_every_file(tmp_path: Path) -> None:

@@ -45,7 +45,8 @@ def score_command(
         prediction = post_predict(url, predict_payload(mined.row, mined.repository_id), timeout)
     except ScoreError as exc:
         fail(str(exc))
-    print(json.dumps(prediction, sort_keys=True) if json_output else "\n".join(prediction_lines(prediction, mined.sha)))
+    lines = prediction_lines(prediction, mined.sha, url)  # the text ends with the commit's web page
+    print(json.dumps(prediction, sort_keys=True) if json_output else "\n".join(lines))
     if fails_gate(prediction["risk_band"], fail_above):
         raise typer.Exit(EXIT_RISKY)
 

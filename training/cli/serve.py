@@ -36,7 +36,7 @@ def start_command(
     host: Host = "127.0.0.1",
     port: Port = 8000,
     workers: Workers = 1,
-    budget: Annotated[int, typer.Option(min=1, help="search budget if a model must be trained first")] = 12,
+    budget: Annotated[int, typer.Option(min=1, help="settings per tree family if a model must be trained first")] = 3,
 ) -> None:
     """The main job: train on the embedded default data if MODELS has no champion yet, then serve it."""
     from app.errors import CommitRiskError
@@ -79,5 +79,5 @@ def monitor_command(
         settings = Settings(models_dir=models)
     except ValidationError as exc:
         first = exc.errors()[0]
-        fail(f"COMMITRISK_{str(first['loc'][0]).upper()}: {first['msg']}")
+        fail(f"COMMITRISK_{str(first['loc'][0]).upper()}: {first['msg'].removeprefix('Value error, ')}")
     run_monitor(settings, once)

@@ -32,7 +32,7 @@ def train(
         list[Path] | None, typer.Option("--data", help="CSV file or folder (repeatable); default: embedded data")
     ] = None,
     models: ModelsDir = Path("models"),
-    budget: Annotated[int, typer.Option(min=1, help="hyperparameter candidates per model family")] = 12,
+    budget: Annotated[int, typer.Option(min=1, help="hyperparameter settings per tree family (logistic: a grid)")] = 3,
     label_delay_days: Annotated[float, typer.Option(min=0, help="newest days whose labels are immature")] = 90.0,
     test_fraction: Annotated[float, typer.Option(min=0.05, max=0.45, help="newest mature share tested")] = 0.2,
     split: Annotated[
@@ -43,18 +43,22 @@ def train(
         typer.Option("--family", help="logistic_regression, random_forest, gradient_boosting, ensemble"),
     ] = None,
     features: Annotated[
-        FeatureChoice, typer.Option(help="model inputs: the 15 metrics plus relative churn ratios, or raw only")
-    ] = FeatureChoice.relative_churn,
-    ensemble_margin_se: Annotated[
-        float, typer.Option(min=0, help="pick the ensemble unless the best beats it by more than this many SEs")
+        list[FeatureChoice] | None,
+        typer.Option("--features", help="inputs tried (repeatable): raw metrics, + relative churn; default both"),
+    ] = None,
+    margin_se: Annotated[
+        float, typer.Option(min=0, help="a more complex candidate must beat the simpler by more than this many SEs")
     ] = 1.0,
+    min_fold_rows: Annotated[
+        int, typer.Option(min=2, help="mature test commits a repository's fold needs (else reported, not scored)")
+    ] = 30,
     seed: int = 42,
     promote: Annotated[bool, typer.Option(help="make the new version champion (the first always is)")] = True,
     min_test_roc_auc: Annotated[float, typer.Option(min=0, max=1, help="quality gate on the test period")] = 0.6,
     mlflow: Annotated[str | None, typer.Option("--mlflow", help="MLflow tracking URI (or MLFLOW_TRACKING_URI)")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")] = False,
 ) -> None:
-    """Train candidates on mature commits, pick one on validation data, test it, publish models/<N>/."""
+    """Choose a recipe on per-repository folds, fit, calibrate, test it, publish models/<N>/ with its evidence."""
     import os
 
     from pydantic import ValidationError
@@ -71,8 +75,9 @@ def train(
             test_fraction=test_fraction,
             split=split.value,
             families=tuple(family) if family else TrainConfig.model_fields["families"].default,
-            features=features.value,
-            ensemble_margin_se=ensemble_margin_se,
+            features=tuple(f.value for f in features) if features else TrainConfig.model_fields["features"].default,
+            margin_se=margin_se,
+            min_fold_rows=min_fold_rows,
             seed=seed,
             promote=promote,
             gates=QualityGates(min_test_roc_auc=min_test_roc_auc),
@@ -119,15 +124,16 @@ def evaluate_command(
     data: Annotated[list[Path], typer.Option("--data", help="labelled CSV file or folder (repeatable)")] = ...,  # type: ignore[assignment]
     version: Annotated[int | None, typer.Option(help="version to score (default: the champion)")] = None,
     label_delay_days: Annotated[float, typer.Option(min=0, help="only mature rows are scored")] = 90.0,
+    min_rows: Annotated[int, typer.Option(min=2, help="mature commits a repository needs to be scored")] = 30,
     json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
-    """Score an existing model version on another labelled dataset and print the test metrics."""
+    """Score a model version on other labelled data: per repository (with 95% CIs), their mean, and pooled."""
     from training.assessment import ScoringError, score_version
     from training.cli.output import print_evaluation
     from training.data import DataError
 
     try:
-        result = score_version(models, version, data, label_delay_days)
+        result = score_version(models, version, data, label_delay_days, min_rows)
     except (DataError, ScoringError) as exc:
         fail(str(exc))
     print_evaluation(result, json_output)

@@ -6,7 +6,20 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app import errors
-from app.api.errors import REJECTIONS, STATUS, field_details, install_error_handlers, rejection_of, render, status_of
+from app.api.errors import (
+    MAX_DETAILS,
+    MAX_MESSAGE,
+    MAX_TEXT,
+    REJECTIONS,
+    STATUS,
+    bounded,
+    error_response,
+    field_details,
+    install_error_handlers,
+    rejection_of,
+    render,
+    status_of,
+)
 
 
 class _Custom(errors.InvalidInput):
@@ -93,3 +106,42 @@ def test_the_one_handler_counts_rejections_on_scoring_routes_only() -> None:
         "details": [],
     }
     assert reasons == ["invalid_input", "batch_too_large"]
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [(errors.RequestTimeout("x"), 408), (errors.UnsupportedMediaType("x"), 415), (errors.Overloaded("x"), 503),
+     (errors.RepositoryError("x"), 503)],
+)  # fmt: skip
+def test_status_of_the_limits(exc: errors.CommitRiskError, status: int) -> None:
+    assert status_of(exc) == status
+
+
+def test_server_errors_and_timeouts_close_the_connection() -> None:
+    assert render(errors.ModelNotReady("loading")).headers["connection"] == "close"
+    assert render(errors.RequestTimeout("slow")).headers["connection"] == "close"
+    assert error_response(500, "InternalError", "boom", []).headers["connection"] == "close"
+    assert "connection" not in render(errors.InvalidInput("bad")).headers  # a 4xx keeps a pooled connection usable
+    overloaded = render(errors.Overloaded("busy"))
+    assert overloaded.status_code == 503 and overloaded.headers["retry-after"] == "1"
+
+
+def test_error_bodies_stay_small() -> None:
+    huge_key = "k" * 3_000_000
+    details = [{"field": huge_key, "message": "Extra inputs are not permitted"}] + [
+        {"field": f"f{i}"} for i in range(99)
+    ]
+    response = render(errors.InvalidInput("x" * 10_000, details))
+    body = orjson.loads(response.body)["error"]
+    assert len(response.body) < 20_000
+    assert len(body["message"]) <= MAX_MESSAGE + 1 and len(body["details"]) == MAX_DETAILS
+    assert body["details"][0]["field"] == "k" * (MAX_TEXT - 1) + "…"
+    assert body["details"][-1] == {"field": None, "message": "51 more not listed", "type": "truncated"}
+    assert bounded([{"field": "a"}]) == [{"field": "a"}]
+
+
+def test_hidden_strings_are_replaced_in_messages_and_details() -> None:
+    exc = errors.ModelNotFound("/srv/models: version 9 does not exist", [{"field": "/srv/models/9", "n": 9}])
+    body = orjson.loads(render(exc, {"/srv/models": "<models>"}).body)["error"]
+    assert body["message"] == "<models>: version 9 does not exist"
+    assert body["details"] == [{"field": "<models>/9", "n": 9}]

@@ -1,7 +1,16 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from app.api.errors import install_error_handlers
+from app.api.middleware import ServiceMiddleware
+from app.metrics import ServiceMetrics
 
 
 def metric_value(client: Any, prefix: str) -> float:
@@ -47,3 +56,107 @@ def test_requests_are_counted_by_route_template(client: Any) -> None:
     assert metric_value(client, 'commitrisk_http_requests_total{method="GET",route="/models/{version}"') == 2
     assert metric_value(client, 'commitrisk_http_requests_total{method="GET",route="unmatched",status="404"}') == 1
     assert metric_value(client, "commitrisk_http_requests_in_flight") == 1  # the /metrics request itself
+
+
+# --- the limits, driven straight through the ASGI interface (a real app; the client side is an asyncio queue) ---
+
+
+def limited_app(body_timeout: float, max_requests: int) -> tuple[Any, Any]:
+    """A FastAPI app with one body-reading route, the one error handlers and the service middleware."""
+    app = FastAPI()
+    metrics = ServiceMetrics()
+
+    async def echo(request: Request) -> Response:
+        return Response(await request.body())
+
+    async def live() -> Response:
+        return Response(b"live")
+
+    app.add_api_route("/echo", echo, methods=["POST"])
+    app.add_api_route("/health/live", live, methods=["GET"])
+    install_error_handlers(app)
+    app.add_middleware(
+        ServiceMiddleware, metrics=metrics, max_body=1_000_000, body_timeout=body_timeout, max_requests=max_requests
+    )
+    return app, metrics
+
+
+async def call(
+    app: Any, method: str, path: str, body: asyncio.Queue[bytes | None]
+) -> tuple[int, dict[str, str], bytes]:
+    """One request; `body` yields chunks (None ends the body). Returns status, headers, body."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": path,
+        "raw_path": path.encode(), "query_string": b"", "root_path": "", "scheme": "http",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        chunk = await body.get()
+        return {"type": "http.request", "body": chunk or b"", "more_body": chunk is not None}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start = sent[0]
+    headers = {k.decode(): v.decode() for k, v in start["headers"]}
+    return start["status"], headers, b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_a_body_that_stops_arriving_is_408_and_closes_the_connection() -> None:
+    app, metrics = limited_app(body_timeout=0.2, max_requests=10)
+
+    async def scenario() -> tuple[int, dict[str, str], bytes]:
+        chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+        chunks.put_nowait(b'{"partial": ')  # 12 of the 1,000 declared bytes, then nothing
+        return await asyncio.wait_for(call(app, "POST", "/echo", chunks), 10)
+
+    status, headers, body = asyncio.run(scenario())
+    assert status == 408 and headers["connection"] == "close"
+    assert orjson.loads(body)["error"]["type"] == "RequestTimeout"
+    assert (
+        metrics.registry.get_sample_value(
+            "commitrisk_http_requests_total", {"route": "/echo", "method": "POST", "status": "408"}
+        )
+        == 1
+    )
+
+
+def test_beyond_the_concurrency_limit_a_request_is_refused_at_once() -> None:
+    app, metrics = limited_app(body_timeout=30, max_requests=1)
+
+    async def scenario() -> tuple[tuple[int, dict[str, str], bytes], ...]:
+        slow: asyncio.Queue[bytes | None] = asyncio.Queue()
+        first = asyncio.create_task(call(app, "POST", "/echo", slow))
+        await asyncio.sleep(0.05)  # the first request now waits for its body: it holds the only slot
+        other: asyncio.Queue[bytes | None] = asyncio.Queue()
+        other.put_nowait(None)
+        refused = await asyncio.wait_for(call(app, "POST", "/echo", other), 10)
+        probe = await asyncio.wait_for(call(app, "GET", "/health/live", asyncio.Queue()), 10)  # exempt
+        slow.put_nowait(b"done")
+        slow.put_nowait(None)
+        served = await asyncio.wait_for(first, 10)
+        again = asyncio.Queue[bytes | None]()
+        again.put_nowait(None)
+        return refused, probe, served, await asyncio.wait_for(call(app, "POST", "/echo", again), 10)
+
+    refused, probe, served, again = asyncio.run(scenario())
+    assert refused[0] == 503 and refused[1]["retry-after"] == "1" and refused[1]["connection"] == "close"
+    assert orjson.loads(refused[2])["error"]["type"] == "Overloaded"
+    assert probe[0] == 200 and served == (200, served[1], b"done") and again[0] == 200
+    assert (
+        metrics.registry.get_sample_value(
+            "commitrisk_http_requests_total", {"route": "/echo", "method": "POST", "status": "503"}
+        )
+        == 1
+    )  # counted under the route it was meant for
+
+
+def test_an_absurd_content_length_is_refused_not_converted(client: Any) -> None:
+    r = client.post(
+        "/predict", content=b"{}", headers={"content-type": "application/json", "content-length": "9" * 5000}
+    )
+    assert r.status_code in (400, 413)

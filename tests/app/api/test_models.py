@@ -69,7 +69,9 @@ def test_reload_rejects_bad_versions(client: Any, admin: dict[str, str]) -> None
     assert client.post("/reload", json={"version": 0}, headers=admin).status_code == 400
     assert client.post("/reload", json={"version": 3}, headers=admin).status_code == 404
     assert client.post("/reload", json={"v": 3}, headers=admin).status_code == 422
-    assert client.post("/reload", content=b"{", headers=admin).status_code == 400
+    assert (
+        client.post("/reload", content=b"{", headers={**admin, "content-type": "application/json"}).status_code == 400
+    )
 
 
 def test_corrupt_model_on_reload_keeps_old_model(client: Any, admin: dict[str, str], models_dir: Path) -> None:
@@ -99,3 +101,46 @@ def _commit() -> dict[str, Any]:
     from app.contract import FEATURES
 
     return dict.fromkeys(FEATURES, 1.0)
+
+
+def test_the_absolute_models_path_shows_only_to_the_admin(client: Any, admin: dict[str, str], models_dir: Path) -> None:
+    root = str(models_dir.resolve())
+    (models_dir / "challenger").write_text("nope\n")
+    anonymous = client.get("/models")
+    assert anonymous.json()["models_dir"] == "<models>" and root not in anonymous.text
+    assert anonymous.json()["challenger"].startswith("invalid: <models>/challenger: pointer holds 'nope'")
+    assert client.get("/models", headers=admin).json()["models_dir"] == root
+    missing = client.get("/models/9").json()["error"]["message"]
+    assert missing == "<models>: version 9 does not exist"
+    assert root in client.get("/models/9", headers=admin).json()["error"]["message"]
+
+
+def test_versions_are_integers_only(client: Any, admin: dict[str, str]) -> None:
+    assert client.get("/models/1%0A").json()["error"]["type"] == "InvalidVersion"  # not version 1 + a newline
+    assert client.get("/v2/models/commitrisk/versions/1%0A/ready").status_code == 400
+    for version in ("true", "1.0", '"1\\n"', "[1]", "9" * 5000):
+        body = f'{{"version": {version}}}'.encode()
+        r = client.post("/reload", content=body, headers={**admin, "content-type": "application/json"})
+        kind = r.json()["error"]["type"]  # a 5,000-digit number is no JSON integer pydantic reads: MalformedBody
+        assert r.status_code in (400, 422) and kind in ("InvalidInput", "InvalidVersion", "MalformedBody"), version[:9]
+    assert client.get("/models").json()["champion"] == 1  # none of them moved the pointer
+
+
+def test_a_pipeline_version_shows_its_per_repository_evidence(trained_models: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+    from tests.support import private_copy
+
+    models = private_copy(trained_models, tmp_path)
+    settings = Settings(models_dir=models, database_url=f"sqlite:///{tmp_path / 'p.db'}")
+    with TestClient(create_app(settings)) as client:
+        body = client.get("/models/1").json()
+    protocol = body["protocol"]
+    assert [f["protocol"] for f in protocol["forward"]["folds"]] == ["forward"] * 3
+    assert all(
+        f["roc_auc"] is not None and f["baseline_roc_auc"] is not None for f in protocol["leave_one_out"]["folds"]
+    )
+    assert protocol["choice"].startswith("logistic_regression") and body["explanation"]["method"] == "linear"
+    assert all(c["verdict"] for c in body["candidates"])

@@ -99,6 +99,35 @@ def test_predictions_feedback_performance_and_quality(client: TestClient, synthe
     assert quality["model_version"] == 1
 
 
+def test_performance_can_be_filtered_by_repository(client: TestClient, synthetic_commits_dir: Path) -> None:
+    sent = commits(synthetic_commits_dir / "alpha.csv", 120) + commits(synthetic_commits_dir / "beta.csv", 80)
+    assert client.post("/predict/batch", json={"commits": sent}).status_code == 200
+    wait_logged(client, 200)
+    labels = pd.concat(
+        pd.read_csv(synthetic_commits_dir / name, usecols=["commit_id", "buggy"]).iloc[:n]
+        for name, n in (("alpha.csv", 120), ("beta.csv", 80))
+    )
+    feedback = [{"commit_id": c, "buggy": str(b).lower() == "true"} for c, b in labels.itertuples(index=False)]
+    assert client.post("/feedback", json=feedback, headers=AUTH).status_code == 200
+    beta = sent[-1]["repository"]
+    whole = client.get("/monitoring/performance").json()
+    one = client.get("/monitoring/performance", params={"repository": beta}).json()
+    assert whole["repository"] is None and whole["labelled_rows"] == whole["window_rows"] == 200
+    assert one["repository"] == beta and one["labelled_rows"] == one["window_rows"] == 80
+    own = [c for c in sent if c["repository"] == beta]
+    answers = client.post("/predict/batch", json={"commits": own}).json()["predictions"]
+    wait_logged(client, 280)
+    y = labels.set_index("commit_id").loc[[c["commit_id"] for c in own], "buggy"].astype(str).str.lower() == "true"
+    assert one["roc_auc"]["value"] == pytest.approx(skm.roc_auc_score(y, [a["probability"] for a in answers]))
+    # A repository never logged: an empty report (no rows, every metric undefined), not an error.
+    unknown = client.get("/monitoring/performance", params={"repository": "never-seen"})
+    assert unknown.status_code == 200
+    body = unknown.json()
+    assert (body["labelled_rows"], body["window_rows"], body["roc_auc"]["value"]) == (0, 0, None)
+    too_long = client.get("/monitoring/performance", params={"repository": "x" * 501})
+    assert too_long.status_code == 422 and too_long.json()["error"]["details"][0]["field"].endswith("repository")
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -108,6 +137,8 @@ def test_predictions_feedback_performance_and_quality(client: TestClient, synthe
         [{"commit_id": "a", "buggy": True, "unknown": 1}],
         {"commit_id": "a", "buggy": True},  # an object, not a list
         [{"commit_id": "a", "buggy": True, "labeled_at": "yesterday"}],
+        [{"commit_id": "a", "buggy": "yes"}],  # true or false only
+        [{"commit_id": "a", "buggy": 1}],
     ],
 )
 def test_malformed_feedback_is_422(client: TestClient, body: Any) -> None:
@@ -117,12 +148,21 @@ def test_malformed_feedback_is_422(client: TestClient, body: Any) -> None:
     assert error["type"] == "InvalidInput" and error["details"]
 
 
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_a_non_finite_label_time_is_422(client: TestClient, value: str) -> None:
+    body = f'[{{"commit_id": "a", "buggy": true, "labeled_at": {value}}}]'.encode()
+    response = client.post("/feedback", content=body, headers={**AUTH, "content-type": "application/json"})
+    assert response.status_code == 422 and response.json()["error"]["type"] == "InvalidInput"
+
+
 def test_feedback_needs_the_admin_token(client: TestClient) -> None:
     body = [{"commit_id": "a", "buggy": True}]
     assert client.post("/feedback", json=body).status_code == 401
     assert client.post("/feedback", json=body, headers={"Authorization": "Bearer nope"}).status_code == 403
     assert client.post("/monitoring/drift/refresh").status_code == 401
-    assert client.post("/feedback", content=b"[{", headers=AUTH).status_code == 400
+    assert (
+        client.post("/feedback", content=b"[{", headers={**AUTH, "content-type": "application/json"}).status_code == 400
+    )
 
 
 def test_drift_before_any_run_and_with_too_few_rows(client: TestClient) -> None:
@@ -153,7 +193,7 @@ def test_refresh_computes_drift_out_of_process_and_exports_gauges(
     assert 'commitrisk_feature_drifted{feature="la"}' in exposition
     assert "commitrisk_drift_last_run_timestamp_seconds" in exposition
     assert 'commitrisk_model_performance_rows{metric="roc_auc"} 0.0' in exposition
-    assert "commitrisk_prediction_log_dropped_total 0.0" in exposition
+    assert 'commitrisk_prediction_log_dropped_total{reason="queue_full"} 0.0' in exposition
 
 
 def test_shutdown_flushes_the_log(models_dir: Path, tmp_path: Path, synthetic_commits_dir: Path) -> None:
@@ -181,7 +221,7 @@ def test_log_off_writes_nothing(models_dir: Path, tmp_path: Path, synthetic_comm
 
 def test_rejected_inputs_are_counted_by_reason(client: TestClient) -> None:
     assert client.post("/predict", json={"la": -1}).status_code == 422
-    assert client.post("/predict", content=b"{nope").status_code == 400
+    assert client.post("/predict", content=b"{nope", headers={"content-type": "application/json"}).status_code == 400
     too_many = {"commits": [{"la": 1}] * 1001}
     assert client.post("/predict/batch", json=too_many).status_code == 413
     assert client.post("/feedback", json=[{}], headers=AUTH).status_code == 422  # not a scoring route
@@ -204,3 +244,74 @@ def test_open_inference_protocol_rows_are_logged_too(client: TestClient, synthet
     store = wait_logged(client, 3)
     window = store.window()
     assert window.commit_id == [None, None, None] and window.features["la"][2] == rows[0][4]
+
+
+def logged_rows(client: TestClient, n: int) -> None:
+    """Wait until the log holds `n` predictions (the writer flushes every 50 ms here)."""
+    store = client.app.state.services.monitoring.store  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while store.count_predictions() < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert store.count_predictions() == n
+
+
+def test_reposting_a_labelled_commit_does_not_change_monitored_recall(client: TestClient) -> None:
+    # The probe of issue 13: without a token, post /predict again for a labelled commit with other metrics.
+    quiet = {name: 1.0 for name in FEATURES} | {"commit_id": "c-probe", "exp": 500.0, "rexp": 50.0, "sexp": 200.0}
+    loud = {name: 5000.0 for name in FEATURES} | {"commit_id": "c-probe", "exp": 0.0, "rexp": 0.0, "sexp": 0.0}
+    first = client.post("/predict?explain=false", json=quiet).json()
+    assert first["buggy"] is False
+    logged_rows(client, 1)
+    assert client.post("/feedback", headers=AUTH, json=[{"commit_id": "c-probe", "buggy": True}]).status_code == 200
+    assert client.get("/monitoring/performance").json()["recall"] == {"value": 0.0, "rows": 1}
+    second = client.post("/predict?explain=false", json=loud).json()  # no token needed to score
+    assert second["buggy"] is True
+    logged_rows(client, 2)
+    assert client.get("/monitoring/performance").json()["recall"] == {"value": 0.0, "rows": 1}  # unchanged
+    # Only an admin can move the label, by naming the answer it is about.
+    named = [{"commit_id": "c-probe", "buggy": True, "request_id": second["request_id"]}]
+    assert client.post("/feedback", headers=AUTH, json=named).status_code == 200
+    assert client.get("/monitoring/performance").json()["recall"] == {"value": 1.0, "rows": 1}
+
+
+@pytest.mark.parametrize("field", ["commit_id", "repository", "fixed_by", "request_id"])
+def test_a_label_with_a_nul_character_is_422_naming_the_field(client: TestClient, field: str) -> None:
+    item = {"commit_id": "c1", "buggy": True, field: "a\u0000b"}
+    response = client.post("/feedback", headers=AUTH, json=[item])
+    assert response.status_code == 422, response.text
+    assert [d["field"] for d in response.json()["error"]["details"]] == [f"0.{field}"]
+    assert "NUL" in response.json()["error"]["details"][0]["message"]
+
+
+def test_database_routes_answer_503_while_it_is_down_and_recover_by_themselves(
+    models_dir: Path, tmp_path: Path, synthetic_commits_dir: Path
+) -> None:
+    directory = tmp_path / "not-yet"  # a SQLite file in a directory that does not exist yet: the database is down
+    settings = settings_for(models_dir, tmp_path, database_url=f"sqlite:///{directory / 'm.db'}",
+                            database_check_seconds=0.05)  # fmt: skip
+    label = [{"commit_id": "c1", "buggy": True}]
+    with TestClient(create_app(settings)) as client:
+        for body in commits(synthetic_commits_dir / "alpha.csv", 3):
+            assert client.post("/predict", json=body).status_code == 200  # scoring needs no database
+        calls = [
+            client.post("/feedback", headers=AUTH, json=label),
+            client.get("/monitoring/performance"),
+            client.get("/monitoring/data-quality"),
+            client.get("/monitoring/drift"),
+            client.get("/monitoring/drift/report"),
+            client.post("/monitoring/drift/refresh", headers=AUTH),
+            client.post("/retrain", headers=AUTH, json={"reason": "x"}),
+            client.get("/retrain/audit"),
+        ]
+        for response in calls:
+            assert response.status_code == 503, response.text
+            assert response.json()["error"]["type"] == "DatabaseUnavailable"
+        assert client.get("/models").status_code == 200
+        directory.mkdir()  # the database comes back: no restart
+        deadline = time.monotonic() + 30
+        while client.post("/feedback", headers=AUTH, json=label).status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.get("/health/ready").json()["database"] == "up"
+        logged_rows(client, 3)  # the rows answered while it was down were held, then written
+        assert client.get("/monitoring/performance").status_code == 200
+        assert client.get("/retrain/audit").status_code == 200

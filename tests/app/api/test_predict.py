@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import pytest
@@ -19,8 +20,9 @@ def test_predict_answers_the_contract(client: Any, commit: dict[str, Any]) -> No
     assert body["buggy"] == (body["probability"] >= body["threshold"])
     assert body["factors"], "a 1,250-line change by a first-time author must have reasons"
     for factor in body["factors"]:
-        assert set(factor) == {"feature", "value", "median", "effect", "reason"}
+        assert set(factor) == {"feature", "value", "median", "effect", "reason", "contribution"}
         assert factor["feature"] in FEATURES and factor["effect"] > 0 and factor["reason"]
+        assert factor["contribution"] is None  # a model without linear terms is explained by perturbation
     reasons = " | ".join(f["reason"] for f in body["factors"])
     assert "1,250 lines added" in reasons
 
@@ -145,3 +147,11 @@ def test_no_model_is_503_with_reason(tmp_path: Any, commit: dict[str, Any]) -> N
         assert r.status_code == 503
         assert "no model version is published" in r.json()["error"]["message"]
         assert client.post("/predict/batch", json={"commits": [commit]}).status_code == 503
+
+
+def test_reasons_print_huge_values_in_scientific_notation(client: Any, commit: dict[str, Any]) -> None:
+    huge = {**commit, "la": 3.4e38, "lt": 1.2e38}
+    factors = client.post("/predict", json=huge).json()["factors"]
+    reasons = " ".join(f["reason"] for f in factors)
+    assert factors and not re.search(r"[0-9,]{20,}", reasons), reasons
+    assert "e+38" in reasons

@@ -35,3 +35,10 @@ def test_post_retrain_refuses_bad_bodies(client: Any, admin: dict[str, str]) -> 
     broken = client.post("/retrain", headers={**admin, "content-type": "application/json"}, content=b"{")
     assert broken.status_code == 400
     assert client.get("/retrain/audit?limit=0").status_code in (400, 422)
+
+
+def test_a_retrain_reason_with_a_nul_character_is_422_naming_the_field(client: Any, admin: dict[str, str]) -> None:
+    for field in ("reason", "requested_by"):
+        response = client.post("/retrain", headers=admin, json={field: "a\u0000b"})
+        assert response.status_code == 422, response.text
+        assert [d["field"] for d in response.json()["error"]["details"]] == [field]

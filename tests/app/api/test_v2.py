@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,3 +96,31 @@ def test_tritonclient_round_trip(serve: Callable[..., str], models_dir: Path, co
         assert default.as_numpy("probabilities") is not None
     finally:
         triton.close()
+
+
+@pytest.mark.parametrize("value", ["²".encode("latin-1"), b"9" * 5000, b"-1", b"0x10", b"99"])
+def test_a_bad_binary_header_length_is_400(client: Any, value: bytes) -> None:
+    body = b'{"inputs":[]}'
+    r = client.post("/v2/models/commitrisk/infer", content=body, headers={"Inference-Header-Content-Length": value})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["type"] == "MalformedBody"
+
+
+def test_infer_reads_json_or_the_binary_framing_only(client: Any, commit: dict[str, Any]) -> None:
+    body = json.dumps({"inputs": [{"name": "features", "shape": [1, 15], "datatype": "FP32", "data": rows(commit, 1)}]})
+    url = "/v2/models/commitrisk/infer"
+    for kind in ("text/plain", "application/x-www-form-urlencoded", "application/octet-stream"):
+        r = client.post(url, content=body, headers={"content-type": kind})
+        assert r.status_code == 415 and r.json()["error"]["type"] == "UnsupportedMediaType", kind
+    assert client.post(url, content=body).status_code == 200  # no Content-Type: what tritonclient sends
+    binary = json.dumps({"inputs": [{"name": "features", "shape": [1, 15], "datatype": "FP32",
+                                     "parameters": {"binary_data_size": 60}}]}).encode()  # fmt: skip
+    framed = binary + np.asarray(rows(commit, 1), dtype="<f4").tobytes()
+    headers = {"content-type": "application/octet-stream", "Inference-Header-Content-Length": str(len(binary))}
+    assert client.post(url, content=framed, headers=headers).status_code == 200
+
+
+def test_huge_tensor_lists_give_one_error(client: Any) -> None:
+    body = {"inputs": [{"name": "features", "datatype": "FP32", "shape": ["x"] * 200_000}]}
+    r = client.post("/v2/models/commitrisk/infer", json=body)
+    assert r.status_code == 422 and len(r.json()["error"]["details"]) == 1 and len(r.content) < 2_000

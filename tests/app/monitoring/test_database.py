@@ -8,7 +8,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, insert, inspect, select, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+)
 
 from app.contract import FEATURES
 from app.monitoring import database as db
@@ -17,6 +31,7 @@ from app.monitoring.tables import (
     SCHEMA_VERSION,
     SHADOW_COLUMNS,
     drift_reports,
+    feedback,
     predictions,
     rejections,
     retrain_requests,
@@ -29,7 +44,10 @@ from tests.support import Database
 
 @pytest.fixture
 def engine(database: Database) -> Iterator[Engine]:
-    connected = db.connect(database.url, database.schema)
+    connected = db.connect(database.url, database.schema)  # connects lazily: the schema is created by migrate()
+    if database.schema is not None:  # tests that build an older database by hand need the schema first
+        with connected.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
     yield connected
     connected.dispose()
 
@@ -134,3 +152,60 @@ def test_retention_deletes_old_rows_and_keeps_the_newest_reports(engine: Engine)
     assert count(engine, drift_reports) == 2 and count(engine, summaries) == 4  # summaries: two kinds' worth
     with engine.connect() as conn:
         assert conn.execute(select(func.min(drift_reports.c.computed_at))).scalar() == 3  # the newest two remain
+
+
+def test_a_feedback_table_of_schema_4_gains_request_id_and_keeps_its_labels(database: Database, engine: Engine) -> None:
+    old = MetaData()
+    legacy = Table(  # the feedback table as migrations 1-4 created it, before labels could name an answer
+        "feedback", old, Column("commit_id", String(255), primary_key=True), Column("repository", String(255)),
+        Column("buggy", Boolean, nullable=False), Column("fixed_by", Text), Column("labeled_at", Float),
+        Column("received_at", Float, nullable=False),
+    )  # fmt: skip
+    with engine.begin() as conn:
+        schema_version.create(conn)
+        legacy.create(conn)
+        for number, description, upgrade in MIGRATIONS[:4]:
+            upgrade(conn)
+            conn.execute(insert(schema_version).values(version=number, description=description, applied_at=0.0))
+        conn.execute(insert(legacy).values(commit_id="kept", buggy=True, received_at=1.0))
+    assert db.migrate(engine) == SCHEMA_VERSION
+    with engine.connect() as conn:
+        assert conn.execute(select(feedback.c.commit_id, feedback.c.request_id)).all() == [("kept", None)]
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("garbage", "not a database URL"),
+        ("", "not a database URL"),
+        ("mysql://u:secret@h/db", "'mysql' databases are not supported"),
+        ("postgresql+pg8000://u:secret@h/db", "the driver of 'postgresql\\+pg8000' is not installed"),
+        ("postgresql+psycopg_async://u:secret@h/db", "is an asyncio driver"),
+    ],
+)
+def test_a_url_no_database_can_answer_is_refused_without_repeating_it(url: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem) as refused:
+        db.check_url(url)
+    assert "secret" not in str(refused.value)
+
+
+def test_usable_urls_pass_unchanged(tmp_path: Path) -> None:
+    for url in (f"sqlite:///{tmp_path / 'missing-dir' / 'm.db'}", "postgresql+psycopg://u@127.0.0.1:1/db"):
+        assert db.check_url(url) == url  # checked for form only: a database that is down is no config error
+
+
+def test_outages_are_told_apart_from_refused_values(database: Database, engine: Engine, tmp_path: Path) -> None:
+    db.migrate(engine)
+    refused: BaseException | None = None
+    try:
+        with engine.begin() as conn:  # NULL in a NOT NULL column: the database refuses this row
+            conn.execute(insert(rejections).values(time=1.0, reason=None, count=1))
+    except Exception as exc:
+        refused = exc
+    assert refused is not None and not db.is_outage(refused)
+    down = db.connect(f"sqlite:///{tmp_path / 'missing' / 'm.db'}")
+    with pytest.raises(Exception) as outage:
+        db.migrate(down)
+    assert db.is_outage(outage.value)
+    assert db.describe(outage.value) == "OperationalError: unable to open database file"
+    assert not db.is_outage(ValueError("not a database error"))

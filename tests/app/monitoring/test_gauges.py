@@ -33,7 +33,9 @@ def test_before_any_result_drift_is_nan_and_counters_are_zero(store: Store) -> N
     MonitoringMetrics(registry).refresh(store)  # an empty database changes nothing
     get = registry.get_sample_value
     assert math.isnan(get("commitrisk_drift_share") or 0.0)
-    assert get("commitrisk_prediction_log_dropped_total") == 0
+    for reason in ("queue_full", "database_unavailable", "refused", "closed"):
+        assert get("commitrisk_prediction_log_dropped_total", {"reason": reason}) == 0
+    assert get("commitrisk_database_up") == 0  # until the service's first check says otherwise
     assert get("commitrisk_drift_last_run_timestamp_seconds") == 0
     assert get("commitrisk_model_performance", {"metric": "roc_auc"}) is None
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from app.contract import FEATURES
-from app.monitoring.job import DATA_QUALITY, PERFORMANCE, champion_manifest, run_job
+from app.monitoring.job import DATA_QUALITY, PERFORMANCE, champion_manifest, performance_of, run_job
 from app.monitoring.store import Store
 from tests.support import Database
 
@@ -69,3 +69,27 @@ def test_champion_manifest_is_none_without_a_model(tmp_path: Path, reference_mod
     assert champion_manifest(tmp_path / "nothing") is None
     manifest = champion_manifest(reference_models)
     assert manifest is not None and manifest.version == 1
+
+
+def test_performance_of_one_repository_counts_only_its_predictions(
+    database: Database, synthetic_commits_dir: Path
+) -> None:
+    store = Store.open(database.url, schema=database.schema)
+    try:
+        fill(store, synthetic_commits_dir, 60)
+        # 20 more predictions of another repository, all labelled buggy, scored high.
+        store.insert_predictions(
+            [dict.fromkeys(FEATURES, 1.0) | {"time": time.time(), "commit_id": f"other-{i}", "repository": "other",
+                                             "probability": 0.9, "label": True, "risk_band": "high", "model_version": 1}
+             for i in range(20)]
+        )  # fmt: skip
+        store.upsert_feedback([{"commit_id": f"other-{i}", "buggy": True} for i in range(20)])
+        whole = performance_of(store, 5000, None)
+        other = performance_of(store, 5000, None, repository="other")
+        assert (whole.window_rows, whole.labelled_rows, whole.repository) == (80, 50, None)
+        assert (other.window_rows, other.labelled_rows, other.buggy_rows, other.repository) == (20, 20, 20, "other")
+        assert other.roc_auc.value is None and other.recall.value == 1.0  # one class: ROC AUC undefined
+        unknown = performance_of(store, 5000, None, repository="nowhere")
+        assert (unknown.window_rows, unknown.labelled_rows, unknown.precision.value) == (0, 0, None)
+    finally:
+        store.close()

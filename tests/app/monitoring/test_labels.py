@@ -64,3 +64,19 @@ def test_labelled_shadow_scores_pair_both_probabilities_with_the_label(engine: E
     ]
     y, champion, shadow = labelled_shadow_scores(engine, 7)  # a version never shadowed
     assert y.shape == champion.shape == shadow.shape == (0,)
+
+
+def test_a_label_joins_one_shadow_pair_per_commit_the_first_or_the_named(engine: Engine) -> None:
+    def pair(commit: str, request: str, champion: float, shadow: float) -> dict[str, object]:
+        return {"time": 1.0, "request_id": request, "commit_id": commit, "model_version": 1,
+                "probability": champion, "shadow_version": 2, "shadow_probability": shadow}  # fmt: skip
+
+    with engine.begin() as conn:  # c1 posted three times (the later posts by anyone, with other metrics)
+        conn.execute(shadow_predictions.insert(), [pair("c1", "r1", 0.2, 0.3), pair("c1", "r2", 0.9, 0.8),
+                                                   pair("c1", "r3", 0.7, 0.6)])  # fmt: skip
+    upsert_feedback(engine, [{"commit_id": "c1", "buggy": True}])
+    y, champion, shadow = labelled_shadow_scores(engine, 2)
+    assert (y.tolist(), champion.tolist(), shadow.tolist()) == ([True], [0.2], [0.3])  # the first post
+    upsert_feedback(engine, [{"commit_id": "c1", "buggy": True, "request_id": "r3"}])
+    y, champion, shadow = labelled_shadow_scores(engine, 2)
+    assert (champion.tolist(), shadow.tolist()) == ([0.7], [0.6])  # the one the label names

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy.exc import ArgumentError
+from pydantic import ValidationError
 
 from app.contract import FEATURES
+from app.errors import DatabaseUnavailable
 from app.monitoring.monitor import Monitoring
 from app.monitoring.prediction_log import PredictionBatch
 from app.monitoring.store import Store
@@ -63,7 +64,7 @@ def test_stop_flushes_the_log_then_closes_the_store(tmp_path: Path, reference_mo
     assert reopened.count_predictions() == 3
     reopened.close()
     assert not monitoring.log.submit(batch(["d"]))  # stopped: refused and counted, never raises
-    assert registry.get_sample_value("commitrisk_prediction_log_dropped_total") == 1
+    assert registry.get_sample_value("commitrisk_prediction_log_dropped_total", {"reason": "closed"}) == 1
 
 
 def test_with_the_log_off_rejections_only_reach_the_metrics(tmp_path: Path, reference_models: Path) -> None:
@@ -95,6 +96,32 @@ def test_views_compute_over_the_current_window(tmp_path: Path, reference_models:
         monitoring.stop()
 
 
-def test_a_bad_database_url_fails_at_construction(reference_models: Path) -> None:
-    with pytest.raises(ArgumentError, match="nope"):  # before any thread starts
-        Monitoring(Settings(models_dir=reference_models, database_url="nope://x"), CollectorRegistry())
+def test_a_bad_database_url_fails_with_the_settings(reference_models: Path) -> None:
+    with pytest.raises(ValidationError, match="'nope' databases are not supported"):  # before anything starts
+        Settings(models_dir=reference_models, database_url="nope://x")
+
+
+def test_built_and_started_without_its_database_it_holds_rows_until_it_is_back(
+    tmp_path: Path, reference_models: Path
+) -> None:
+    directory = tmp_path / "later"
+    settings = Settings(models_dir=reference_models, database_url=f"sqlite:///{directory / 'm.db'}",
+                        database_check_seconds=0.05, log_flush_seconds=0.01)  # fmt: skip
+    registry = CollectorRegistry()
+    monitoring = Monitoring(settings, registry)  # no exception: the service starts anyway
+    monitoring.start(schedule=False)
+    try:
+        assert monitoring.availability.state() == "down"
+        assert registry.get_sample_value("commitrisk_database_up") == 0
+        with pytest.raises(DatabaseUnavailable):
+            monitoring.performance()
+        assert monitoring.log.submit(batch(["a", "b"]))
+        directory.mkdir()
+        deadline = time.monotonic() + 30
+        while monitoring.log.written < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert monitoring.log.written == 2 and monitoring.log.dropped == 0
+        assert registry.get_sample_value("commitrisk_database_up") == 1
+        assert monitoring.performance().labelled_rows == 0
+    finally:
+        monitoring.stop()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import select
 
 from app.contract import FEATURES
+from app.monitoring.availability import Availability
 from app.monitoring.prediction_log import PredictionBatch, PredictionLog, RejectionRecord, ShadowScores, request_ids
 from app.monitoring.store import Store
 from app.monitoring.tables import predictions, shadow_predictions
@@ -99,10 +102,10 @@ def test_writer_drains_in_batches_while_running(store: Store) -> None:
 
 
 def test_full_queue_drops_without_blocking_and_counts(store: Store) -> None:
-    drops: list[int] = []
-    log = PredictionLog(store, max_rows=10, on_drop=drops.append)  # writer not started: the queue fills
+    drops: list[tuple[int, str]] = []
+    log = PredictionLog(store, max_rows=10, on_drop=lambda n, reason: drops.append((n, reason)))  # writer not started
     accepted = [log.submit(record(i)) for i in range(25)]
-    assert accepted.count(True) == 10 and log.dropped == 15 and sum(drops) == 15
+    assert accepted.count(True) == 10 and log.dropped == 15 and drops == [(1, "queue_full")] * 15
     log.close()  # still writes the 10 it accepted
     assert store.count_predictions() == 10
     assert log.submit(record(99)) is False  # closed: refused and counted, never raises
@@ -129,17 +132,42 @@ def test_a_large_request_is_written_whole_across_small_transactions(store: Store
     assert store.count_predictions() == 1550 and sorted(written) == [50, 1500]
 
 
-def test_database_failure_is_counted_not_raised(store: Store) -> None:
-    with store.engine.begin() as conn:  # a real failure: the table the writer appends to is gone
-        predictions.drop(conn)
-    log = PredictionLog(store, flush_seconds=0.01)
+def test_a_row_the_database_refuses_loses_none_of_the_other_requests(store: Store) -> None:
+    # Issue 13: 30 clean requests, one the database refuses, 30 more — all in the same transaction.
+    drops: list[tuple[int, str]] = []
+    log = PredictionLog(store, flush_seconds=3600, on_drop=lambda n, reason: drops.append((n, reason)))
+    for i in range(30):
+        log.submit(record(i))
+    poison = record(30)
+    if store.engine.dialect.name == "postgresql":  # PostgreSQL refuses NUL in text
+        poison = replace(poison, commit_ids=["a\x00b"])
+    else:  # SQLite stores NaN as NULL, which the NOT NULL probability refuses
+        poison = replace(poison, probabilities=np.array([np.nan]))
+    log.submit(poison)
+    for i in range(31, 61):
+        log.submit(record(i))
+    log.close()  # one batch of 61 rows: the writer isolates the refused one
+    assert store.count_predictions() == 60 and log.written == 60
+    assert log.dropped == 1 and drops == [(1, "refused")]
+
+
+def test_a_database_down_at_shutdown_costs_the_held_rows_not_the_shutdown(tmp_path: Path) -> None:
+    store = Store.unopened(f"sqlite:///{tmp_path / 'missing' / 'm.db'}")
+    availability = Availability(store, check_seconds=3600)
+    assert not availability.check()
+    drops: list[tuple[int, str]] = []
+    log = PredictionLog(
+        store, max_rows=5, availability=availability, retry_seconds=3600,
+        on_drop=lambda n, reason: drops.append((n, reason)),
+    )  # fmt: skip
     log.start()
-    assert log.submit(record(1))
-    deadline = time.monotonic() + 10
-    while log.dropped == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    log.close()
-    assert log.dropped == 1 and log.written == 0
+    accepted = [log.submit(record(i)) for i in range(8)]
+    assert accepted.count(True) == 5  # the queue holds rows through the outage, up to its bound …
+    assert drops == [(1, "database_unavailable")] * 3  # … and counts the rest as the outage's loss
+    log.close(timeout=30)  # neither the one-hour retry nor the dead database holds the shutdown
+    assert log._thread is None and log.written == 0 and log.dropped == 8
+    assert sum(n for n, _ in drops) == 8 and {reason for _, reason in drops} == {"database_unavailable"}
+    store.close()
 
 
 def test_submit_from_many_threads_loses_nothing(store: Store) -> None:

@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
 from app.contract import FEATURES
+from app.errors import DatabaseUnavailable
+from app.monitoring.availability import Availability
 from app.monitoring.gauges import MonitoringMetrics
 from app.monitoring.schedule import Schedule, run_monitor
 from app.monitoring.store import Store
@@ -155,3 +157,25 @@ def test_refresh_drift_recomputes_now_and_updates_the_gauges(
         assert share is not None and share > 0.5
     finally:
         parts.close()
+
+
+def test_while_the_database_is_down_cycles_skip_and_refresh_is_503(tmp_path: Path, reference_models: Path) -> None:
+    directory = tmp_path / "later"
+    settings = Settings(models_dir=reference_models, database_url=f"sqlite:///{directory / 'm.db'}")
+    registry = CollectorRegistry()
+    store = Store.unopened(settings.database_url)
+    availability = Availability(store, check_seconds=3600)
+    assert not availability.check()
+    schedule = Schedule(settings, store, MonitoringMetrics(registry), availability=availability)
+    try:
+        schedule.run_cycle()  # no job, no exception, no retention: counted as skipped
+        assert registry.get_sample_value("commitrisk_monitoring_cycles_total", {"result": "skipped"}) == 1
+        with pytest.raises(DatabaseUnavailable):
+            asyncio.run(schedule.refresh_drift())
+        directory.mkdir()
+        assert availability.check()
+        schedule.run_cycle()  # back: the job runs (nothing logged yet: drift says so)
+        assert registry.get_sample_value("commitrisk_monitoring_cycles_total", {"result": "ran"}) == 1
+    finally:
+        schedule.stop()
+        store.close()

@@ -71,12 +71,26 @@ def test_empty_window_has_typed_empty_columns(store: Store) -> None:
     assert window.features["la"].shape == (0,)
 
 
-def test_labelled_window_uses_the_newest_prediction_per_commit(store: Store) -> None:
+def test_a_label_joins_the_first_prediction_of_its_commit_not_a_later_repost(store: Store) -> None:
+    # Issue 13: anyone may post /predict; a repost with other metrics must not change what the label joins.
     store.insert_predictions([prediction(1, 1.0, "same", p=0.1), prediction(2, 2.0, "same", p=0.9)])
     store.upsert_feedback([{"commit_id": "same", "buggy": True}])
     labelled, buggy = store.labelled_window(rows=10)
-    assert labelled.probability.tolist() == [0.9]
+    assert labelled.probability.tolist() == [0.1] and labelled.features["ns"].tolist() == [1.0]
     assert buggy.tolist() == [True]
+    store.insert_predictions([prediction(3, 3.0, "same", p=0.95)])  # a third post, after the label arrived
+    assert store.labelled_window(rows=10)[0].probability.tolist() == [0.1]
+
+
+def test_a_label_naming_a_request_id_joins_exactly_that_prediction(store: Store) -> None:
+    store.insert_predictions([prediction(i, float(i), "same", p=0.1 * i) for i in (1, 2, 3)])
+    store.insert_predictions([prediction(4, 4.0, "other", p=0.4)])
+    store.upsert_feedback([{"commit_id": "same", "buggy": False, "request_id": "r2"}])
+    labelled, buggy = store.labelled_window()
+    assert labelled.probability.tolist() == [0.2] and buggy.tolist() == [False]
+    # The request id of another commit's prediction joins nothing: a label never moves to another commit.
+    store.upsert_feedback([{"commit_id": "same", "buggy": True, "request_id": "r4"}])
+    assert store.labelled_window()[0].rows == 0
 
 
 def test_labelled_window_joins_labels_to_the_log(store: Store) -> None:

@@ -44,6 +44,7 @@ def test_score_prints_the_verdict_and_gates_ci(script: GitScript, predict_server
     assert result.stdout == (
         f"commit {sha['c17'][:12]}: medium risk (probability 0.50, threshold 0.40, model v3)\n"
         "  - la = 120 (median 10) raises risk\n"
+        f"  details: {predict_server.url}/ui/commits/x\n"  # the commit's web page (the stub answers commit_id x)
     )
     body = predict_server.requests[-1]["body"]
     assert isinstance(body, dict)

@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from app.contract import EvaluationMetrics, ModelManifest
+from app.contract import EvaluationMetrics, FoldScore, ModelManifest, ProtocolReport, ProtocolSummary
 from tests.support import build_model_version, prediction
-from training.assessment import ScoredVersion
+from training.assessment import RepositoryScore, ScoredVersion
 from training.cli.output import (
     Reporter,
     metrics_table,
     prediction_lines,
     print_evaluation,
     print_versions,
+    protocol_tables,
     wide_console,
 )
 from training.pipeline import TrainOutcome
@@ -84,16 +85,45 @@ def test_the_table_summary_names_data_candidates_metrics_and_the_version(
     assert "published version 4 (logreg, not promoted) in " in out
 
 
-def test_evaluation_prints_json_or_a_table(capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluation_prints_each_repository_their_mean_and_the_pooled_figures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     metrics = EvaluationMetrics(rows=300, buggy=40, roc_auc=0.7)
     own = EvaluationMetrics(rows=200, buggy=30, roc_auc=0.75)
-    result = ScoredVersion(version=2, rows_scored=300, immature_dropped=12, metrics=metrics, own_test=own)
+    repositories = [
+        RepositoryScore("kafka", 250, 35, roc_auc=0.72, roc_auc_se=0.05, pr_auc=0.3, recall_at_20_effort=0.5, popt=0.8),
+        RepositoryScore("mini", 12, 2, skipped="only 12 mature commits (needs 30)"),
+        RepositoryScore("zk", 38, 3, roc_auc=0.64, roc_auc_se=None, pr_auc=0.2, recall_at_20_effort=0.3, popt=0.7),
+    ]
+    result = ScoredVersion(2, 300, 12, metrics, own, repositories)
     print_evaluation(result, json_output=True)
-    assert json.loads(capsys.readouterr().out) == result.as_json()
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == result.as_json() and printed["repositories"][1]["skipped"].startswith("only 12")
+    assert printed["repository_means"]["roc_auc"] == pytest.approx(0.68)  # the skipped one is not averaged
     print_evaluation(result, json_output=False)
     out = capsys.readouterr().out
     assert out.startswith("version 2 on 300 mature rows (12 immature held back)")
-    assert "this data" in out and "own test period" in out and "0.700" in out and "0.750" in out
+    assert "0.720 (0.622–0.818)" in out and "not scored: only 12 mature commits (needs 30)" in out
+    assert "mean of repositories" in out and "0.680" in out
+    assert "this data, pooled" in out and "own test period" in out and "0.700" in out and "0.750" in out
+
+
+def test_protocol_tables_put_each_repository_beside_the_baseline() -> None:
+    folds = [
+        FoldScore(protocol="forward", repository="a", train_rows=900, test_rows=200, buggy=30, roc_auc=0.75,
+                  baseline_roc_auc=0.74, difference_se=0.01, recall_at_20_effort=0.5, popt=0.8),
+        FoldScore(protocol="forward", repository="b", train_rows=0, test_rows=8, buggy=1,
+                  skipped="only 8 mature commits to test (needs 30)"),
+    ]  # fmt: skip
+    forward = ProtocolSummary(protocol="forward", folds=folds, mean_roc_auc=0.75, baseline_mean_roc_auc=0.74)
+    alone = ProtocolSummary(protocol="leave_one_out", folds=[], note="one repository only")
+    report = ProtocolReport(test_fraction=0.2, label_delay_days=90, baseline="plain", forward=forward,
+                            leave_one_out=alone, choice="why")  # fmt: skip
+    first, second = (rendered(t) for t in protocol_tables(report))
+    assert "Per repository, forward in time (baseline: plain)" in first
+    assert "+0.010 (-0.010 to +0.030)" in first and "not scored: only 8 mature commits to test" in first
+    assert "mean" in first and "0.750" in first and "0.740" in first
+    assert "Leave one repository out" in second and "one repository only" in second
 
 
 def test_prediction_lines_give_the_verdict_then_one_line_per_factor() -> None:
@@ -109,6 +139,13 @@ def test_prediction_lines_give_the_verdict_then_one_line_per_factor() -> None:
     assert prediction_lines(bare, "cd" * 20) == [
         "commit cdcdcdcdcdcd: low risk (probability 0.05, threshold 0.40, model v?)"
     ]
+
+
+def test_prediction_lines_end_with_the_commits_web_page() -> None:
+    answer = prediction("high") | {"commit_id": "org/app_" + "ab" * 20}
+    lines = prediction_lines(answer, "ab" * 20, "http://ci.example:8000/")
+    assert lines[-1] == f"  details: http://ci.example:8000/ui/commits/org%2Fapp_{'ab' * 20}"
+    assert prediction_lines(answer | {"commit_id": None}, "ab" * 20, "http://x")[-1].startswith("  - ")
 
 
 def test_versions_are_listed_with_their_roles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -25,20 +25,26 @@ def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 def test_train_end_to_end(tmp_path: Path, synthetic_commits_dir: Path) -> None:
     models = tmp_path / "models"
-    result = run("train", "--data", synthetic_commits_dir, "--models", models, "--budget", "3", "--json")
+    result = run("train", "--data", synthetic_commits_dir, "--models", models, "--budget", "1", "--json")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["version"] == 1 and out["promoted"] is True
     assert out["rows_loaded"] == 4500 and out["immature_dropped"] > 0
     assert out["rows_used"] == out["rows_loaded"] - out["immature_dropped"] - out["duplicates_dropped"]
-    assert [c["name"] for c in out["candidates"]] == [*MEMBER_FAMILIES, "ensemble"]
-    best = max(out["candidates"], key=lambda c: c["validation_roc_auc"])["name"]
-    assert out["model_type"] in {best, "ensemble"}  # the best on validation, or the ensemble within the noise
+    names = [c["name"] for c in out["candidates"]]
+    assert names == [f for f in (*MEMBER_FAMILIES, "ensemble") for _ in ("raw", "relative_churn")]
+    assert all(c["verdict"] and c["cv_roc_auc"] is not None for c in out["candidates"])
     assert out["test_metrics"]["roc_auc"] >= 0.6
     assert out["parity_max_abs_diff"] <= 1e-5
     window = out["window"]
     assert window["train_end"] < window["test_start"]
-    assert "searching random_forest" in result.stderr  # progress is shown during the search
+    protocol = out["protocol"]
+    for name in ("forward", "leave_one_out"):
+        assert len(protocol[name]["folds"]) == 3 and protocol[name]["mean_roc_auc"] > 0.6
+        assert all(f["baseline_roc_auc"] is not None for f in protocol[name]["folds"])
+    assert protocol["choice"].endswith("by more than 1 SE")
+    assert out["explanation"] == ("linear" if out["model_type"] == "logistic_regression" else "perturbation")
+    assert "candidate settings on 6 folds each" in result.stderr  # progress is shown during the choice
     assert ModelRepository(models).pointer() == 1
     listing = json.loads(run("models", "list", "--models", models, "--json").stdout)
     assert listing["versions"][0]["roles"] == ["champion"]
@@ -110,8 +116,10 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     family = run("train", "--family", "svm", "--models", tmp_path / "m")
     assert family.returncode == 2 and family.stderr.startswith("error: option families.0: ")
     assert family.stderr.count("\n") == 1
-    margin = run("train", "--ensemble-margin-se", "-1", "--models", tmp_path / "m")
-    assert margin.returncode == 2 and "ensemble-margin-se" in margin.stderr
+    margin = run("train", "--margin-se", "-1", "--models", tmp_path / "m")
+    assert margin.returncode == 2 and "margin-se" in margin.stderr
+    rows = run("train", "--min-fold-rows", "1", "--models", tmp_path / "m")
+    assert rows.returncode == 2 and "min-fold-rows" in rows.stderr
     features = run("train", "--features", "pca", "--models", tmp_path / "m")
     assert features.returncode == 2 and "--features" in features.stderr and "relative_churn" in features.stderr
     assert not (tmp_path / "m").exists()  # nothing was published, not even the directory
@@ -137,14 +145,39 @@ def test_evaluate_scores_a_version(tmp_path: Path, two_versions: Path, synthetic
     assert 0.5 < out["metrics"]["roc_auc"] <= 1
     v2 = json.loads(run("evaluate", "--models", models, "--version", "2", "--data", data, "--json").stdout)
     assert v2["version"] == 2
+    (repository,) = out["repositories"]
+    assert repository["rows"] == out["rows_scored"] and repository["roc_auc_se"] > 0
+    assert repository["roc_auc"] == pytest.approx(out["metrics"]["roc_auc"])
     table = run("evaluate", "--models", models, "--data", data)
     assert table.returncode == 0 and table.stdout.startswith(f"version 1 on {out['rows_scored']} mature rows")
+    assert "Per repository" in table.stdout and "mean of repositories" in table.stdout
     missing = run("evaluate", "--models", models, "--version", "9", "--data", data)
     assert missing.returncode == 2 and "version 9 does not exist" in missing.stderr
     (models / "2" / "model.onnx").write_bytes(b"garbage")
     corrupt = run("evaluate", "--models", models, "--version", "2", "--data", data)
     assert corrupt.returncode == 2 and "sha256 does not match" in corrupt.stderr
     assert corrupt.stderr.count("\n") == 1
+
+
+def test_evaluate_reports_every_repository_and_names_a_file_without_repository_id(
+    tmp_path: Path, two_versions: Path, synthetic_commits_dir: Path
+) -> None:
+    anonymous = tmp_path / "kafka.csv"
+    pd.read_csv(synthetic_commits_dir / "beta.csv", dtype=str).drop(columns="repository_id").to_csv(
+        anonymous, index=False
+    )
+    small = tmp_path / "small.csv"
+    pd.read_csv(synthetic_commits_dir / "gamma.csv", dtype=str).head(20).to_csv(small, index=False)
+    result = run("evaluate", "--models", two_versions, "--data", anonymous, "--data", small, "--json",
+                 "--label-delay-days", "0")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    scored = {r["repository"]: r for r in out["repositories"]}
+    assert "kafka" in scored and scored["kafka"]["rows"] == 1500 and scored["kafka"]["roc_auc"] > 0.5
+    (tiny,) = [r for name, r in scored.items() if name != "kafka"]
+    assert tiny["rows"] == 20 and tiny["skipped"] == "only 20 mature commits (needs 30)" and tiny["roc_auc"] is None
+    assert out["repository_means"]["roc_auc"] == pytest.approx(scored["kafka"]["roc_auc"])
+    assert out["rows_scored"] == 1520  # the pooled figures still use every mature row
 
 
 def test_evaluate_refuses_missing_data_and_a_missing_champion(

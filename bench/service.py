@@ -1,0 +1,118 @@
+"""A real `python -m app` server for fault-injection tests and the soak benchmark: start it with its own
+environment, find its workers, read its metrics, `kill -9` a worker, stop it.
+
+Benchmarks never import the tests; the tests may import this (tests/support.py re-exports it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.replicas import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Service:
+    """`python -m app --models M --workers N` in its own process group; the log goes to `work/server-<port>.log`."""
+
+    def __init__(self, models: Path, work: Path, workers: int = 1, env: dict[str, str] | None = None) -> None:
+        self.models = models
+        self.workers = workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = work / f"server-{self.port}.log"
+        self.env = {**os.environ, **(env or {})}
+        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each server merges only its own workers
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+
+    def start(self) -> Service:
+        """Start the server (returns at once; see `wait`)."""
+        command = [sys.executable, "-m", "app", "--models", str(self.models), "--port", str(self.port)]
+        command += ["--workers", str(self.workers)]
+        with self.log_path.open("wb") as log:
+            self.started_at = time.monotonic()
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return self
+
+    def wait(self, path: str = "/health/ready", seconds: float = 60.0) -> float:
+        """Seconds from start until `path` answers 200 (RuntimeError with the log if the server exits or stalls)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                raise RuntimeError(f"server exited:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}{path}", timeout=2).status_code == 200:
+                    return time.monotonic() - self.started_at
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{path} did not answer 200 within {seconds} s:\n{self.log()}")
+
+    def log(self) -> str:
+        """What the server printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def worker_pids(self) -> list[int]:
+        """The processes that serve: the server itself, or uvicorn's spawned workers (sorted)."""
+        assert self.process is not None
+        if self.workers == 1:
+            return [self.process.pid]
+        found = []
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                text, command = status.read_text(), (status.parent / "cmdline").read_bytes()
+            except OSError:
+                continue
+            child = re.search(rf"PPid:\s+{self.process.pid}\n", text) is not None
+            if child and b"spawn_main" in command and b"resource_tracker" not in command:
+                found.append(int(status.parent.name))
+        return sorted(found)
+
+    def kill_worker(self) -> int:
+        """`kill -9` one worker (the supervisor restarts it); its pid."""
+        pid = self.worker_pids()[0]
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of `name` whose labels include `labels` (over every worker's)."""
+        body = httpx.get(f"{self.url}/metrics", timeout=10).text
+        total = 0.0
+        for family in text_string_to_metric_families(body):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    total += sample.value
+        return total
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM the process group (SIGKILL after `timeout` s); the server's exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set of one process, MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmRSS:\s+(\d+)", status)
+    return int(match.group(1)) / 1024 if match else 0.0

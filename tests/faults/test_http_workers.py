@@ -1,0 +1,58 @@
+"""A worker SIGKILLed under `--workers 2` (OOM killer, a hung worker): uvicorn's supervisor starts another, and
+/metrics forgets the dead one's live gauges instead of summing its last values forever."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+from pathlib import Path
+
+import httpx
+
+from app.contract import FEATURES
+from tests.support import Service, build_model_version, wait_for
+
+COMMIT = dict.fromkeys(FEATURES, 1.0)
+
+
+def live_series(url: str) -> tuple[float, set[int]]:
+    """(commitrisk_http_requests_in_flight, the pids with a commitrisk_model_info series at 1) from one scrape."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    in_flight = float(re.search(r"^commitrisk_http_requests_in_flight (\S+)$", text, re.MULTILINE)[1])  # type: ignore[index]
+    pids = {
+        int(pid) for pid in re.findall(r'^commitrisk_model_info\{[^}]*pid="(\d+)"[^}]*\} 1\.0$', text, re.MULTILINE)
+    }
+    return in_flight, pids
+
+
+def test_a_killed_worker_leaves_no_live_series_behind(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    build_model_version(models, 1)
+    server = Service(models, tmp_path, workers=2, COMMITRISK_BODY_TIMEOUT_SECONDS="5")
+    held: list[socket.socket] = []
+    try:
+        before = server.workers()
+        wait_for(lambda: live_series(server.url)[1] == before, "both workers' model info", 30)
+        host, port = server.url.removeprefix("http://").split(":")
+        for _ in range(6):  # requests in flight on the workers when one is killed: bodies that never finish
+            sock = socket.create_connection((host, int(port)), timeout=15)
+            sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100\r\n\r\n{")  # fmt: skip
+            held.append(sock)
+        wait_for(lambda: live_series(server.url)[0] >= 4, "requests in flight", 30)  # all 6 + the scrape, unless slow
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: len(server.workers()) == 2 and victim not in server.workers(), "a replacement worker", 60)
+        after = server.workers()
+        # The survivor answers its held requests with 408 after the body timeout; the victim's died with it.
+        wait_for(lambda: live_series(server.url) == (1.0, after), "only live workers in /metrics", 60)
+        for _ in range(10):  # every scrape, whichever worker answers it, agrees
+            assert live_series(server.url) == (1.0, after)
+        assert httpx.post(f"{server.url}/predict", json=COMMIT).status_code == 200
+        assert server.status_500s() == 0
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop()
