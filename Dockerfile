@@ -3,7 +3,7 @@
 # requirements/ (regenerate with scripts/lock.sh), installed with --no-deps: a build never resolves.
 #
 #   docker build --target serve   -t commitrisk:0.1.0 .          # the API: core deps only, no scikit-learn
-#   docker build --target trainer -t commitrisk-trainer:0.1.0 .  # retrain loop + `commitrisk monitor` (drift)
+#   docker build --target trainer -t commitrisk-trainer:0.1.0 .  # retrain loop, `commitrisk monitor`, `commitrisk mine`
 #
 # The last stage (`serve`) is the default target.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -54,8 +54,15 @@ ENV PATH="/opt/venv/bin:${PATH}" \
     COMMITRISK_DATABASE_URL=sqlite:////data/commitrisk.db
 WORKDIR /data
 
-# ---- trainer: `commitrisk retrain --every` (default) or `commitrisk monitor` (drift with evidently) ----
+# ---- trainer: `commitrisk retrain --every` (default), `commitrisk monitor` (drift with evidently) or ----
+# `commitrisk mine` (the fleet mining Job: pygit2 reads history, the git binary clones, fetches and blames).
 FROM runtime AS trainer
+# Debian's git, unpinned on purpose: bookworm's point releases replace the exact version (security fixes), so a
+# pin would break every rebuild; the base image tag fixes the distribution.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=trainer-venv /opt/venv /opt/venv
 ENV MPLCONFIGDIR=/tmp/matplotlib \
     COMMITRISK_RETRAIN_EVERY=1d

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 HEADER_TIMEOUT_SECONDS = 10.0
 MAX_HEADER_BYTES = 65_536  # nginx's large_client_header_buffers allow 4 × 8 kB; uvicorn's h11 allows 16 kB
@@ -123,3 +123,74 @@ async def sweep(connections: set[Any], period: float) -> None:
         for connection in list(connections):
             if isinstance(connection, GuardedHttpToolsProtocol):
                 connection.check_head(now)
+
+
+class _Held:
+    """Stands in for the transport while a response head waits for its body: writes append, a close is noted."""
+
+    def __init__(self, transport: Any, data: bytes = b"") -> None:
+        self.transport = transport
+        self.data = data
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed or bool(self.transport.is_closing())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+class CoalescingCycle(RequestResponseCycle):
+    """uvicorn's request cycle, writing a response's head together with its first body bytes.
+
+    uvicorn writes the head at `http.response.start` and the body at `http.response.body`: two `send` calls and,
+    with TCP_NODELAY, two segments the client wakes up for. For a response that declares its length (every
+    non-streamed answer) the head is held until the first body message and both go out in one write; a streamed
+    response (no Content-Length) is written as before.
+    """
+
+    held_head: bytes | None = None
+
+    async def send(self, message: Any) -> None:
+        if self.held_head is None:
+            if message["type"] == "http.response.start" and any(
+                key.lower() == b"content-length" for key, _ in message.get("headers", ())
+            ):
+                transport = self.transport
+                held = _Held(transport)
+                self.transport = cast(asyncio.Transport, held)
+                try:
+                    await super().send(message)
+                finally:
+                    self.transport = transport
+                self.held_head = held.data
+                return
+            await super().send(message)
+            return
+        transport = self.transport
+        held = _Held(transport, self.held_head)
+        self.transport = cast(asyncio.Transport, held)
+        self.held_head = None
+        try:
+            await super().send(message)
+        finally:
+            self.transport = transport
+            if not self.disconnected and not transport.is_closing():
+                transport.write(held.data)
+            if held.closed:
+                transport.close()
+
+
+class ServingProtocol(GuardedHttpToolsProtocol):
+    """The protocol `python -m app` runs: the guarded httptools protocol, each response written in one piece."""
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if type(self.cycle) is RequestResponseCycle:
+            self.cycle.__class__ = CoalescingCycle  # before its task first runs: the ASGI `send` is ours

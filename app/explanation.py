@@ -26,9 +26,19 @@ class LinearExplainer:
         width = len(FEATURES)
         # Each term's numerator is a 0/1 row over the metrics (a sum), its denominator one metric or none.
         self._numerator = np.array([[float(f in t.numerator) for f in FEATURES] for t in terms], dtype=np.float32).T
-        self._denominator = np.array([index.get(t.denominator or "", width) for t in terms])
+        denominator = np.array([index.get(t.denominator or "", width) for t in terms])
+        self._has_denominator = denominator < width
+        self._denominator_index = np.where(self._has_denominator, denominator, 0)
         self._floor = np.array([t.floor for t in terms], dtype=np.float32)
         self._log = np.array([t.log1p for t in terms])
+        self._all_log = bool(self._log.all())
+        # Terms that are the metrics themselves, in order: the terms of a row are the row (one-row answers are
+        # dominated by numpy's per-call cost, so the shortcut halves an explanation).
+        self._identity = (
+            [t.name for t in terms] == list(FEATURES)
+            and not self._has_denominator.any()
+            and all(t.numerator == [t.name] for t in terms)
+        )
         self._mean = np.array([t.mean for t in terms])
         self._scale = np.array([t.scale for t in terms])
         self._coefficient = np.array([t.coefficient for t in terms])
@@ -38,17 +48,23 @@ class LinearExplainer:
     def terms(self, matrix: np.ndarray) -> np.ndarray:
         """[N, terms] values on the metrics' scale (a ratio's floored denominator), float32 like the ONNX model."""
         x = np.asarray(matrix, dtype=np.float32)
+        if self._identity:  # the metrics themselves (raw inputs): nothing to compute
+            return x
         top = x @ self._numerator
-        # A column of ones stands for "no denominator" (index `width`): dividing by max(1, floor) is then exact.
-        padded = np.hstack([x, np.ones((len(x), 1), dtype=np.float32)])
-        bottom = np.where(self._denominator < x.shape[1], np.maximum(padded[:, self._denominator], self._floor), 1)
+        # "No denominator" reads column 0 and is then replaced by 1: dividing by 1 is exact.
+        bottom = np.where(self._has_denominator, np.maximum(x[:, self._denominator_index], self._floor), 1)
         return np.asarray(top / bottom, dtype=np.float32)
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """[N, terms] exact contributions to the log-odds: coefficient · (term on the model's scale − mean) / scale."""
-        values = self.terms(matrix).astype(np.float64)
-        scaled = np.where(self._log, np.log1p(values), values)
-        return np.asarray(self._coefficient * (scaled - self._mean) / self._scale, dtype=np.float64)
+        return self.terms_and_contributions(matrix)[1]
+
+    def terms_and_contributions(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`terms` and `contributions` of the same rows, the terms computed once (the explained hot path)."""
+        values = self.terms(matrix)
+        wide = values.astype(np.float64)
+        scaled = np.log1p(wide) if self._all_log else np.where(self._log, np.log1p(wide), wide)
+        return values, np.asarray(self._coefficient * (scaled - self._mean) / self._scale, dtype=np.float64)
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         """sigmoid(intercept + Σ contributions): what the model file must also answer (checked at load)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -39,6 +40,35 @@ async def follow_pointer(registry: ModelRegistry, seconds: float) -> None:
             log.exception("pointer check failed")
 
 
+# How often each process hands freed heap memory back to the OS (see `release_memory`).
+TRIM_SECONDS = 30.0
+
+
+def release_memory() -> bool:
+    """Return the heap pages freed since the last call to the OS (glibc's `malloc_trim`); False where there is none.
+
+    glibc keeps what a burst freed (an outage's held log rows, a big batch, a /metrics merge) in the arena of the
+    thread that allocated it, and this service allocates on many threads: without a trim a worker's RSS ratchets
+    up over days though the live Python heap does not grow (bench/soak.py).
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): their allocators return memory themselves
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
+    return True
+
+
+async def trim_memory(seconds: float) -> None:
+    """Every `seconds`, `release_memory` off the event loop (it walks every arena: milliseconds)."""
+    while True:
+        await asyncio.sleep(seconds)
+        if not await asyncio.to_thread(release_memory):
+            return
+
+
 def build_services(settings: Settings) -> Services:
     """The services of one app; loads the current champion if there is one (nothing is started yet)."""
     metrics = ServiceMetrics()
@@ -58,21 +88,27 @@ def build_services(settings: Settings) -> Services:
     return Services(settings, metrics, registry, monitoring, shadow, sink=shadow)
 
 
-def lifespan_of(services: Services) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
-    """The app's one lifespan: monitoring (log writer + job schedule) and the pointer follower run with it;
-    shutdown stops the follower and the loader thread, flushes the log, and drops this pid's live gauges."""
+def lifespan_of(
+    services: Services, ui: pages.Pages
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """The app's one lifespan: monitoring (log writer + job schedule), the pointer follower and the heap trim run
+    with it; shutdown stops those two and the loader thread, waits for the pages' cache refreshes, flushes the log,
+    and drops this pid's live gauges."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.monitoring.start()
         follower = asyncio.create_task(follow_pointer(services.registry, services.settings.pointer_poll_seconds))
+        trimmer = asyncio.create_task(trim_memory(TRIM_SECONDS))
         try:
             yield
         finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+            for task in (follower, trimmer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             services.registry.loader.shutdown(wait=False)
+            await asyncio.to_thread(ui.close)  # a refresh reads the database that monitoring.stop closes
             await asyncio.to_thread(services.monitoring.stop)  # every queued prediction is written first
             if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
                 from prometheus_client import multiprocess
@@ -85,11 +121,12 @@ def lifespan_of(services: Services) -> Callable[[FastAPI], contextlib.AbstractAs
 def create_app(settings: Settings) -> FastAPI:
     """A ready-to-serve app for these settings; loads the current champion if there is one."""
     services = build_services(settings)
+    ui = pages.Pages(services)
     app = FastAPI(
         title="commitrisk",
         summary="Just-in-time defect prediction: how likely is this commit to introduce a bug?",
         version="0.1.0",
-        lifespan=lifespan_of(services),
+        lifespan=lifespan_of(services, ui),
         # Our Prometheus metrics are the source of truth; keep FastAPI's OpenTelemetry hook off the hot path.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
@@ -99,7 +136,7 @@ def create_app(settings: Settings) -> FastAPI:
     # The routers already carry their prefix and tags, so paths and the OpenAPI schema are the same.
     for router in (predict.router, models.router, health.router, v2.router, retrain.router, monitoring.router):
         app.router.routes.extend(router.routes)
-    app.router.routes.extend(pages.router(services).routes)  # the web pages (/ui/…), read-only
+    app.router.routes.extend(pages.router(ui).routes)  # the web pages (/ui/…), read-only
     install_error_handlers(app, on_rejection=services.monitoring.record_rejection, hidden=hidden_paths)
     app.add_middleware(
         ServiceMiddleware,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ _PHRASES: dict[str, str] = {
 _EXP, _AGE = FEATURES.index("exp"), FEATURES.index("age")
 # float32 inputs and float64 terms: a linear explanation must reproduce the file's probabilities this closely.
 EXPLANATION_TOLERANCE = 1e-3
+MAX_REASONS = 50_000  # remembered factor reasons per model version (a few MB at most): ~3 µs each to format
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,9 @@ class Predictor:
         self._threshold = manifest.threshold
         self._bands = manifest.bands
         self._linear = None if manifest.explanation is None else LinearExplainer(manifest.explanation)
+        names = [] if self._linear is None else self._linear.names  # terms a rule can fire for: exp, age
+        self._rule_terms = [names.index(n) for n in ("exp", "age") if n in names]
+        self._reasons: dict[tuple[int, float], str] = {}  # (term, value) → reason: values repeat, formatting costs
 
     @classmethod
     def load(
@@ -239,16 +244,15 @@ class Predictor:
         """Exact contributions of a linear model: one onnxruntime run for the scores, numpy for the factors."""
         assert self._linear is not None
         linear = self._linear
-        values, contributions = linear.terms(matrix).tolist(), linear.contributions(matrix)
+        values, shares = (array.tolist() for array in linear.terms_and_contributions(matrix))
         out = []
         for r, p in enumerate(self.probabilities(matrix).tolist()):
-            row = contributions[r].tolist()
+            row = shares[r]
             order = [i for i in sorted(range(len(row)), key=row.__getitem__, reverse=True)[:top_k] if row[i] > 0]
-            for i in (linear.names.index(n) for n in ("exp", "age") if n in linear.names):
-                metric = FEATURES.index(linear.names[i])
-                if i not in order and row[i] > 0 and rule_reason(metric, values[r][i]) is not None:
+            for i in self._rule_terms:
+                if i not in order and row[i] > 0 and rule_reason(FEATURES.index(linear.names[i]), values[r][i]):
                     order.append(i)
-            logit = float(np.log(max(p, 1e-12) / max(1 - p, 1e-12)))
+            logit = math.log(max(p, 1e-12) / max(1 - p, 1e-12))
             factors = [self._term_factor(i, values[r][i], row[i], p, logit) for i in order]
             out.append(self._prediction(p, factors))
         return out
@@ -257,12 +261,19 @@ class Predictor:
         assert self._linear is not None
         name, typical = self._linear.names[i], self._linear.typical[i]
         shown = round(value, 6)
+        reason = self._reasons.get((i, shown)) or self._term_reason(i, name, typical, shown)
+        effect = p - 1.0 / (1.0 + math.exp(contribution - logit))
+        return Factor(name, shown, typical, round(effect, 6), reason, round(contribution, 6))
+
+    def _term_reason(self, i: int, name: str, typical: float, shown: float) -> str:
+        """The plain-language reason of term `i` at one value (a rule first when one fires), remembered."""
         phrase = _PHRASES.get(name, name + " {v}").format(v=format_number(shown))
         text = f"{phrase} (typical: {format_number(round(typical, 6))})"
         rule = rule_reason(FEATURES.index(name), shown) if name in FEATURES else None
-        effect = p - 1.0 / (1.0 + float(np.exp(-(logit - contribution))))
-        return Factor(name, shown, typical, round(effect, 6), f"{rule}; {text}" if rule else text,
-                      round(contribution, 6))  # fmt: skip
+        reason = f"{rule}; {text}" if rule else text
+        if len(self._reasons) < MAX_REASONS:
+            self._reasons[(i, shown)] = reason
+        return reason
 
     def _prediction(self, p: float, factors: list[Factor]) -> Prediction:
         return Prediction(p, p >= self._threshold, self._bands.band(p), self._threshold, self.version, factors)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,6 +61,9 @@ class Settings(BaseSettings):
     log_batch_size: int = Field(10_000, ge=1, description="rows written per database transaction at most")
     log_flush_seconds: float = Field(0.5, gt=0, description="longest a queued record waits to be written")
     retention_days: float = Field(180.0, gt=0, description="predictions older than this are deleted")
+    log_partition: Literal["none", "monthly", "daily"] = Field(
+        "none", description="PostgreSQL: partition the prediction log by month or day (retention drops partitions)"
+    )
     label_delay_days: float = Field(90.0, ge=0, description="days before a commit's label is mature")
     drift_interval_seconds: float = Field(600.0, gt=0, description="schedule of the drift job")
     monitoring_job: bool = Field(

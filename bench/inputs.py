@@ -1,14 +1,13 @@
 """Inputs that transfer across repositories, and what the relative churn step costs at serving time.
 
-    .venv/bin/python -m bench.inputs [--only transfer|latency] [--repeats 2000]
+    .venv/bin/python -m bench.inputs [--only transfer|latency] [--variant NAME-PART ...] [--repeats 2000]
 
 Transfer: the input variants the cross-project JIT literature suggests, each a class-balanced logistic regression
 (C from the same grid as `commitrisk train`, best mean fold ROC AUC on the folds before the published test
 period) unless named otherwise, on the protocol folds (`training.protocol`). Each is compared with the simplest
 (log1p of the 15 metrics) by the choice's own rule (`training.choice.compare`: folds won, mean gain, its SE) on
-the folds before the test period, and its means on all mature rows are shown beside. Rank normalisation uses
-each repository's *earlier* commits only (a commit's percentile among them), and the pooled distribution of
-all earlier commits while a repository has fewer than 30.
+the folds before the test period, and its means on all mature rows are shown beside. The variants, and how the
+per-repository normalisations use earlier commits only, are in `bench/variants.py`.
 
 Latency: each family is fitted once per feature set on the pooled shared data with its default hyperparameters (the same
 seed), exported as `commitrisk train` exports it but without the Platt map (it adds the same nodes to both) and
@@ -19,29 +18,22 @@ timed in one process with one intra-op thread, as the service runs it: median ti
 from __future__ import annotations
 
 import argparse
-import bisect
 import statistics
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 import pandas as pd
-from sklearn.ensemble import BaggingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from app.contract import FEATURES, INPUT_NAME, PROBABILITY_OUTPUT
 from bench.machine import append, table
 from bench.train import SHARED
+from bench.variants import variants
 from training import choice, data, evaluate, export, model, protocol
 from training.config import FEATURE_SETS, MEMBER_FAMILIES
-from training.features import RelativeChurn
-
-MIN_HISTORY = 30
 
 
 def session(blob: bytes) -> ort.InferenceSession:
@@ -64,59 +56,6 @@ def median_us(run: ort.InferenceSession, rows: np.ndarray, repeats: int) -> floa
     return statistics.median(times) / 1000
 
 
-def past_percentiles(frame: pd.DataFrame, min_history: int = MIN_HISTORY) -> np.ndarray:
-    """[N, 15] mid-rank percentile of each metric among the same repository's earlier commits (pooled earlier
-    commits of every repository while it has fewer than `min_history`); label-free and causal."""
-    X = data.features(frame).astype(np.float64)
-    out = np.zeros_like(X)
-    pooled: list[list[float]] = [[] for _ in FEATURES]
-    own: dict[str, list[list[float]]] = {}
-    order = np.argsort(frame["author_date"].to_numpy(), kind="stable")
-    for i in order:
-        history = own.setdefault(str(frame["repository"].iat[i]), [[] for _ in FEATURES])
-        for j, value in enumerate(X[i]):
-            seen = history[j] if len(history[j]) >= min_history else pooled[j]
-            if seen:
-                out[i, j] = (bisect.bisect_left(seen, value) + bisect.bisect_right(seen, value)) / 2 / len(seen)
-            else:
-                out[i, j] = 0.5
-        for j, value in enumerate(X[i]):
-            bisect.insort(history[j], value)
-            bisect.insort(pooled[j], value)
-    return out
-
-
-def _logistic(C: float) -> Pipeline:
-    return Pipeline(
-        [("scale", StandardScaler()), ("clf", LogisticRegression(C=C, class_weight="balanced", max_iter=5000))]
-    )
-
-
-def variants(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, Callable[[float], Any]]]:
-    """name → (model inputs [N, k] for every row of `frame`, estimator factory taking C)."""
-    X = data.features(frame).astype(np.float64)
-    churn = RelativeChurn().fit(X).transform(X)
-    ranks = past_percentiles(frame)
-    return {
-        "log1p metrics (the simplest)": (np.log1p(X), _logistic),
-        "log1p + relative churn": (np.log1p(churn), _logistic),
-        "per-repository past percentiles": (ranks, _logistic),
-        "percentiles + log1p metrics": (np.hstack([ranks, np.log1p(X)]), _logistic),
-        "bagged logistic (25 bootstraps)": (
-            np.log1p(X),
-            lambda C: BaggingClassifier(_logistic(C), n_estimators=25, random_state=42),
-        ),
-        "random forest, raw metrics": (
-            X,
-            lambda _C: RandomForestClassifier(100, class_weight="balanced", random_state=42),
-        ),
-        "random forest, log1p metrics": (
-            np.log1p(X),
-            lambda _C: RandomForestClassifier(100, class_weight="balanced", random_state=42),
-        ),
-    }
-
-
 def fold_probabilities(inputs: np.ndarray, make: Callable[[float], Any], C: float, folds: protocol.Folds,
                        positions: np.ndarray) -> list[np.ndarray]:  # fmt: skip
     """Each fold's test probabilities (`positions` maps the folds' frame rows to rows of `inputs`)."""
@@ -136,8 +75,9 @@ def fold_aucs(folds: protocol.Folds, probabilities: list[np.ndarray]) -> np.ndar
     return np.array([evaluate.roc_auc(y[f.test], p) or 0.5 for f, p in zip(folds.folds, probabilities, strict=True)])
 
 
-def transfer() -> str:
-    """The variants on the folds before the test period (judged by the choice's rule) and on all mature rows."""
+def transfer(chosen: Sequence[str] = ()) -> str:
+    """The variants on the folds before the test period (judged by the choice's rule) and on all mature rows;
+    with `chosen`, only the simplest and the variants whose name contains one of them."""
     mature, _ = data.drop_immature(data.load([SHARED]).frame, 90)
     mature = mature.sort_values(["author_date", "commit_id"], kind="stable").reset_index(drop=True)
     split = data.split_chronological(mature, 0.2, 0.2)
@@ -149,7 +89,11 @@ def transfer() -> str:
     at = {id(f): np.array([where[c] for c in f.frame["commit_id"]]) for f in (choice_folds, all_folds)}
     arms: list[choice.Arm] = []
     rows: list[list[object]] = []
-    for name, (inputs, make) in variants(mature).items():
+    every = variants(mature)
+    simplest = next(iter(every))
+    for name, (inputs, make) in every.items():
+        if chosen and name != simplest and not any(part in name for part in chosen):
+            continue
         grid = model.LOGISTIC_C if "forest" not in name else (1.0,)
         tried = {C: fold_probabilities(inputs, make, C, choice_folds, at[id(choice_folds)]) for C in grid}
         aucs = {C: fold_aucs(choice_folds, ps) for C, ps in tried.items()}
@@ -210,10 +154,13 @@ def latency(repeats: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=["transfer", "latency"], help="run one part only")
+    parser.add_argument(
+        "--variant", action="append", default=[], help="transfer: only variants whose name contains this (repeatable)"
+    )
     parser.add_argument("--repeats", type=int, default=2000, help="timed calls per cell (batch cells: a tenth)")
     args = parser.parse_args()
     if args.only != "latency":
-        append("Inputs that transfer (`bench/inputs.py`)", transfer())
+        append("Inputs that transfer (`bench/inputs.py`)", transfer(args.variant))
     if args.only != "transfer":
         append("Relative churn at serving time (`bench/inputs.py`)", latency(args.repeats))
 

@@ -1,10 +1,16 @@
 """Benchmark the model service with wrk; print a table and append it to BENCHMARKS.md.
 
 Every scenario is measured next to the constant route (`GET /health/live`) of the same server in the same run,
-so a busy machine shows up as a slow baseline rather than as a slow service.
+so a busy machine shows up as a slow baseline rather than as a slow service. Two reference servers answer the same
+commit with the same champion beside it (issue 18): a hand-written Starlette + orjson + onnxruntime handler
+(bench/reference_starlette.py) and a minimal FastAPI app (bench/reference_fastapi.py); the ratios to the
+hand-written handler are the figures tracked. Each measurement also records the CPU time the server and wrk used
+(the CPU split: both share the machine's cores). `--rounds N` repeats the one-worker rows, servers alternating,
+and reports medians; `--profile` adds a py-spy profile of one `/predict` under load, by stage (bench/hot_path.py).
 
     .venv/bin/python bench/serve.py                    # trains a model with `commitrisk train` first
     .venv/bin/python bench/serve.py --models models    # or uses an existing models dir (champion served)
+    .venv/bin/python bench/serve.py --models models --rounds 3 --profile
 
 Needs `wrk` (Debian: apt-get install -y wrk) and the shared datasets in ../shared/data/commits.
 """
@@ -17,6 +23,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -30,9 +37,12 @@ from pathlib import Path
 
 import httpx
 
-from app.contract import FEATURES
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as `python bench/serve.py`: the bench package is importable
+
+from app.contract import FEATURES  # noqa: E402
+from bench import hot_path  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "commits"
 LUA = """
 wrk.method = "{method}"
@@ -41,8 +51,28 @@ local f = io.open("{body}", "rb"); if f then wrk.body = f:read("*a"); f:close() 
 """
 
 
+REFERENCES = {  # label → module, each serving POST /predict and GET /health/live
+    "hand-written Starlette + orjson": "bench.reference_starlette",
+    "minimal FastAPI": "bench.reference_fastapi",
+}
+HAND_WRITTEN = "hand-written Starlette + orjson"
+
+
+@dataclass
+class Load:
+    """One wrk run: throughput, latency, refusals, requests answered, and the CPU seconds wrk itself used."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+    wrk_cpu: float
+
+
 @dataclass
 class Result:
+    server: str
     workers: int
     scenario: str
     connections: int
@@ -53,6 +83,8 @@ class Result:
     baseline_rps: float
     rss_mb: float
     log_dropped: float
+    server_cpu_us: float  # server CPU time per answered request
+    cpu_split: str  # server / wrk CPU as shares of the machine's cores over the run
 
 
 def commits(n: int) -> list[dict[str, float | str]]:
@@ -74,12 +106,20 @@ def free_port() -> int:
 
 def start(models: Path, workers: int, work: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
+    cmd = [sys.executable, "-m", "training", "serve", "--models", str(models), "--port", str(port)]
+    return launch([*cmd, "--workers", str(workers)], port, work)
+
+
+def start_reference(module: str, models: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    return launch([sys.executable, "-m", module, "--models", str(models), "--port", str(port)], port, work)
+
+
+def launch(cmd: list[str], port: int, work: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, "COMMITRISK_ADMIN_TOKEN": "bench", "COMMITRISK_DATABASE_URL": f"sqlite:///{work}/p{port}.db"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    cmd = [sys.executable, "-m", "training", "serve", "--models", str(models), "--port", str(port)]
     log = (work / f"server-{port}.log").open("wb")
-    proc = subprocess.Popen([*cmd, "--workers", str(workers)], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -128,11 +168,15 @@ def rss_mb(pids: set[int]) -> float:
     return max(sizes)
 
 
-def wrk(url: str, script: Path | None, connections: int, seconds: int) -> tuple[float, float, float, int]:
+def wrk(url: str, script: Path | None, connections: int, seconds: int) -> Load:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script is not None:
         cmd[1:1] = ["-s", str(script)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child waited for meanwhile
+    if proc.returncode != 0:
+        raise SystemExit(f"error: wrk failed on {url}: {err.strip() or out.strip()}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
     def percentile(p: str) -> float:
@@ -140,7 +184,33 @@ def wrk(url: str, script: Path | None, connections: int, seconds: int) -> tuple[
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return rps, percentile("50"), percentile("99"), int(errors.group(1)) if errors else 0
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return Load(rps, percentile("50"), percentile("99"), int(errors.group(1)) if errors else 0, requests,
+                usage.ru_utime + usage.ru_stime)  # fmt: skip
+
+
+def cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU seconds the processes have used so far (processes that ended count zero)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def loaded(url: str, script: Path | None, connections: int, seconds: int, pids: set[int]) -> tuple[Load, float, str]:
+    """One wrk run with the server's CPU time per request and the CPU split (server / wrk, % of all cores)."""
+    before_wrk = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = cpu_seconds(pids)
+    load = wrk(url, script, connections, seconds)
+    server = cpu_seconds(pids) - before
+    wrk_cpu = load.wrk_cpu - (before_wrk.ru_utime + before_wrk.ru_stime)
+    cores = (os.cpu_count() or 1) * seconds / 100
+    split = f"{server / cores:.0f} / {wrk_cpu / cores:.0f}"
+    return load, 1e6 * server / max(load.requests, 1), split
 
 
 def script_for(work: Path, name: str, body: object) -> Path:
@@ -154,7 +224,7 @@ def script_for(work: Path, name: str, body: object) -> Path:
 def scenarios(work: Path) -> list[tuple[str, str, Path, int]]:
     """(label, path, wrk script, connections); batches run one at a time so p50 is a batch's own latency."""
     one = commits(1)[0]
-    row = [[float(one[f]) for f in FEATURES]]  # type: ignore[arg-type]
+    row = [[float(one[f]) for f in FEATURES]]
     infer = {"inputs": [{"name": "features", "shape": [1, 15], "datatype": "FP32", "data": row}]}
     return [
         ("/predict explain=false", "/predict?explain=false", script_for(work, "one", one), 16),
@@ -188,23 +258,115 @@ def log_dropped(url: str) -> float:
     return sum(float(value) for value in found)
 
 
-def measure(models: Path, workers: int, seconds: int, work: Path) -> list[Result]:
+def measure(url: str, pids: set[int], server: str, workers: int, seconds: int,
+            chosen: list[tuple[str, str, Path, int]]) -> list[Result]:  # fmt: skip
+    """Each scenario, then the same server's constant route, with CPU figures and log rows dropped."""
+    results = []
+    for label, path, script, connections in chosen:
+        wrk(f"{url}{path}", script, connections, 2)  # warm-up
+        dropped = log_dropped(url) if server == "commitrisk" else 0.0
+        load, cpu_us, split = loaded(f"{url}{path}", script, connections, seconds, pids)
+        dropped = (log_dropped(url) - dropped) if server == "commitrisk" else 0.0
+        baseline = wrk(f"{url}/health/live", None, connections, seconds).rps
+        results.append(Result(server, workers, label, connections, load.rps, load.p50_ms, load.p99_ms, load.errors,
+                              baseline, rss_mb(pids), dropped, cpu_us, split))  # fmt: skip
+        print(f"  {server[:14]:14s} {workers}w {label:30s} {load.rps:8.0f} req/s  p50 {load.p50_ms:6.2f} ms  "
+              f"p99 {load.p99_ms:6.2f} ms  cpu {cpu_us:5.0f} µs/req  split {split}  "
+              f"(constant route {baseline:.0f} req/s)", flush=True)  # fmt: skip
+    return results
+
+
+def one_worker_rounds(models: Path, seconds: int, rounds: int, work: Path, profile: bool) -> tuple[list[Result], str]:
+    """commitrisk (1 worker) and the reference servers, started together and measured in alternation."""
+    servers = {"commitrisk": start(models, 1, work)}
+    try:
+        for label, module in REFERENCES.items():
+            servers[label] = start_reference(module, models, work)
+        every = scenarios(work)
+        single = [s for s in every if s[0] == "/predict explain=false"]
+        results = []
+        for _ in range(rounds):
+            for server, (proc, url) in servers.items():
+                chosen = every if server == "commitrisk" else single
+                results += measure(url, {proc.pid}, server, 1, seconds, chosen)
+        proc, url = servers["commitrisk"]
+        profiled = profile_of(proc.pid, url, every[:2], seconds, work) if profile else ""
+        return results, profiled
+    finally:
+        for proc, _ in servers.values():
+            stop(proc)
+
+
+def profile_of(pid: int, url: str, chosen: list[tuple[str, str, Path, int]], seconds: int, work: Path) -> str:
+    """py-spy profiles of the given scenarios under load, by stage (Markdown)."""
+    if not hot_path.available():
+        return "Profile skipped: py-spy is not installed (`pip install py-spy`).\n"
+    parts: list[str] = []
+    for label, path, script, connections in chosen:
+        runner = subprocess.Popen(["wrk", "-t1", f"-c{connections}", f"-d{seconds + 3}s", "-s", str(script),
+                                   f"{url}{path}"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(1)
+        samples = hot_path.record(pid, seconds, work / f"profile-{len(parts)}.txt")
+        out, _ = runner.communicate()
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        table = hot_path.table(hot_path.stages(samples), int(rps * seconds))
+        parts.append(f"Profile of `{label}` (py-spy, {seconds} s at 1 kHz, {rps:,.0f} req/s meanwhile; µs are "
+                     f"wall time per request, the writer thread's time included):\n\n{table}\n")  # fmt: skip
+        print("\n" + parts[-1], flush=True)
+    return "\n".join(parts)
+
+
+def workers_run(models: Path, workers: int, seconds: int, work: Path) -> list[Result]:
     proc, url = start(models, workers, work)
     try:
-        pids = worker_pids(proc, workers)
-        results = []
-        for label, path, script, connections in scenarios(work):
-            wrk(f"{url}{path}", script, connections, 2)  # warm-up
-            dropped = log_dropped(url)
-            rps, p50, p99, errors = wrk(f"{url}{path}", script, connections, seconds)
-            dropped = log_dropped(url) - dropped
-            baseline, _, _, _ = wrk(f"{url}/health/live", None, connections, seconds)
-            results.append(Result(workers, label, connections, rps, p50, p99, errors, baseline, rss_mb(pids), dropped))
-            print(f"  {workers}w {label:32s} {rps:9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
-                  f"(constant route {baseline:.0f} req/s)", flush=True)  # fmt: skip
-        return results
+        pids = worker_pids(proc, workers) | {proc.pid}
+        return measure(url, pids, "commitrisk", workers, seconds, scenarios(work))
     finally:
         stop(proc)
+
+
+def medians(results: list[Result]) -> list[Result]:
+    """One row per (server, workers, scenario): the median of its rounds by req/s."""
+    groups: dict[tuple[str, int, str], list[Result]] = {}
+    for r in results:
+        groups.setdefault((r.server, r.workers, r.scenario), []).append(r)
+    chosen = []
+    for rows in groups.values():
+        ranked = sorted(rows, key=lambda r: r.rps)
+        chosen.append(ranked[(len(ranked) - 1) // 2])
+    return chosen
+
+
+def targets(rows: list[Result]) -> list[str]:
+    """The issue-18 table: ratios to the hand-written handler, batch p50, 2 workers vs 1 (met / not met)."""
+    find = {(r.server, r.workers, r.scenario): r for r in rows}
+    hand = find.get((HAND_WRITTEN, 1, "/predict explain=false"))
+    lines = ["| target | measured | met |", "|---|---|---|"]
+
+    def row(name: str, value: str, met: bool) -> None:
+        lines.append(f"| {name} | {value} | {'met' if met else 'not met'} |")
+
+    plain = find.get(("commitrisk", 1, "/predict explain=false"))
+    if hand is not None and plain is not None:
+        for scenario, goal in (("/predict explain=false", 0.7), ("/predict (explained)", 0.55),
+                               ("/v2/.../infer 1 row", 0.6)):  # fmt: skip
+            mine = find[("commitrisk", 1, scenario)]
+            ratio = mine.rps / hand.rps
+            row(f"`{scenario}` ≥ {goal}× hand-written", f"{ratio:.2f}× ({mine.rps:,.0f} / {hand.rps:,.0f} req/s)",
+                ratio >= goal)  # fmt: skip
+        row("`/predict explain=false` p99 ≤ 10 ms", f"{plain.p99_ms:.2f} ms", plain.p99_ms <= 10)
+        fastapi = find.get(("minimal FastAPI", 1, "/predict explain=false"))
+        if fastapi is not None:
+            lines.append(f"| (minimal FastAPI / hand-written) | {fastapi.rps / hand.rps:.2f}× | - |")
+    batch = find.get(("commitrisk", 1, "/predict/batch 1000"))
+    if batch is not None:
+        row("1,000-commit batch p50 ≤ 25 ms, log on", f"{batch.p50_ms:.1f} ms", batch.p50_ms <= 25)
+    two = find.get(("commitrisk", 2, "/predict explain=false"))
+    if two is not None and plain is not None:
+        ratio = two.rps / plain.rps
+        row("2 workers ≥ 1.6× 1 worker (`explain=false`)",
+            f"{ratio:.2f}× (CPU % server / wrk: {two.cpu_split} vs {plain.cpu_split})", ratio >= 1.6)  # fmt: skip
+    return lines
 
 
 def reload_growth(models: Path, reloads: int, work: Path) -> tuple[float, float]:
@@ -268,7 +430,8 @@ def log_cost(models: Path, rounds: int, seconds: int, work: Path) -> str:
                 path = f"{url}/predict/batch?explain=false"
                 wrk(path, script, 1, 2)  # warm-up
                 dropped = log_dropped(url)
-                rps, p50, _, _ = wrk(path, script, 1, seconds)
+                measured = wrk(path, script, 1, seconds)
+                rps, p50 = measured.rps, measured.p50_ms
                 lost = f"{log_dropped(url) - dropped:,.0f}" if log_on else "-"
                 rows.append(f"| {'on' if log_on else 'off'} | {rps:.1f} | {p50:.1f} | {lost} | "
                             f"{rss_mb(worker_pids(proc, 1)):.0f} |")  # fmt: skip
@@ -285,6 +448,8 @@ def main() -> None:
     parser.add_argument("--models", type=Path, help="existing models dir (default: train one)")
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=2, help="one-worker rounds, servers alternating (medians)")
+    parser.add_argument("--profile", action="store_true", help="py-spy profile of one /predict under load, by stage")
     parser.add_argument("--reloads", type=int, default=500)
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument(
@@ -312,25 +477,34 @@ def main() -> None:
         models = prepare_models(work, args.models)
         model_type = json.loads((models / "1" / "manifest.json").read_text())["model_type"]
         info = machine()
-        results = [r for w in args.workers for r in measure(models, w, args.seconds, work)]
+        results, profiled = one_worker_rounds(models, args.seconds, args.rounds, work, args.profile)
+        results += [r for w in args.workers if w != 1 for r in workers_run(models, w, args.seconds, work)]
         before, after = reload_growth(models, args.reloads, work)
+    rows = medians(results)
     overrides = ", ".join(f"{k}={v}" for k, v in os.environ.items() if k.startswith("COMMITRISK_")) or "none"
     lines = [
         f"## Serving — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (`bench/serve.py`)",
         "",
         f"Machine: {info}. Model: {model_type} (version 1 of the models dir). wrk -t1, {args.seconds} s "
         "per row; batches with 1 connection (p50 = one batch's latency). `constant` = `GET /health/live` of "
-        f"the same server measured right after. Settings: defaults (prediction log on, SQLite) + {overrides}.",
+        f"the same server measured right after. Settings: defaults (prediction log on, SQLite) + {overrides}. "
+        f"One-worker rows: median of {args.rounds} rounds, servers alternating. `server CPU` = CPU time of the "
+        "server's processes per answered request; `CPU split` = server / wrk CPU as % of all cores during the run.",
         "",
-        "| workers | scenario | conns | req/s | p50 ms | p99 ms | non-2xx | constant req/s | worker RSS MB "
-        "| log rows dropped |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        *targets(rows),
+        "",
+        "| server | workers | scenario | conns | req/s | p50 ms | p99 ms | non-2xx | constant req/s | server CPU "
+        "µs/req | CPU split % | worker RSS MB | log rows dropped |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r.workers} | {r.scenario} | {r.connections} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-        f"{r.errors} | {r.baseline_rps:,.0f} | {r.rss_mb:.0f} | {r.log_dropped:,.0f} |"
-        for r in results
+        f"| {r.server} | {r.workers} | {r.scenario} | {r.connections} | {r.rps:,.0f} | {r.p50_ms:.2f} | "
+        f"{r.p99_ms:.2f} | {r.errors} | {r.baseline_rps:,.0f} | {r.server_cpu_us:,.0f} | {r.cpu_split} | "
+        f"{r.rss_mb:.0f} | {r.log_dropped:,.0f} |"
+        for r in rows
     ]
+    if profiled:
+        lines += ["", profiled]
     lines += ["", f"RSS of one worker over {args.reloads} reloads: {before:.0f} MB → {after:.0f} MB "
               f"(growth {after - before:+.1f} MB).", ""]  # fmt: skip
     table = "\n".join(lines)

@@ -7,14 +7,15 @@ Traffic: /predict (explained or not), /predict/batch, v2 infer, /feedback, the m
 readiness; a `/reload` every 30 s alternating versions 1 and 2; at 40% of the run the proxy stops for
 `--outage-seconds` (PostgreSQL "crashes": connections reset, new ones refused); at 65% one worker is SIGKILLed.
 Prints answered requests, non-2xx inside / outside the outage window, predictions answered vs rows logged and
-dropped, worker RSS at start and end; first, seconds from start to ready-and-scoring with the database up and
-down. Appends the table to BENCHMARKS.md (not with --no-append).
+dropped, worker RSS at start and end; first, seconds from start to ready-and-scoring (1 worker and N) with the
+database up and down. Appends the table to BENCHMARKS.md (not with --no-append).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import subprocess
@@ -216,6 +217,22 @@ def metrics(url: str) -> dict[str, float]:
     return found
 
 
+def caught_up(url: str, seconds: float = 120.0) -> dict[str, float]:
+    """The log's counters once every answered row is written or dropped — or, since the rows a killed worker held
+    are neither, once they stopped changing for 5 s (at most `seconds`)."""
+    deadline = time.monotonic() + seconds
+    counts, steady_since = metrics(url), time.monotonic()
+    while counts["written"] + counts["dropped"] < counts["predictions"] and time.monotonic() < deadline:
+        time.sleep(1.0)
+        found = metrics(url)
+        if (found["written"], found["dropped"]) != (counts["written"], counts["dropped"]):
+            steady_since = time.monotonic()
+        elif time.monotonic() - steady_since >= 5.0:
+            return found
+        counts = found
+    return counts
+
+
 def fresh_database(base: str) -> tuple[str, str]:
     """A new database next to `base` (its name, its URL)."""
     name = f"soak_{uuid.uuid4().hex[:10]}"
@@ -240,7 +257,8 @@ def report(
     counts: dict[str, float],
     rows: tuple[int, int],
     rss: tuple[float, float, float, float],
-    boot: tuple[float, float],
+    boot: tuple[float, ...],
+    load: float,
 ) -> str:
     """The Markdown table of one run."""
     grace = args.check_seconds + 2.0  # 503s until each worker's next check sees the database back
@@ -271,10 +289,11 @@ def report(
         ["predictions answered (client) / scored (server)", f"{tally.answered:,} / {counts['predictions']:,.0f}"],
         ["rows logged / dropped / unaccounted; rows written twice",
          f"{rows[0]:,} / {counts['dropped']:,.0f} ({', '.join(reasons) or 'none'}) / {unaccounted:,.0f}; {rows[1]:,}"],
-        ["worker RSS after warm-up → 20 s after the outage → end (the surviving worker); the replacement at the end",
+        ["worker RSS after warm-up → 20 s after the outage → at the last request (the survivor); the replacement then",
          f"{rss[0]:.0f} → {rss[1]:.0f} → {rss[2]:.0f} MB ({rss[2] - rss[0]:+.1f} MB); {rss[3]:.0f} MB"],
-        ["start → ready and scoring, database up / down (median of 3, alternating)",
-         f"{boot[0]:.2f} s / {boot[1]:.2f} s"],
+        ["start → ready and scoring, database up / down: 1 worker; "
+         f"{args.workers} workers (medians of 3, alternating; 1-min load average {load:.1f} after them)",
+         f"{boot[0]:.2f} s / {boot[1]:.2f} s; {boot[2]:.2f} s / {boot[3]:.2f} s"],
     ]  # fmt: skip
     return table(["figure", "value"], lines)
 
@@ -302,16 +321,20 @@ def main() -> None:
     proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432).start()
     via_proxy = target.set(port=proxy.port).render_as_string(hide_password=False)
     try:
-        ups, downs = [], []
-        for _ in range(3):  # alternating, so a busy moment of the machine does not land on one side only
-            proxy.stop()
-            downs.append(startup(models, work, args.workers, via_proxy))
-            proxy.start()
-            ups.append(startup(models, work, args.workers, via_proxy))
-        up, down = statistics.median(ups), statistics.median(downs)
+        # One worker and `--workers`, database up and down, alternating, so a busy moment of the machine does not
+        # land on one side only: (1 worker up, down, N workers up, down), medians of 3.
+        starts: dict[tuple[int, bool], list[float]] = defaultdict(list)
+        for _ in range(3):
+            for workers in (1, args.workers):
+                for up in (False, True):
+                    (proxy.start if up else proxy.stop)()
+                    starts[(workers, up)].append(startup(models, work, workers, via_proxy))
+        boot = tuple(statistics.median(starts[(w, up)]) for w in (1, args.workers) for up in (True, False))
+        load = os.getloadavg()[0]
         env = {"COMMITRISK_DATABASE_URL": via_proxy, "COMMITRISK_ADMIN_TOKEN": TOKEN,
                "COMMITRISK_DATABASE_CHECK_SECONDS": str(args.check_seconds),
                "COMMITRISK_DRIFT_INTERVAL_SECONDS": "120"}  # fmt: skip
+        before = logged(direct)[0]  # rows the start-up probes above logged: not the soak's
         server = Service(models, work, args.workers, env).start()
         server.wait()
         rows = traffic(2000)
@@ -336,11 +359,8 @@ def main() -> None:
 
         print(f"soaking for {args.minutes:g} min on {server.url} …", flush=True)
         at_start = asyncio.run(everything())
-        deadline = time.monotonic() + 120  # the log catches up (or gives up) before the figures are read
-        counts = metrics(server.url)
-        while counts["written"] + counts["dropped"] < counts["predictions"] and time.monotonic() < deadline:
-            time.sleep(0.5)
-            counts = metrics(server.url)
+        # RSS when the traffic stops: before this script's own /metrics scrapes below (each merges every worker's
+        # files: a burst of allocations that is the scraper's, not the soak's).
         now = server.worker_pids()
         survivor = next(pid for pid in at_start if pid != timeline.killed)
         replacements = [pid for pid in now if pid not in at_start]
@@ -350,8 +370,10 @@ def main() -> None:
             rss_mb(survivor),
             max((rss_mb(pid) for pid in replacements), default=0.0),
         )
+        counts = caught_up(server.url)
         server.stop()
-        body = report(args, tally, timeline, counts, logged(direct), rss, (up, down))
+        rows_logged, twice = logged(direct)
+        body = report(args, tally, timeline, counts, (rows_logged - before, twice), rss, boot, load)
     finally:
         proxy.stop()
         drop_database(args.database, name)

@@ -12,6 +12,7 @@ serves it. Needs `wrk`. Appends a section to BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -67,12 +68,14 @@ def fill(url: str, models: Path, rows: int, repositories: int, now: float) -> di
     weights = 1.0 / np.arange(1, repositories + 1) ** 0.8
     repo = rng.choice(repositories, rows, p=weights / weights.sum())
     times = np.sort(now - rng.uniform(0, 90 * DAY, rows))
+    # Commit ids as git writes them: 40 hex digits, spread evenly (a SHA search is a prefix of one).
+    shas = [hashlib.sha1(i.to_bytes(4, "big")).hexdigest() for i in range(rows)]
     store = Store.open(url)
     started = time.perf_counter()
     for start in range(0, rows, 10_000):
         chunk = range(start, min(rows, start + 10_000))
         store.append_log(
-            [(times[i], f"{i:032x}", f"repo-{repo[i]:03d}_{i:040x}", f"org/repo-{repo[i]:03d}", *features[i].tolist(),
+            [(times[i], f"{i:032x}", shas[i], f"org/repo-{repo[i]:03d}", *features[i].tolist(),
               float(probability[i]), bool(probability[i] >= predictor.manifest.threshold), bands[i], 1)
              for i in chunk], (), (),
         )  # fmt: skip
@@ -81,7 +84,7 @@ def fill(url: str, models: Path, rows: int, repositories: int, now: float) -> di
     for start in range(0, len(labelled), 20_000):
         part = labelled[start : start + 20_000]
         items = zip(part.tolist(), buggy[start:].tolist(), strict=False)
-        store.upsert_feedback([{"commit_id": f"repo-{repo[i]:03d}_{i:040x}", "buggy": b} for i, b in items])
+        store.upsert_feedback([{"commit_id": shas[i], "buggy": b} for i, b in items])
     filled = time.perf_counter() - started
     for k in range(12):
         drifted = [{"feature": f, "test": "wasserstein", "score_kind": "distance", "score": 0.05 + 0.01 * ((k + j) % 9),
@@ -95,11 +98,12 @@ def fill(url: str, models: Path, rows: int, repositories: int, now: float) -> di
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")
     store.close()
-    biggest = f"org/repo-{int(np.bincount(repo).argmax()):03d}"
+    largest = int(np.bincount(repo).argmax())
     median_repo = f"org/repo-{int(np.argsort(np.bincount(repo, minlength=repositories))[repositories // 2]):03d}"
-    commit = f"repo-{repo[rows // 2]:03d}_{rows // 2:040x}"
-    return {"fill_seconds": filled, "biggest": biggest, "median": median_repo, "commit": commit,
-            "sha": f"{rows // 2:040x}"[-12:], "labelled": len(labelled)}  # fmt: skip
+    # The searched commit: one of the largest repository's, from the middle of the log.
+    searched = shas[int(np.flatnonzero(repo == largest)[np.count_nonzero(repo == largest) // 2])]
+    return {"fill_seconds": filled, "biggest": f"org/repo-{largest:03d}", "median": median_repo,
+            "commit": shas[rows // 2], "sha": searched, "labelled": len(labelled)}  # fmt: skip
 
 
 def plans(url: str, info: dict[str, Any]) -> list[list[str]]:
@@ -116,12 +120,14 @@ def plans(url: str, info: dict[str, Any]) -> list[list[str]]:
     dialect = engine.dialect.name
     where = CommitFilter(info["biggest"])
     filtered = CommitFilter(info["biggest"], band="high", start=time.time() - 30 * DAY)
-    searched = CommitFilter(info["biggest"], sha=info["sha"][:8])
+    searched = CommitFilter(info["biggest"], sha=info["sha"][:7])
+    one_digit = CommitFilter(info["biggest"], sha=info["sha"][:1])
     queries = {
         "repository page: list": commits.list_query(dialect, where, 0, 50),
         "repository page: count": commits.count_query(dialect, where),
         "repository page: band and days": commits.list_query(dialect, filtered, 0, 50),
-        "repository page: SHA search": commits.matches_query(dialect, searched, 1000),
+        "repository page: SHA search (7 digits)": commits.matches_query(dialect, searched, 1000),
+        "repository page: SHA search (1 digit)": commits.matches_query(dialect, one_digit, 1000),
         "commit page: its predictions": select(predictions.c.id).where(predictions.c.commit_id == info["commit"]),
         "commit page: its label": select(feedback.c.buggy).where(feedback.c.commit_id == info["commit"]),
         "volume: count one day": volume.day_query(volume.day_of(time.time()) - 1),
@@ -150,11 +156,13 @@ def sizes(url: str) -> str:
             else:
                 size = "SELECT pg_relation_size('{}')"
             index = conn.exec_driver_sql(size.format("ix_predictions_repository_time")).scalar()
+            search = conn.exec_driver_sql(size.format("ix_predictions_repository_sha")).scalar()
             whole = conn.exec_driver_sql(size.format("predictions")).scalar()
         except Exception as exc:  # dbstat is a compile-time option of SQLite
             return f"index size unknown ({type(exc).__name__})"
     engine.dispose()
-    return f"the pages' index {index / 2**20:.0f} MiB, the predictions table {whole / 2**20:.0f} MiB"
+    return (f"the pages' index {index / 2**20:.0f} MiB, the SHA-search index {search / 2**20:.0f} MiB, the predictions"
+            f" table {whole / 2**20:.0f} MiB")  # fmt: skip
 
 
 def serve(models: Path, url: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -181,7 +189,8 @@ def pages(info: dict[str, Any]) -> dict[str, str]:
         "repository (largest), page 20": f"/ui/repositories/{repo}?page=20",
         "repository (largest), band=high, last 30 days": f"/ui/repositories/{repo}?band=high&from="
         + time.strftime("%Y-%m-%d", time.gmtime(time.time() - 30 * DAY)),
-        "repository (largest), SHA search": f"/ui/repositories/{repo}?sha={info['sha'][:8]}",
+        "repository (largest), SHA search (7 digits)": f"/ui/repositories/{repo}?sha={info['sha'][:7]}",
+        "repository (largest), SHA search (1 digit)": f"/ui/repositories/{repo}?sha={info['sha'][:1]}",
         "repository (median size)": f"/ui/repositories/{quote(info['median'], safe='')}",
         "commit": f"/ui/commits/{quote(info['commit'], safe='')}",
         "/ui/models": "/ui/models",

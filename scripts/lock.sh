@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the pinned dependency sets the container images install, from pyproject.toml:
 #   requirements/serve.txt    core dependencies only (the `serve` image; no scikit-learn)
-#   requirements/trainer.txt  core + train + monitor + mlflow extras (the `trainer` image)
+#   requirements/trainer.txt  core + train + monitor + mlflow + mine extras (the `trainer` image)
 #   requirements/build.txt    pyproject's [build-system] requires (building the project's own wheel)
 # Each file is the full resolved closure (name==version), installed with `pip install --no-deps`, so an
 # image build never resolves anything itself. Resolved with pip's dry-run report for the images' platform
@@ -27,8 +27,8 @@ project = pyproject["project"]
 LOCKS = {
     "serve": ("core dependencies only", project["dependencies"]),
     "trainer": (
-        "core dependencies + extras train, monitor, mlflow",
-        project["dependencies"] + [r for x in ("train", "monitor", "mlflow") for r in project["optional-dependencies"][x]],
+        "core dependencies + extras train, monitor, mlflow, mine",
+        project["dependencies"] + [r for x in ("train", "monitor", "mlflow", "mine") for r in project["optional-dependencies"][x]],
     ),
     "build": ("[build-system] requires (the project's own wheel)", pyproject["build-system"]["requires"]),
 }

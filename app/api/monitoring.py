@@ -12,16 +12,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
 from app.api.deps import AdminDep, MonitoringDep, SettingsDep, read_json, validate
-from app.errors import BatchTooLarge, InvalidModel, NotEnoughData
+from app.api.tokens import require_client
+from app.errors import BatchTooLarge, InvalidModel, NotEnoughData, RepositoryError
+from app.monitoring.commits import logged_commit_ids
 from app.monitoring.monitor import Monitoring
 from app.monitoring.reports import StoredDriftReport
-from app.schemas import STORABLE, ErrorOut
+from app.schemas import STORABLE, ErrorOut, request_body
 
 router = APIRouter(tags=["monitoring"])
 
 MAX_FEEDBACK_ITEMS = 50_000
+MAX_LOGGED_IDS = 10_000  # commit ids one /monitoring/logged question may name
 # 503: the monitoring database is down (DatabaseUnavailable), or, for refresh, the `monitor` extra is missing.
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 409, 413, 422, 503)}
+# POST /feedback reads a JSON body: 415 for one not declared JSON.
+FEEDBACK_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 415: {"model": ErrorOut}}
 
 
 class FeedbackItem(BaseModel):
@@ -68,7 +73,7 @@ def _json(payload: Any) -> Response:
     return Response(orjson.dumps(payload), media_type="application/json")
 
 
-@router.post("/feedback", summary="Upsert late labels (admin)", response_model=FeedbackOut, responses=ERRORS)
+@router.post("/feedback", summary="Upsert late labels (admin)", response_model=FeedbackOut, responses=FEEDBACK_ERRORS)
 async def post_feedback(request: Request, settings: SettingsDep, monitoring: MonitoringDep, _: AdminDep) -> Response:
     """Insert or replace labels by commit id; sending the same labels twice changes nothing."""
     data = await read_json(request, settings.max_body_bytes)
@@ -90,7 +95,8 @@ def _newest_report(monitoring: Monitoring, with_html: bool = False) -> StoredDri
     if stored.status == "not_enough_data":
         raise NotEnoughData(stored.report["message"], stored.report.get("details", []))
     if stored.status != "ok":
-        raise InvalidModel(f"drift job failed: {stored.report.get('message')}", stored.report.get("details", []))
+        failed = RepositoryError if stored.report.get("error") == RepositoryError.__name__ else InvalidModel
+        raise failed(f"drift job failed: {stored.report.get('message')}", stored.report.get("details", []))
     return stored
 
 
@@ -138,3 +144,35 @@ async def get_performance(monitoring: MonitoringDep, repository: RepositoryFilte
     """
     report = await run_in_threadpool(monitoring.performance, repository)
     return _json(report.model_dump(mode="json"))
+
+
+class LoggedIn(BaseModel):
+    """Which of these commits has the log scored by this model version (a backfill's re-run skips them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_version: Annotated[int, Field(strict=True, ge=1)]
+    commit_ids: list[Annotated[str, Field(min_length=1, max_length=200), STORABLE]]
+
+
+@router.post(
+    "/monitoring/logged",
+    summary="Which commits a model version has logged",
+    responses={**ERRORS, 415: {"model": ErrorOut}},  # a JSON body, like /feedback
+    openapi_extra=request_body(LoggedIn),
+)
+async def post_logged(request: Request, settings: SettingsDep, monitoring: MonitoringDep) -> Response:
+    """The subset of `commit_ids` already logged with `model_version` (read-only; a client token when required)."""
+    require_client(request, settings)
+    data = await read_json(request, settings.max_body_bytes)
+    if isinstance(data, dict) and isinstance(data.get("commit_ids"), list) and len(data["commit_ids"]) > MAX_LOGGED_IDS:
+        raise BatchTooLarge(
+            f"{len(data['commit_ids'])} commit ids in one request; the limit is {MAX_LOGGED_IDS}",
+            [{"field": "commit_ids", "message": f"at most {MAX_LOGGED_IDS} items"}],
+        )
+    asked = validate(LoggedIn, data)
+    ids = list(dict.fromkeys(asked.commit_ids))
+    logged = await run_in_threadpool(
+        monitoring.use, lambda store: logged_commit_ids(store.engine, asked.model_version, ids)
+    )
+    return _json({"model_version": asked.model_version, "logged": [i for i in ids if i in logged]})

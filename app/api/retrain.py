@@ -19,6 +19,8 @@ from app.schemas import STORABLE, ErrorOut
 router = APIRouter(tags=["retraining"])
 # 503: the monitoring database, which holds requests and the audit, is down (DatabaseUnavailable).
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 422, 503)}
+# POST /retrain reads an optional JSON body: 415 for one not declared JSON.
+REQUEST_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 415: {"model": ErrorOut}}
 
 
 class RetrainIn(BaseModel):
@@ -30,7 +32,7 @@ class RetrainIn(BaseModel):
     requested_by: Annotated[str, Field(max_length=200), STORABLE] | None = None
 
 
-@router.post("/retrain", status_code=202, summary="Ask the trainer to retrain (admin)", responses=ERRORS)
+@router.post("/retrain", status_code=202, summary="Ask the trainer to retrain (admin)", responses=REQUEST_ERRORS)
 async def post_retrain(request: Request, monitoring: MonitoringDep, _: AdminDep) -> dict[str, Any]:
     """Queue a request: 202 with its id; the trainer's next run answers it with an audit record."""
     data = validate(RetrainIn, await read_optional_json(request))  # 415 for a body not declared JSON

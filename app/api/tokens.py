@@ -13,11 +13,13 @@ import secrets
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-
-from fastapi import Request
+from typing import TYPE_CHECKING
 
 from app.errors import Forbidden, Unauthenticated
 from app.settings import Settings
+
+if TYPE_CHECKING:  # `serve` checks the tokens file before any worker starts: no web framework to import for it
+    from starlette.requests import Request
 
 _last_good: dict[Path, tuple[bytes, ...]] = {}
 

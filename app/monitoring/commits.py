@@ -1,6 +1,7 @@
 """Read-only queries over the prediction log for people: a repository's scored commits, one commit's scores,
 its label and its shadow scores. Each reads an index: the `(repository, time, risk_band, commit_id)` one for a
-repository's lists, counts and searches, `commit_id` ones for one commit (tables.py, migration 4)."""
+repository's lists and counts (tables.py, migration 4), the `(repository, lower(commit_id))` one for a SHA search
+(migration 7), `commit_id` ones for one commit."""
 
 from __future__ import annotations
 
@@ -56,13 +57,37 @@ class CommitFilter:
         if self.end is not None:
             found.append(c.time < self.end)
         if self.sha:
-            # Case-insensitive either way: SQLite's LIKE ignores ASCII case (lower() would double the scan's cost),
-            # PostgreSQL's ILIKE. Evaluated on the index entries: commit_id is in the (repository, …) index.
-            # The pattern is built here, not in SQL: SQLite would concatenate '%' || ? || '%' once per row.
-            pattern = "%" + self.sha.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
-            like = c.commit_id.like if dialect == "sqlite" else c.commit_id.ilike
-            found.append(like(pattern, escape="/"))
+            found.extend(prefix_conditions(self.sha, dialect))
         return found
+
+
+def prefix_bounds(text: str) -> tuple[str, str | None]:
+    """[low, high): every string starting with `text` and nothing else, in code point order (None: no bound)."""
+    for end in range(len(text), 0, -1):
+        following = ord(text[end - 1]) + 1
+        if following == 0xD800:  # surrogates are no characters: no stored text holds one
+            following = 0xE000
+        if following <= 0x10FFFF:
+            return text, text[: end - 1] + chr(following)
+    return text, None
+
+
+def prefix_conditions(sha: str, dialect: str) -> list[ColumnElement[bool]]:
+    """Commit ids starting with `sha` whatever their case, as a range of the (repository, lower(commit_id)) index.
+
+    A range, not LIKE 'abc%': a prepared statement's generic plan cannot turn a LIKE parameter into an index range.
+    PostgreSQL's index uses text_pattern_ops (byte order whatever the database's collation), so the range uses its
+    operators; SQLite compares bytes already. Both orders are code point order for UTF-8, as `prefix_bounds` is.
+    """
+    key = func.lower(c.commit_id)
+    if dialect == "postgresql":
+        low, high = prefix_bounds(sha.lower())
+        return [key.op("~>=~", is_comparison=True)(low)] + (
+            [] if high is None else [key.op("~<~", is_comparison=True)(high)]
+        )
+    # SQLite's lower() changes ASCII letters only.
+    low, high = prefix_bounds("".join(ch.lower() if ch.isascii() else ch for ch in sha))
+    return [key >= low] + ([] if high is None else [key < high])
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,3 +204,14 @@ def shadow_scores_of(engine: Engine, commit_id: str, limit: int = 20) -> list[Sh
     )
     with engine.connect() as conn:
         return [ShadowScore(float(r[0]), int(r[1]), float(r[2]), int(r[3]), float(r[4])) for r in conn.execute(query)]
+
+
+def logged_commit_ids(engine: Engine, model_version: int, commit_ids: list[str]) -> set[str]:
+    """The ids among `commit_ids` with at least one prediction by `model_version` (a backfill's re-run skips them)."""
+    found: set[str] = set()
+    with engine.connect() as conn:
+        for start in range(0, len(commit_ids), 1000):  # bound the bind parameters of one statement
+            part = commit_ids[start : start + 1000]
+            query = select(c.commit_id).where(c.commit_id.in_(part), c.model_version == model_version).distinct()
+            found.update(conn.execute(query).scalars())
+    return found

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError, StatementError
 
+from app.monitoring import partitions
+from app.monitoring.partitions import Period
 from app.monitoring.tables import (
     MIGRATIONS,
     drift_reports,
@@ -19,6 +22,8 @@ from app.monitoring.tables import (
     shadow_predictions,
     summaries,
 )
+
+log = logging.getLogger("commitrisk.database")
 
 MIGRATION_ATTEMPTS = 5
 MIGRATION_LOCK = 4242000001  # PostgreSQL advisory key that serialises migrations across processes
@@ -101,12 +106,14 @@ def ping(engine: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
-def migrate(engine: Engine) -> int:
-    """Apply pending migrations in order (serialised across processes); return the schema version."""
+def migrate(engine: Engine, period: Period | None = None, now: float | None = None) -> int:
+    """Apply pending migrations in order (serialised across processes); return the schema version. With `period`
+    (COMMITRISK_LOG_PARTITION), also partition the log tables on PostgreSQL and create partitions ahead of `now`
+    (`partitions.ensure_layout`); None leaves the layout as it is."""
     ping(engine)  # a database that is down fails here at once, not after the retries below
     for attempt in range(MIGRATION_ATTEMPTS):
         try:
-            return _migrate_once(engine)
+            return _migrate_once(engine, period, time.time() if now is None else now)
         except DBAPIError:
             # Two workers starting at once may race on CREATE TABLE (SQLite has no advisory lock).
             if attempt == MIGRATION_ATTEMPTS - 1:
@@ -115,7 +122,7 @@ def migrate(engine: Engine) -> int:
     raise AssertionError("unreachable")
 
 
-def _migrate_once(engine: Engine) -> int:
+def _migrate_once(engine: Engine, period: Period | None, now: float) -> int:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
@@ -131,6 +138,7 @@ def _migrate_once(engine: Engine) -> int:
                     insert(schema_version).values(version=version, description=description, applied_at=time.time())
                 )
                 current = version
+        partitions.ensure_layout(conn, period, now)
         return current
 
 
@@ -140,17 +148,38 @@ def version(engine: Engine) -> int:
         return int(conn.execute(select(func.max(schema_version.c.version))).scalar() or 0)
 
 
-def apply_retention(engine: Engine, retention_days: float, keep_reports: int = 50, now: float | None = None) -> int:
-    """Delete logged predictions (with their shadow scores) and rejections older than `retention_days`,
-    and all but the newest reports; return the number of predictions deleted."""
-    cutoff = (now or time.time()) - retention_days * 86400.0
+def apply_retention(
+    engine: Engine,
+    retention_days: float,
+    keep_reports: int = 50,
+    now: float | None = None,
+    period: Period | None = None,
+) -> int:
+    """Remove logged predictions (with their shadow scores) and rejections older than `retention_days`, and all
+    but the newest reports; return the number of predictions removed. Partitioned log tables (PostgreSQL) first
+    get their partitions ahead of `now` (in `period`), then lose whole expired partitions instead of rows
+    (`partitions.drop_expired`); plain ones are deleted from row by row."""
+    now = time.time() if now is None else now
+    cutoff = now - retention_days * 86400.0
+    try:
+        with engine.begin() as conn:
+            partitioned = {t.name for t in partitions.LOG_TABLES if partitions.is_partitioned(conn, t.name)}
+            if partitioned:
+                partitions.create_ahead(conn, period or "none", now)
+    except OperationalError as exc:  # the DEFAULT partition takes the rows meanwhile
+        if not partitions.lock_timed_out(exc):
+            raise
+        log.warning("partitions not created ahead this time (a long read holds the log table)")
+    deleted = partitions.drop_expired(engine, cutoff) if partitioned else 0
     with engine.begin() as conn:
-        deleted = conn.execute(delete(predictions).where(predictions.c.time < cutoff)).rowcount
+        for table in (predictions, shadow_predictions):
+            if table.name not in partitioned:
+                removed = conn.execute(delete(table).where(table.c.time < cutoff)).rowcount
+                deleted += int(removed or 0) if table is predictions else 0
         conn.execute(delete(rejections).where(rejections.c.time < cutoff))
-        conn.execute(delete(shadow_predictions).where(shadow_predictions.c.time < cutoff))
         conn.execute(delete(log_receipts).where(log_receipts.c.time < cutoff))  # left by writers that were killed
         keep = select(drift_reports.c.id).order_by(drift_reports.c.id.desc()).limit(keep_reports)
         conn.execute(delete(drift_reports).where(drift_reports.c.id.not_in(keep)))
         keep = select(summaries.c.id).order_by(summaries.c.id.desc()).limit(2 * keep_reports)
         conn.execute(delete(summaries).where(summaries.c.id.not_in(keep)))
-    return int(deleted or 0)
+    return deleted

@@ -182,8 +182,10 @@ def run_drift_job(
             reference_path = ModelRepository(Path(models_dir)).version_dir(version) / REFERENCE_FILE
             if not reference_path.is_file():
                 raise CommitRiskError(f"model version {version} has no {REFERENCE_FILE}")
-        except CommitRiskError as exc:
-            store.save_drift_report("error", {"message": exc.message, "details": exc.details})
+        except CommitRiskError as exc:  # its type too: storage trouble (RepositoryError) is a 503, not a bad model
+            store.save_drift_report(
+                "error", {"message": exc.message, "details": exc.details, "error": type(exc).__name__}
+            )
             return "error"
         frame = pd.read_parquet(reference_path)
         reference = {n: frame[n].to_numpy(dtype=np.float64) for n in FEATURES if n in frame.columns}

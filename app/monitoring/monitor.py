@@ -33,7 +33,9 @@ class Monitoring:
     def __init__(self, settings: Settings, registry: CollectorRegistry, schema: str | None = None) -> None:
         self.settings = settings
         self.metrics = MonitoringMetrics(registry)
-        self.store = Store.unopened(settings.database_url, schema, settings.database_timeout_seconds)
+        self.store = Store.unopened(
+            settings.database_url, schema, settings.database_timeout_seconds, settings.log_partition
+        )
         self.availability = Availability(self.store, settings.database_check_seconds, self.metrics.database_up.set)
         # At once, so a reachable database is migrated and "up" before the first request; a database that
         # refuses connections answers in milliseconds, and a failed check only marks it down (never raises).

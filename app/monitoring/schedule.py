@@ -8,9 +8,12 @@ runs it (a named job lock), and every process then copies the stored results int
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -29,7 +32,8 @@ log = logging.getLogger("commitrisk.monitor")
 
 FIRST_RUN_DELAY_SECONDS = 30.0
 JOB_LOCK = "commitrisk-monitoring-job"  # app/monitoring/leader.py: one replica runs the job at a time
-FRESH_SHARE = 0.9  # a result younger than this share of the interval is reused, not recomputed
+FRESH_SHARE = 0.9
+PR_SET_PDEATHSIG = 1  # prctl(2)  # a result younger than this share of the interval is reused, not recomputed
 
 
 class Schedule:
@@ -82,7 +86,8 @@ class Schedule:
                 self._pool = ProcessPoolExecutor(
                     max_workers=1,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_lower_priority,
+                    initializer=_prepare_child,
+                    initargs=(os.getpid(),),
                     max_tasks_per_child=1,  # evidently's memory goes back to the OS after each run
                 )
             return self._pool.submit(run_job, *args, schema=self.schema, drift=drift)
@@ -154,6 +159,18 @@ class Schedule:
             first, delay = False, self.settings.drift_interval_seconds
 
 
+def _prepare_child(worker: int) -> None:
+    """In the job's child process: background priority, and death with its worker."""
+    _lower_priority()
+    # The pool keeps an idle child between jobs; a worker killed with SIGKILL (OOM killer) cannot stop it, and the
+    # child holds both ends of its work queue, so it would idle forever. The kernel kills it instead (Linux's
+    # parent-death signal): no CPU needed, which a SCHED_IDLE process on a busy host may not get for minutes.
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: no such call
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != worker:  # the worker died before the call
+        os._exit(0)
+
+
 def _lower_priority() -> None:
     # Background statistics must lose every CPU contest against request handling: SCHED_IDLE runs only
     # on otherwise idle CPU (nice 19 where unavailable), and one BLAS thread keeps the child to one core.
@@ -167,7 +184,7 @@ def _lower_priority() -> None:
 
 def run_monitor(settings: Settings, once: bool = False) -> None:
     """`commitrisk monitor`: run the job in this process on the schedule (for a slim serving image)."""
-    store = Store.open(settings.database_url)
+    store = Store.open(settings.database_url, partition=settings.log_partition)
     try:
         while True:
             # Always runs once it holds the lock: API replicas without evidently store no drift result.

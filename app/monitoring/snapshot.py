@@ -36,8 +36,12 @@ class Snapshot(Generic[T]):
         self._compute = compute
         self._current: Computed[T] | None = None
         self._lock = threading.Lock()  # one computation at a time, in place or in the background
-        self._flag = threading.Lock()  # guards `_refreshing` only, so a reader never waits for a computation
+        self._flag = (
+            threading.Lock()
+        )  # guards `_refreshing`, `_closed`, `_thread`: a reader never waits for a computation
         self._refreshing = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
 
     def get(self, now: float | None = None) -> Computed[T]:
         """The newest value; starts a background refresh when it is older than `max_age` (waits only for the first)."""
@@ -60,12 +64,22 @@ class Snapshot(Generic[T]):
         self._current = Computed(self._compute(previous), started)
         return self._current
 
+    def close(self, timeout: float = 10.0) -> None:
+        """Start no more background refreshes and wait (up to `timeout` s) for the running one: at shutdown, before
+        the database it reads is closed under it."""
+        with self._flag:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
     def _refresh_later(self) -> None:
         with self._flag:
-            if self._refreshing:
+            if self._refreshing or self._closed:
                 return
             self._refreshing = True
-        threading.Thread(target=self._background, name=f"snapshot-{self.name}", daemon=True).start()
+            self._thread = threading.Thread(target=self._background, name=f"snapshot-{self.name}", daemon=True)
+            self._thread.start()
 
     def _background(self) -> None:
         try:

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, Select, delete, func, insert, select
 from app.contract import FEATURES
 from app.monitoring import database, labels, reports
 from app.monitoring.appender import Appender
+from app.monitoring.partitions import Period
 from app.monitoring.reports import StoredDriftReport
 from app.monitoring.tables import (
     FEATURE_COLUMNS,
@@ -47,30 +48,34 @@ class Window:
 class Store:
     """The monitoring database: build with `Store.open(url)`, which also migrates the schema."""
 
-    def __init__(self, engine: Engine, schema: str | None = None) -> None:
+    def __init__(self, engine: Engine, schema: str | None = None, partition: Period | None = None) -> None:
         self.engine = engine
+        # COMMITRISK_LOG_PARTITION, applied by `migrate` and `apply_retention`; None: the layout is left alone.
+        self.partition = partition
         self._predictions = Appender(engine, schema, "predictions", PREDICTION_COLUMNS)
         self._shadows = Appender(engine, schema, "shadow_predictions", SHADOW_COLUMNS)
 
     @classmethod
-    def open(cls, url: str, schema: str | None = None) -> Store:
+    def open(cls, url: str, schema: str | None = None, partition: Period | None = None) -> Store:
         """Connect to `url` (tables in `schema` when given, PostgreSQL only) and apply pending migrations."""
         engine = database.connect(url, schema)
-        database.migrate(engine)
-        return cls(engine, schema)
+        database.migrate(engine, partition)
+        return cls(engine, schema, partition)
 
     @classmethod
-    def unopened(cls, url: str, schema: str | None = None, timeout: float = 5.0) -> Store:
+    def unopened(
+        cls, url: str, schema: str | None = None, timeout: float = 5.0, partition: Period | None = None
+    ) -> Store:
         """A store that has not connected yet (the service's: `Availability.check` connects and migrates)."""
-        return cls(database.connect(url, schema, timeout), schema)
+        return cls(database.connect(url, schema, timeout), schema, partition)
 
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()
 
     def migrate(self) -> int:
-        """Apply pending migrations (see `database.migrate`); return the schema version."""
-        return database.migrate(self.engine)
+        """Apply pending migrations and the partition layout (see `database.migrate`); return the schema version."""
+        return database.migrate(self.engine, self.partition)
 
     def version(self) -> int:
         """The applied schema version."""
@@ -138,19 +143,19 @@ class Store:
         now: float | None = None,
         repository: str | None = None,
     ) -> tuple[Window, np.ndarray]:
-        """Labelled predictions and the `buggy` array: each label joins one prediction (`labels.labelled_ids`:
+        """Labelled predictions and the `buggy` array: each label joins one prediction (`labels.labelled_queries`:
         the one it names by request id, else the commit's first), so re-posting a commit changes nothing."""
-        chosen = labels.labelled_ids()
-        query = _of(
-            select(*WINDOW_COLUMNS, chosen.c.buggy)
-            .join(chosen, chosen.c.id == predictions.c.id)
-            .order_by(predictions.c.id.desc()),
-            repository,
-        )
+        since = None if days is None else (now or time.time()) - days * 86400.0
+        newest = rows if days is None else None
+        fetched: list[Any] = []
         with self.engine.connect() as conn:
-            fetched = conn.execute(_newest(query, rows, days, now)).all()
-        buggy = np.array([bool(row[-1]) for row in fetched], dtype=bool)
-        return _to_window([row[:-1] for row in fetched]), buggy
+            lateral = conn.dialect.name == "postgresql"
+            for query in labels.labelled_queries(WINDOW_COLUMNS, newest, since, repository, lateral):
+                fetched += conn.execute(query).all()
+        fetched.sort(key=lambda row: -row[-1])  # resolved and pending labels, newest prediction first
+        fetched = fetched[:newest] if newest is not None else fetched
+        buggy = np.array([bool(row[-2]) for row in fetched], dtype=bool)
+        return _to_window([row[:-2] for row in fetched]), buggy
 
     def rejection_counts(self, since: float) -> dict[str, int]:
         """Rejected inputs per reason since `since` (Unix seconds)."""
@@ -190,8 +195,13 @@ class Store:
         return reports.latest_summary(self.engine, kind)
 
     def apply_retention(self, retention_days: float, keep_reports: int = 50, now: float | None = None) -> int:
-        """Delete rows older than `retention_days` and all but the newest reports (see `database.apply_retention`)."""
-        return database.apply_retention(self.engine, retention_days, keep_reports, now)
+        """Remove rows older than `retention_days` (whole partitions when partitioned) and all but the newest reports,
+        creating partitions ahead first (see `database.apply_retention`); then re-resolve the labels that joined a
+        removed prediction, and the pending ones (`labels.release_expired`)."""
+        now = time.time() if now is None else now
+        removed = database.apply_retention(self.engine, retention_days, keep_reports, now, self.partition)
+        labels.release_expired(self.engine, now - retention_days * 86400.0)
+        return removed
 
 
 # The columns `_to_window` reads, in its order.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     Connection,
     Float,
     Index,
@@ -16,11 +18,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     insert,
     inspect,
     select,
     text,
+    update,
 )  # fmt: skip
+from sqlalchemy.schema import CreateIndex
 
 from app.contract import FEATURES
 
@@ -72,7 +77,15 @@ feedback = Table(
     Column("received_at", Float, nullable=False),
     # Since schema 5: the answer (its `request_id`) this label is about; NULL = the commit's first prediction.
     Column("request_id", String(64)),
+    # Since schema 8: the logged prediction this label joins (id and time: the time picks its partition), resolved
+    # when the label arrives and by the monitoring job (app/monitoring/labels.py); NULL = pending (not logged yet),
+    # EXPIRED = retention removed it and every other prediction of the commit.
+    Column("prediction_id", BigInteger),
+    Column("prediction_time", Float),
 )
+EXPIRED = 0  # no logged prediction has id 0: ids start at 1
+# The labelled window walks labels newest prediction first and joins each label's one prediction by its id.
+LABEL_PREDICTION = Index("ix_feedback_prediction_id", feedback.c.prediction_id)
 rejections = Table(
     "rejections",
     metadata,
@@ -160,6 +173,23 @@ REPOSITORY_TIME = Index(
 )  # fmt: skip
 
 
+# A rows-window of one repository (`store.window(repository=…)`, performance per repository) reads its newest rows:
+# without this index a repository with a small share of a fleet's log is found by walking the whole log by id.
+REPOSITORY_ID = Index("ix_predictions_repository_id", predictions.c.repository, predictions.c.id)
+
+# A SHA search on the web pages is a prefix of the commit id in any case (app/monitoring/commits.py): a range of
+# this index. text_pattern_ops: PostgreSQL orders its entries byte by byte whatever the database's collation.
+REPOSITORY_SHA = Index(
+    "ix_predictions_repository_sha", predictions.c.repository, func.lower(predictions.c.commit_id).label("sha"),
+    postgresql_ops={"sha": "text_pattern_ops"},
+)  # fmt: skip
+# SQLAlchemy cannot reflect an expression index from SQLite, so a `checkfirst` of another index on `predictions`
+# warns that it skipped this one (harmless: nothing compares it); migration 7 uses IF NOT EXISTS for that reason.
+warnings.filterwarnings(
+    "ignore", "Skipped unsupported reflection of expression-based index ix_predictions_repository_sha"
+)
+
+
 def _feedback_request_id(conn: Connection) -> None:
     """Add `feedback.request_id` (databases whose feedback table migration 1 created before the column existed)."""
     schema = conn.get_execution_options().get("schema_translate_map", {}).get(None)
@@ -171,6 +201,42 @@ def _feedback_request_id(conn: Connection) -> None:
 def _schema_5(conn: Connection) -> None:
     _feedback_request_id(conn)
     log_receipts.create(conn, checkfirst=True)
+
+
+def resolve_labels(conn: Connection, which: ColumnElement[bool] | None = None) -> None:
+    """Point the labels matching `which` (default: the pending ones) at the prediction each joins — the named
+    request's, else the commit's first (the rule of `labels.py`; here for migration 8's backfill) — as one grouped
+    join, hashed when they are many; a label whose commit has no prediction keeps its `prediction_id`."""
+    rows, label = predictions.c, feedback.c
+    named = label.request_id.is_(None) | (rows.request_id == label.request_id)
+    first = (
+        select(label.commit_id, func.min(rows.id).label("id"))
+        .select_from(feedback)
+        .join(predictions, rows.commit_id == label.commit_id)
+        .where(label.prediction_id.is_(None) if which is None else which, named)
+        .group_by(label.commit_id)
+        .subquery()
+    )
+    matched = update(feedback).where(label.commit_id == first.c.commit_id)
+    conn.execute(matched.values(prediction_id=first.c.id, prediction_time=None))
+    timed = update(feedback).where(label.prediction_id == rows.id, label.prediction_time.is_(None))
+    conn.execute(timed.values(prediction_time=rows.time))
+
+
+def _create_index(conn: Connection, index: Index) -> None:
+    """CREATE INDEX IF NOT EXISTS: no reflection, which cannot see SQLite's expression indexes."""
+    conn.execute(CreateIndex(index, if_not_exists=True))
+
+
+def _schema_8(conn: Connection) -> None:
+    schema = conn.get_execution_options().get("schema_translate_map", {}).get(None)
+    existing = {c["name"] for c in inspect(conn).get_columns("feedback", schema=schema)}
+    name = f'"{schema}".feedback' if schema else "feedback"
+    for column, kind in (("prediction_id", "BIGINT"), ("prediction_time", "FLOAT")):
+        if column not in existing:
+            conn.execute(text(f"ALTER TABLE {name} ADD COLUMN {column} {kind}"))
+    _create_index(conn, LABEL_PREDICTION)
+    resolve_labels(conn)
 
 
 # Ordered migrations: (version, description, upgrade). Append only; never edit an applied one.
@@ -192,6 +258,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     (4, "predictions (repository, time, …) index for the web pages", lambda conn: REPOSITORY_TIME.create(conn, True)),
     (5, "feedback.request_id (a label names the answer it is about); log_receipts", _schema_5),
+    # Time partitions (COMMITRISK_LOG_PARTITION) are no numbered step: the setting may change after any version,
+    # so `database.migrate` converts or extends them after the numbered steps (app/monitoring/partitions.py).
+    (6, "predictions (repository, id) index for per-repository windows", lambda conn: REPOSITORY_ID.create(conn, True)),
+    (
+        7,
+        "predictions (repository, lower(commit_id)) index: SHA search",
+        lambda conn: _create_index(conn, REPOSITORY_SHA),
+    ),
+    (8, "feedback.prediction_id, prediction_time: the prediction each label joins", _schema_8),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 # Insert order of a logged prediction (every column but the id and schema 1's shadow pair).

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, select
 
-from app.monitoring.labels import labelled_ids
+from app.monitoring.labels import labelled_queries
 from app.monitoring.performance import recall_at_effort, roc_auc
 from app.monitoring.tables import drift_reports, predictions
 from app.monitoring.volume import DAY
@@ -74,13 +74,13 @@ class DriftRun:
 
 
 def labelled_rows(engine: Engine) -> dict[str, np.ndarray]:
-    """Every labelled prediction (the one each label joins: `labels.labelled_ids`): repository, time, probability,
+    """Every labelled prediction (the one each label joins: `labels.labelled_queries`): repository, time, probability,
     effort (la + ld) and buggy."""
     c = predictions.c
-    chosen = labelled_ids()
-    query = select(c.repository, c.time, c.probability, c.la + c.ld, chosen.c.buggy).join(chosen, chosen.c.id == c.id)
+    rows: list[Any] = []
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
+        for query in labelled_queries((c.repository, c.time, c.probability, c.la + c.ld)):
+            rows += conn.execute(query).all()  # resolved labels, then pending ones
     return {
         "repository": np.array([r[0] for r in rows], dtype=object),
         "time": np.array([r[1] for r in rows], dtype=np.float64),

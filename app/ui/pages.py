@@ -102,6 +102,12 @@ class Pages:
             settings.ui_labels_refresh_seconds,
         )  # fmt: skip
 
+    def close(self) -> None:
+        """Wait for the cached aggregates' running refreshes and start no more (at shutdown, before the database
+        closes)."""
+        self.volume.close()
+        self.outcomes.close()
+
     @property
     def engine(self) -> Engine:
         """The monitoring database (read through the monitoring store's engine)."""
@@ -123,7 +129,7 @@ class Pages:
         band: str | None = Query(None, pattern="^(low|medium|high)?$", description="only this risk band"),
         start: str | None = Query(None, alias="from", pattern=DATE, description="from this UTC day (YYYY-MM-DD)"),
         end: str | None = Query(None, alias="to", pattern=DATE, description="to this UTC day, inclusive"),
-        sha: str | None = Query(None, max_length=100, description="commit ids containing this text"),
+        sha: str | None = Query(None, max_length=100, description="commit ids starting with this text"),
     ) -> HTMLResponse:
         """`/ui/repositories/{repository}`: its scored commits, newest first, filtered; per-day volume by band."""
         first, last = parse_day(start, "from"), parse_day(end, "to")
@@ -192,9 +198,8 @@ class Pages:
         return error_response(404, "NotFound", message, [])
 
 
-def router(services: Services) -> APIRouter:
-    """The pages' routes for this app's services (the catch-all 404 last)."""
-    pages = Pages(services)
+def router(pages: Pages) -> APIRouter:
+    """The pages' routes (the catch-all 404 last)."""
     api = APIRouter(tags=["ui"], route_class=PageRoute, default_response_class=HTMLResponse)
     get: dict[str, Any] = {"methods": ["GET"], "responses": ERRORS}
     api.add_api_route("/ui/", pages.overview, summary="Web page: repositories in the prediction log", **get)

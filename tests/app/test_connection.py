@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+from uvicorn.server import ServerState
 
-from app.connection import refusal
+from app.connection import ServingProtocol, refusal
 from tests.support import Service, connect, read_response
 
 HEAD_TIMEOUT = 1.0
@@ -77,3 +85,85 @@ def test_keep_alive_requests_and_big_bodies_are_unaffected(server: Service) -> N
         sock.sendall(b"POST /predict/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)  # fmt: skip
         assert read_response(sock)[0] == 422  # read and validated (a list is not a batch)
+
+
+# --- each response in one write (ServingProtocol), driven in-process so the writes can be counted ---
+
+
+class RecordingTransport(asyncio.Transport):
+    """A transport that keeps what the protocol writes, one entry per write call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def writes_for(request: bytes) -> tuple[list[bytes], bool]:
+    """The writes (and whether the connection was closed) of a ServingProtocol answering `request`."""
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield b"part one,"
+        yield b"part two"
+
+    async def plain(_: Request) -> Response:
+        return Response(b"hello", media_type="text/plain")
+
+    async def streamed(_: Request) -> StreamingResponse:
+        return StreamingResponse(stream(), media_type="text/plain")
+
+    asgi = Starlette(routes=[Route("/", plain), Route("/stream", streamed)])
+
+    async def run() -> tuple[list[bytes], bool]:
+        config = uvicorn.Config(asgi, lifespan="off", proxy_headers=False, log_level="warning")
+        config.load()
+        protocol = ServingProtocol(config=config, server_state=ServerState(), app_state={})
+        transport = RecordingTransport()
+        protocol.connection_made(transport)
+        protocol.data_received(request)
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if protocol.cycle is not None and protocol.cycle.response_complete:
+                break
+        closed = transport.closed
+        protocol.connection_lost(None)
+        return transport.writes, closed
+
+    return asyncio.run(run())
+
+
+def test_a_response_with_a_length_is_written_in_one_piece() -> None:
+    writes, closed = writes_for(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and writes[0].endswith(b"\r\n\r\nhello")
+    assert not closed
+
+
+def test_head_and_connection_close_still_behave() -> None:
+    writes, _ = writes_for(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert len(writes) == 1 and b"content-length: 5" in writes[0] and writes[0].endswith(b"\r\n\r\n")  # no body
+    writes, closed = writes_for(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert len(writes) == 1 and writes[0].endswith(b"hello") and closed
+
+
+def test_a_streamed_response_is_written_as_it_comes() -> None:
+    writes, _ = writes_for(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and b"transfer-encoding: chunked" in writes[0]
+    assert len(writes) >= 3 and b"part one," in writes[1]  # the head went out before the first chunk

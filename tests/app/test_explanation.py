@@ -64,3 +64,32 @@ def test_terms_naming_unknown_metrics_are_refused() -> None:
         LinearExplainer(bad)
     with pytest.raises(ValueError, match="no terms"):
         LinearExplainer(LinearExplanation(intercept=0.0, terms=[]))
+
+
+def test_raw_metric_terms_take_the_shortcut_with_the_same_values() -> None:
+    def explanation(log1p: bool, reorder: bool) -> LinearExplanation:
+        names = list(reversed(FEATURES)) if reorder else list(FEATURES)
+        return LinearExplanation(
+            intercept=-0.5,
+            terms=[
+                LinearTerm(name=n, numerator=[n], log1p=log1p, mean=0.3 * i, scale=1.0 + i, coefficient=0.1 - 0.02 * i)
+                for i, n in enumerate(names)
+            ],
+        )
+
+    x = np.array([[float(i * 7 % 11) + 0.25 for i in range(len(FEATURES))], [0.0] * len(FEATURES)], dtype=np.float32)
+    for log1p in (True, False):
+        direct = LinearExplainer(explanation(log1p, reorder=False))
+        assert direct._identity  # the terms are the metrics, in order: no arithmetic on them
+        np.testing.assert_array_equal(direct.terms(x), x)
+        reordered = LinearExplainer(explanation(log1p, reorder=True))  # the same terms, computed the long way
+        assert not reordered._identity
+        np.testing.assert_array_equal(reordered.terms(x)[:, ::-1], x)
+        terms, contributions = direct.terms_and_contributions(x)
+        np.testing.assert_array_equal(terms, x)
+        np.testing.assert_allclose(contributions, direct.contributions(x))
+        scaled = np.log1p(x.astype(np.float64)) if log1p else x.astype(np.float64)
+        means = np.array([0.3 * i for i in range(len(FEATURES))])
+        scales = np.array([1.0 + i for i in range(len(FEATURES))])
+        coefficients = np.array([0.1 - 0.02 * i for i in range(len(FEATURES))])
+        np.testing.assert_allclose(contributions, coefficients * (scaled - means) / scales)

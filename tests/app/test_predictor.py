@@ -139,3 +139,12 @@ def test_an_explanation_that_does_not_reproduce_the_model_is_rejected(trained_mo
     raw["explanation"]["terms"][0]["numerator"] = ["bogus"]
     with pytest.raises(InvalidModel, match=r"explanation is unusable: .*unknown metrics"):
         load(trained_models, explanation=raw["explanation"])
+
+
+def test_remembered_reasons_read_as_freshly_formatted_ones(trained_models: Path, commit: dict[str, Any]) -> None:
+    first, again = load(trained_models), load(trained_models)
+    rows = [[commit[f] for f in FEATURES], [commit[f] * 3 for f in FEATURES], [commit[f] for f in FEATURES]]
+    warm = first.predict(feature_matrix(rows), explain=True, top_k=5)  # the third row reuses the first's reasons
+    assert warm[0] == warm[2] and first._reasons
+    cold = [again.predict(feature_matrix([row]), explain=True, top_k=5)[0] for row in rows]
+    assert warm == cold

@@ -21,6 +21,7 @@ def test_defaults_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.models_dir == Path("models") and settings.admin_token is None
     assert settings.max_batch == 1000 and settings.database_url == "sqlite:///commitrisk.db"
     assert settings.prediction_log and settings.monitoring_job and settings.drift_window_days is None
+    assert settings.log_partition == "none"  # the log is partitioned only when asked (PostgreSQL)
 
 
 def test_variables_use_the_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -39,7 +40,7 @@ def test_variables_use_the_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 @pytest.mark.parametrize(
     ("name", "value"),
     [("MAX_BATCH", "abc"), ("MAX_BATCH", "0"), ("MAX_BODY_BYTES", "10"), ("EXPLAIN_TOP_K", "16"),
-     ("POINTER_POLL_SECONDS", "0"), ("DRIFT_WINDOW_DAYS", "-1")],
+     ("POINTER_POLL_SECONDS", "0"), ("DRIFT_WINDOW_DAYS", "-1"), ("LOG_PARTITION", "weekly")],
 )  # fmt: skip
 def test_bad_values_are_refused_naming_the_field(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(f"COMMITRISK_{name}", value)

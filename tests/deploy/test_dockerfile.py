@@ -220,6 +220,15 @@ def test_nothing_of_the_training_stack_reaches_the_api_image(dockerfile: Dockerf
     assert not pinned & set(NOT_SERVING)
 
 
+def test_the_trainer_image_can_run_the_fleet_mining_job(dockerfile: Dockerfile) -> None:
+    """deploy/k8s/job-mine.yaml runs `commitrisk mine` in the trainer image: it needs git and the mine extra."""
+    runs = " ".join(str(i.args) for i in dockerfile.instructions("trainer", "RUN"))
+    assert "install -y --no-install-recommends git" in runs
+    pinned = {line.split("==")[0] for line in (ROOT / "requirements" / "trainer.txt").read_text().splitlines()}
+    assert {"pygit2", "enry-python"} <= pinned
+    assert " git" not in " ".join(str(i.args) for i in dockerfile.instructions("serve", "RUN"))  # the API needs none
+
+
 def test_the_build_context_holds_what_is_copied(dockerfile: Dockerfile) -> None:
     assert context_problems(dockerfile, ROOT, dockerignore()) == []
     assert ignored("tests/support.py", dockerignore()) and ignored("app/__pycache__/x.pyc", dockerignore())

@@ -88,22 +88,29 @@ def test_multiprocess_dir_is_a_subdirectory_of_an_empty_dir(built: list[dict[str
     assert parent in mounts and mounts[parent] in empty
 
 
-def test_models_volume_is_read_write_many_and_shared(built: list[dict[str, Any]]) -> None:
-    claim = find(built, "PersistentVolumeClaim", "commitrisk-models")
-    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
-    users = [r for r in built if r["kind"] in ("Deployment", "CronJob")]
-    assert len(users) == 3
-    for resource in users:
-        spec = resource["spec"]
-        pod = (spec["jobTemplate"]["spec"] if resource["kind"] == "CronJob" else spec)["template"]["spec"]
+def pod_spec(resource: dict[str, Any]) -> dict[str, Any]:
+    spec = resource["spec"]
+    return dict((spec["jobTemplate"]["spec"] if resource["kind"] == "CronJob" else spec)["template"]["spec"])
+
+
+def test_models_and_fleet_volumes_are_read_write_many_and_shared(built: list[dict[str, Any]]) -> None:
+    for name in ("commitrisk-models", "commitrisk-fleet"):
+        assert find(built, "PersistentVolumeClaim", name)["spec"]["accessModes"] == ["ReadWriteMany"]
+    users = {r["metadata"]["name"] + "/" + r["kind"]: r for r in built if r["kind"] in ("Deployment", "CronJob", "Job")}
+    assert len(users) == 5
+    for key, resource in users.items():
+        pod = pod_spec(resource)
         claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
-        assert claims == {"commitrisk-models"}, resource["metadata"]["name"]
+        expected = "commitrisk-fleet" if key.startswith("commitrisk-mine/") else "commitrisk-models"
+        assert claims == {expected}, key
 
 
 def test_secrets_and_settings(built: list[dict[str, Any]]) -> None:
     secret = find(built, "Secret", "commitrisk-secrets")
     assert set(secret["stringData"]) == {"admin-token", "database-url"}
-    config = next(r for r in built if r["kind"] == "ConfigMap" and r["metadata"]["name"].startswith("commitrisk-"))
+    config = next(
+        r for r in built if r["kind"] == "ConfigMap" and r["metadata"]["name"].startswith("commitrisk-settings")
+    )
     fields = {f"COMMITRISK_{name.upper()}" for name in Settings.model_fields}
     extra = {"COMMITRISK_WORKERS", "COMMITRISK_SERVICE_URL"}  # image / CLI variables, not service settings
     assert set(config["data"]) <= fields | extra, set(config["data"]) - fields - extra
@@ -131,3 +138,109 @@ def test_probe_paths_are_routes_of_the_app() -> None:
 
     paths = {r.path for r in health.router.routes if isinstance(r, APIRoute)}
     assert {"/health/ready", "/health/live"} <= paths
+
+
+def fleet_entries() -> list[str]:
+    lines = (K8S / "fleet-repos.txt").read_text().splitlines()
+    return [line for line in lines if line.split("#", 1)[0].strip()]
+
+
+def test_fleet_mining_job_and_cronjob(built: list[dict[str, Any]]) -> None:
+    job = find(built, "Job", "commitrisk-mine")
+    cron = find(built, "CronJob", "commitrisk-mine")
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    for spec in (job["spec"], cron["spec"]["jobTemplate"]["spec"]):
+        assert spec["completionMode"] == "Indexed" and spec["completions"] == len(fleet_entries())
+        assert spec["backoffLimitPerIndex"] >= 1  # a failing repository is retried, then fails its index alone
+        rules = spec["podFailurePolicy"]["rules"]
+        bad_input = {"containerName": "mine", "operator": "In", "values": [2]}  # exit 2: fail the index, no retry
+        assert rules[0] == {"action": "FailIndex", "onExitCodes": bad_input}
+    assert pod_spec(job) == pod_spec(cron)  # the CronJob runs the same pods
+    pod = pod_spec(job)
+    container = pod["containers"][0]
+    assert container["image"].endswith("commitrisk-trainer:0.1.0")
+    args = container["args"]
+    assert args[args.index("--index") + 1] == "$(JOB_COMPLETION_INDEX)"
+    index_env = next(e for e in container["env"] if e["name"] == "JOB_COMPLETION_INDEX")
+    assert "job-completion-index" in index_env["valueFrom"]["fieldRef"]["fieldPath"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    config = next(v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v)
+    listing = next(r for r in built if r["kind"] == "ConfigMap" and r["metadata"]["name"] == config)
+    assert args[args.index("--repos") + 1] == f"{mounts['repos']}/repos.txt" and "repos.txt" in listing["data"]
+    assert args[args.index("--out-dir") + 1] == mounts["data"]
+
+
+def pod_command(listed: Path, out_dir: Path, index: int) -> list[str]:
+    """The Job's container command for pod `index`, with the ConfigMap and volume paths made local."""
+    import sys
+
+    container = yaml.safe_load((K8S / "job-mine.yaml").read_text())["spec"]["template"]["spec"]["containers"][0]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    local = {f"{mounts['repos']}/repos.txt": str(listed), mounts["data"]: str(out_dir),
+             "$(JOB_COMPLETION_INDEX)": str(index)}  # fmt: skip
+    assert container["command"][0] == "commitrisk"
+    return [sys.executable, "-m", "training", *container["command"][1:], *(local.get(a, a) for a in container["args"])]
+
+
+def mined_alone(repo: Path, repository_id: str, out: Path) -> bytes:
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "training", "mine", str(repo), "--out", str(out), "--no-progress",
+                           "--repository-id", repository_id], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return out.read_bytes()
+
+
+@pytest.mark.slow
+def test_the_fleet_job_command_mines_indexes_0_to_2_like_mining_each_alone(tmp_path: Path) -> None:
+    from tests.support import GitScript, build_history
+
+    for n, name in enumerate(("alpha", "beta", "gamma")):
+        script = GitScript(tmp_path / "repos" / name)
+        build_history(script)
+        script.write(f"src/{name}.py", "x = 1\n" * (n + 1))
+        script.commit(f"Add {name}", f"{name}@x.org", 70 + n)
+    listed = tmp_path / "repos.txt"
+    listed.write_text(f"file://{tmp_path}/repos/alpha\nfile://{tmp_path}/repos/beta.git  beta\nrepos/gamma\n")
+    (tmp_path / "repos" / "beta").rename(tmp_path / "repos" / "beta.git")
+    out_dir = tmp_path / "data"
+    for index in range(3):
+        done = subprocess.run(pod_command(listed, out_dir, index), capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out_dir.glob("*.csv")) == ["alpha.csv", "beta.csv", "gamma.csv"]
+    for name in ("alpha", "beta", "gamma"):
+        source = tmp_path / "repos" / (f"{name}.git" if name == "beta" else name)
+        assert (out_dir / f"{name}.csv").read_bytes() == mined_alone(source, name, tmp_path / f"{name}-alone.csv")
+    again = subprocess.run(pod_command(listed, out_dir, 1), capture_output=True, text=True, cwd=ROOT)
+    assert again.returncode == 0 and again.stderr == "beta: already mined at these refs; skipped\n"
+    beyond = subprocess.run(pod_command(listed, out_dir, 3), capture_output=True, text=True, cwd=ROOT)
+    assert beyond.returncode == 2 and "outside" in beyond.stderr  # FailIndex: a wrong `completions`, not retried
+
+
+@pytest.mark.slow
+def test_a_killed_fleet_pod_continues_from_its_checkpoint(tmp_path: Path) -> None:
+    import json
+    import signal
+    import time
+
+    from bench.make_repo import build
+
+    build(tmp_path / "big", 3000, seed=5)
+    listed = tmp_path / "repos.txt"
+    listed.write_text("big\n")
+    out_dir = tmp_path / "data"
+    command = [*pod_command(listed, out_dir, 0), "--checkpoint", "150", "--workers", "1", "--json"]
+    state = out_dir / "big.csv.state"
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not state.exists() and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.01)
+    first.send_signal(signal.SIGKILL)  # as a node loss or an OOM kill would
+    first.communicate()
+    assert first.returncode == -signal.SIGKILL, "the pod finished before it could be killed"
+    assert state.exists() and not (out_dir / "big.csv").exists()
+    resumed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert resumed.returncode == 0, resumed.stderr
+    walked = json.loads(resumed.stdout)["walked"]
+    assert 0 < walked < 3000  # continued from the checkpoint, not from scratch
+    assert (out_dir / "big.csv").read_bytes() == mined_alone(tmp_path / "big", "big", tmp_path / "alone.csv")

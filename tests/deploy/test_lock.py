@@ -19,7 +19,7 @@ PROJECT = PYPROJECT["project"]
 EXTRAS = PROJECT["optional-dependencies"]
 LOCKS = {
     "serve": PROJECT["dependencies"],
-    "trainer": PROJECT["dependencies"] + EXTRAS["train"] + EXTRAS["monitor"] + EXTRAS["mlflow"],
+    "trainer": PROJECT["dependencies"] + EXTRAS["train"] + EXTRAS["monitor"] + EXTRAS["mlflow"] + EXTRAS["mine"],
     "build": PYPROJECT["build-system"]["requires"],
 }
 # What the serving image must never contain: the training stack and evidently (which pulls scikit-learn).
@@ -62,6 +62,7 @@ def test_serving_lock_excludes_the_training_stack() -> None:
 
 def test_trainer_lock_has_the_training_and_monitoring_stack() -> None:
     assert {"scikit-learn", "skl2onnx", "onnx", "evidently", "mlflow-skinny", "onnxruntime"} <= pins("trainer").keys()
+    assert {"pygit2", "enry-python"} <= pins("trainer").keys(), "the fleet mining Job runs `commitrisk mine` in it"
 
 
 def test_shared_packages_have_the_same_version_in_both_images() -> None:

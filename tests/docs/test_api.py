@@ -84,6 +84,18 @@ def test_every_domain_error_has_its_status() -> None:
     assert not error_mismatches(STATUS.items(), read(PAGE))
 
 
+def test_every_json_body_route_lists_415(app: FastAPI) -> None:
+    # The routes "JSON bodies only" names answer 415 for a body not declared JSON: their OpenAPI errors say so.
+    named = {path for path in spans(section(read(PAGE), "JSON bodies only")) if path.startswith("/")}
+    assert {"/predict", "/feedback", "/retrain"} <= named
+    paths = app.openapi()["paths"]
+    assert {
+        path: sorted(paths[path]["post"]["responses"])
+        for path in named
+        if "415" not in paths[path]["post"]["responses"]
+    } == {}
+
+
 # ---- the checkers fail on stale docs ---------------------------------------------------------------------
 
 FABRICATED = """## Routes

@@ -1,5 +1,6 @@
-"""A worker SIGKILLed under `--workers 2` (OOM killer, a hung worker): uvicorn's supervisor starts another, and
-/metrics forgets the dead one's live gauges instead of summing its last values forever."""
+"""A worker SIGKILLed under `--workers 2` (OOM killer, a hung worker): uvicorn's supervisor starts another,
+/metrics forgets the dead one's live gauges instead of summing its last values forever, and the monitoring job's
+child process of the dead worker exits with it instead of idling as an orphan."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from pathlib import Path
 import httpx
 
 from app.contract import FEATURES
-from tests.support import Service, build_model_version, wait_for
+from tests.support import ADMIN_TOKEN, Service, build_model_version, wait_for
 
 COMMIT = dict.fromkeys(FEATURES, 1.0)
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def live_series(url: str) -> tuple[float, set[int]]:
@@ -55,4 +57,43 @@ def test_a_killed_worker_leaves_no_live_series_behind(tmp_path: Path) -> None:
     finally:
         for sock in held:
             sock.close()
+        server.stop()
+
+
+def job_children(pid: int) -> set[int]:
+    """The live processes `pid` spawned through multiprocessing (the monitoring job's pool), zombies excluded."""
+    found = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text, command = status.read_text(), (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if re.search(rf"PPid:\s+{pid}\n", text) and b"spawn_main" in command and "State:\tZ" not in text:
+            found.add(int(status.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def test_a_killed_worker_leaves_no_job_process_behind(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    build_model_version(models, 1)
+    server = Service(models, tmp_path, workers=2)
+    try:
+        # A drift run (409 here: too few rows) runs in the worker's job pool, which then keeps an idle child.
+        for _ in range(4):
+            refreshed = httpx.post(f"{server.url}/monitoring/drift/refresh", headers=AUTH, timeout=120)
+            assert refreshed.status_code == 409, refreshed.text
+        owners = {pid: job_children(pid) for pid in server.workers()}
+        owner, children = next((pid, found) for pid, found in owners.items() if found)
+        os.kill(owner, signal.SIGKILL)
+        wait_for(lambda: not any(alive(pid) for pid in children), "the dead worker's job process to exit", 30)
+        wait_for(lambda: len(server.workers()) == 2, "a replacement worker", 60)
+        assert server.status_500s() == 0
+    finally:
         server.stop()

@@ -52,6 +52,7 @@ def test_an_unreadable_models_directory_is_503_and_scoring_goes_on(models: Path)
                     "GET v2 version 2 ready": client.get("/v2/models/commitrisk/versions/2/ready"),
                     "POST /reload version 2": client.post("/reload", json={"version": 2}, headers=ADMIN),
                     "POST /reload": client.post("/reload", headers=ADMIN),
+                    "POST /monitoring/drift/refresh": client.post("/monitoring/drift/refresh", headers=ADMIN),
                 }
                 for what, response in answers.items():
                     assert response.status_code == 503, (what, response.text)

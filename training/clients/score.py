@@ -23,13 +23,15 @@ def predict_payload(row: CommitRow, repository_id: str) -> dict[str, Any]:
     return payload
 
 
-def post_predict(url: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """POST the payload to {url}/predict and return the 200 answer; anything else is a ScoreError."""
+def post_predict(url: str, payload: dict[str, Any], timeout: float, token: str | None = None) -> dict[str, Any]:
+    """POST the payload to {url}/predict (with the client token, when given) and return the 200 answer; anything
+    else is a ScoreError."""
     import httpx
 
     endpoint = url.rstrip("/") + "/predict"
+    headers = {"Authorization": f"Bearer {token}"} if token else None
     try:
-        response = httpx.post(endpoint, json=payload, timeout=timeout)
+        response = httpx.post(endpoint, json=payload, timeout=timeout, headers=headers)
     except httpx.HTTPError as exc:
         raise ScoreError(f"{endpoint}: {type(exc).__name__}: {exc}") from exc
     try:

@@ -6,6 +6,7 @@ how the run went (a state that cannot be continued, a re-mine) go to the `note` 
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     import pygit2
 
 Note = Callable[[str], None]
+Checkpoint = Callable[[MiningState], None]
 
 
 def _quiet(_message: str) -> None:
@@ -89,8 +91,12 @@ def mine(
     workers: int | None = None,
     progress: bool = False,
     note: Note = _quiet,
+    checkpoint: int | None = None,
 ) -> MineResult:
-    """Mine `repo_path` into the CSV `out`, continuing from `state_path` when it holds a compatible state."""
+    """Mine `repo_path` into the CSV `out`, continuing from `state_path` when it holds a compatible state.
+
+    `checkpoint`: also save the state every that many commits, so a killed run continues from the last one.
+    """
     try:
         since_ts = parse_since(since) if since else None
         listed: frozenset[str] = frozenset()
@@ -119,7 +125,10 @@ def mine(
                 state = None
         state = state or fresh
         began = time.perf_counter()
-        walked = walk_all(repo, state, starts, workers, state_path is not None, progress, note)
+        save: Checkpoint | None = None
+        if checkpoint is not None and state_path is not None:
+            save = functools.partial(save_state, state_path)
+        walked = walk_all(repo, state, starts, workers, state_path is not None, progress, note, save, checkpoint)
         seconds = time.perf_counter() - began
         repo_id = repository_id or repository_name(repo)
         rows = [r for r in state.rows.values() if since_ts is None or r.author_date >= since_ts]
@@ -143,12 +152,17 @@ def walk_all(
     keep: bool,
     progress: bool,
     note: Note = _quiet,
+    save: Checkpoint | None = None,
+    every: int | None = None,
 ) -> int:
     """Walk what is new since the state into it; when the state cannot continue exactly, start from scratch.
 
+    With `save` and `every`, the walk goes in slices of `every` commits and `save` gets the state after each.
     Returns the number of commits walked.
     """
     workers = workers or os.cpu_count() or 1
+    # Children counted by a checkpointed walk that was killed: the walk below counts what is left again.
+    state.history.pending.clear()
     if state.history.shas:
         forget_unreachable(repo, state, starts)
     fetched, error = prefetch(repo.path, [str(o) for o in starts], [sha.hex() for sha in state.history.tips])
@@ -158,12 +172,19 @@ def walk_all(
         note(f"partial clone: fetching missing objects failed ({error}); each one will be asked for again")
     commits = pending_commits(repo, starts, state.history)
     try:
-        walk(repo, state, commits, workers, keep, progress)
+        state.history.plan(commits)
     except MissingParentState:
         note("the state cannot continue this history exactly (new branch off an old commit); re-mining")
         state.history, state.rows, state.fixed_by = History(), {}, {}
         commits = pending_commits(repo, starts, state.history)
-        walk(repo, state, commits, workers, keep, progress)
+        state.history.plan(commits)
+    size = every if save is not None and every else len(commits) or 1
+    for start in range(0, len(commits), size):
+        # A slice of a reverse topological order holds every parent of its commits that is new: each slice
+        # continues the state exactly as a later incremental run would.
+        walk(repo, state, commits[start : start + size], workers, keep, progress, planned=True)
+        if save is not None:
+            save(state)
     return len(commits)
 
 

@@ -102,13 +102,16 @@ def walk(
     keep_tips: bool,
     progress: bool = False,
     diff_workers: int | None = None,
+    planned: bool = False,
 ) -> dict[str, CommitRow]:
     """Process `commits` (from pending_commits) into `state`; return the rows of the new commits.
 
     Diffs run in `diff_workers` processes (default: `workers` for long walks, none for short ones, where
     starting processes costs more than it saves); history is updated here, in topological order.
+    `planned`: the history already counted these commits' children (a slice of a walk planned as a whole).
     """
-    state.history.plan(commits)
+    if not planned:
+        state.history.plan(commits)
     if diff_workers is None:
         diff_workers = workers if len(commits) >= _PARALLEL_FROM else 1
     rows: dict[str, CommitRow] = {}

@@ -160,3 +160,56 @@ def test_an_absurd_content_length_is_refused_not_converted(client: Any) -> None:
         "/predict", content=b"{}", headers={"content-type": "application/json", "content-length": "9" * 5000}
     )
     assert r.status_code in (400, 413)
+
+
+# --- hot routes: the router's match remembered after the first request, answers unchanged ---
+
+
+def service_middleware(client: Any) -> ServiceMiddleware:
+    """The ServiceMiddleware instance of a running TestClient's app."""
+    layer = client.app.middleware_stack
+    while not isinstance(layer, ServiceMiddleware):
+        layer = layer.app
+    return layer
+
+
+BAD_REQUESTS: list[tuple[str, bytes, dict[str, str]]] = [
+    ("/predict", b'{"ns": 1}', {"content-type": "application/json"}),  # 14 metrics missing: 422
+    ("/predict", b'{"ns": NaN}', {"content-type": "application/json"}),  # NaN named by field: 422
+    ("/predict", b"{not json", {"content-type": "application/json"}),  # 400
+    ("/predict", b"{}", {"content-type": "text/plain"}),  # 415
+    ("/predict?explain=maybe", b"{}", {"content-type": "application/json"}),  # 422 on the query
+    ("/predict/batch", b'{"commits": 3}', {"content-type": "application/json"}),  # 422
+    ("/v2/models/commitrisk/infer", b'{"inputs": []}', {"content-type": "application/json"}),  # 422
+    ("/v2/models/other/infer", b'{"inputs": []}', {"content-type": "application/json"}),  # 404
+]
+
+
+def answers_to(client: Any, commit: dict[str, Any]) -> list[tuple[int, Any]]:
+    sent = [client.post(path, content=body, headers=headers) for path, body, headers in BAD_REQUESTS]
+    sent.append(client.post("/predict", content=b"x" * 5_000_000, headers={"content-type": "application/json"}))
+    good = client.post("/predict?explain=false", json=commit).json()
+    return [(r.status_code, r.json()) for r in sent] + [(200, sorted(good))]
+
+
+def test_hot_routes_answer_alike_before_and_after_their_match_is_kept(client: Any, commit: dict[str, Any]) -> None:
+    middleware = service_middleware(client)
+    first = answers_to(client, commit)  # through the router: each hot (method, path) is remembered
+    assert ("POST", "/predict") in middleware._direct and ("POST", "/v2/models/other/infer") in middleware._direct
+    again = answers_to(client, commit)  # straight to the endpoints
+    assert [status for status, _ in first] == [422, 422, 400, 415, 422, 422, 422, 404, 413, 200]
+    assert again == first  # same statuses, same error bodies, same answer fields
+    # Counted under the route template on both paths, the refusals too.
+    assert metric_value(client, 'commitrisk_http_requests_total{method="POST",route="/predict",status="422"}') == 6
+    assert metric_value(client, 'commitrisk_http_requests_total{method="POST",route="/predict",status="413"}') == 2
+    infer = 'commitrisk_http_requests_total{method="POST",route="/v2/models/{name}/infer",status="404"}'
+    assert metric_value(client, infer) == 2
+
+
+def test_only_hot_routes_with_their_method_are_remembered(client: Any) -> None:
+    middleware = service_middleware(client)
+    client.get("/models/1")
+    client.get("/predict")  # 405: the path matches a hot route, the method does not
+    client.get("/no/such/route")
+    assert middleware._direct == {}
+    assert client.get("/predict").status_code == 405

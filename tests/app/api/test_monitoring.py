@@ -315,3 +315,44 @@ def test_database_routes_answer_503_while_it_is_down_and_recover_by_themselves(
         logged_rows(client, 3)  # the rows answered while it was down were held, then written
         assert client.get("/monitoring/performance").status_code == 200
         assert client.get("/retrain/audit").status_code == 200
+
+
+def test_logged_answers_which_commits_a_version_has_logged(client: TestClient, synthetic_commits_dir: Path) -> None:
+    sent = commits(synthetic_commits_dir / "alpha.csv", 30)
+    assert client.post("/predict/batch", json={"commits": sent[:20]}).status_code == 200
+    wait_logged(client, 20)
+    ids = [c["commit_id"] for c in sent]
+    asked = [ids[25], ids[3], ids[3], ids[0], "never-scored"]
+    answer = client.post("/monitoring/logged", json={"model_version": 1, "commit_ids": asked})
+    assert answer.status_code == 200
+    assert answer.json() == {"model_version": 1, "logged": [ids[3], ids[0]]}  # asked order, once each
+    other = client.post("/monitoring/logged", json={"model_version": 2, "commit_ids": ids})
+    assert other.json() == {"model_version": 2, "logged": []}  # logged by version 1 only
+    many = [f"c{i}" for i in range(9_999)]  # more than one statement's worth of parameters
+    assert client.post("/monitoring/logged", json={"model_version": 1, "commit_ids": [*many, ids[1]]}).json()[
+        "logged"
+    ] == [ids[1]]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "kind"),
+    [({"model_version": 1, "commit_ids": [f"c{i}" for i in range(10_001)]}, 413, "BatchTooLarge"),
+     ({"model_version": 0, "commit_ids": []}, 422, "InvalidInput"),
+     ({"model_version": "1", "commit_ids": []}, 422, "InvalidInput"),
+     ({"model_version": 1, "commit_ids": [""]}, 422, "InvalidInput"),
+     ({"model_version": 1}, 422, "InvalidInput"),
+     ({"model_version": 1, "commit_ids": [], "extra": 1}, 422, "InvalidInput")],
+)  # fmt: skip
+def test_logged_refuses_bad_questions(client: TestClient, body: dict[str, Any], status: int, kind: str) -> None:
+    answer = client.post("/monitoring/logged", json=body)
+    assert answer.status_code == status and answer.json()["error"]["type"] == kind
+    plain = client.post("/monitoring/logged", content=b"{}", headers={"content-type": "text/plain"})
+    assert plain.status_code == 415
+
+
+def test_logged_needs_a_client_token_when_the_scoring_routes_do(models_dir: Path, tmp_path: Path) -> None:
+    with TestClient(create_app(settings_for(models_dir, tmp_path, client_tokens="ci-bot"))) as c:
+        body = {"model_version": 1, "commit_ids": ["a"]}
+        assert c.post("/monitoring/logged", json=body).status_code == 401
+        ok = c.post("/monitoring/logged", json=body, headers={"Authorization": "Bearer ci-bot"})
+        assert ok.status_code == 200 and ok.json()["logged"] == []

@@ -125,3 +125,25 @@ def test_built_and_started_without_its_database_it_holds_rows_until_it_is_back(
         assert monitoring.performance().labelled_rows == 0
     finally:
         monitoring.stop()
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_the_service_partitions_its_log_when_configured_and_logs_into_today(
+    database: Database, reference_models: Path
+) -> None:
+    from app.monitoring import partitions
+
+    settings = Settings(models_dir=reference_models, database_url=database.url, log_partition="daily")
+    monitoring = Monitoring(settings, CollectorRegistry(), schema=database.schema)  # migrates (and partitions) at once
+    monitoring.start(schedule=False)
+    try:
+        monitoring.log.submit(batch(["a", "b"]))
+        monitoring.log.close()
+        with monitoring.store.engine.connect() as conn:
+            assert partitions.is_partitioned(conn, "predictions")
+            today = partitions.partition_name("predictions", partitions.period_start("daily", time.time()).timestamp())
+            homes = conn.exec_driver_sql(f'SELECT tableoid::regclass::text FROM "{database.schema}".predictions')
+            assert {home.split(".")[-1] for (home,) in homes} == {today}
+        assert monitoring.store.count_predictions() == 2
+    finally:
+        monitoring.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +16,15 @@ from sqlalchemy import select
 
 from app.contract import FEATURES
 from app.monitoring.availability import Availability
-from app.monitoring.prediction_log import PredictionBatch, PredictionLog, RejectionRecord, ShadowScores, request_ids
+from app.monitoring.prediction_log import (
+    SWITCH_INTERVAL,
+    PredictionBatch,
+    PredictionLog,
+    RejectionRecord,
+    RequestIds,
+    ShadowScores,
+    request_ids,
+)
 from app.monitoring.store import Store
 from app.monitoring.tables import predictions, shadow_predictions
 from tests.support import Database
@@ -192,3 +202,34 @@ def test_close_of_an_idle_writer_returns_promptly(store: Store) -> None:
     log.close(timeout=5)
     assert not writer.is_alive()  # close() notified the waiting writer: no hour-long wait
     assert store.count_predictions() == 0 and store.rejection_counts(since=0) == {}
+
+
+def test_request_ids_are_unique_unpredictable_hex_and_new_after_a_fork() -> None:
+    ids = RequestIds()
+    drawn = [ids() for _ in range(10_000)]
+    assert len(set(drawn)) == len(drawn) and all(len(i) == 32 and int(i, 16) >= 0 for i in drawn)
+    assert RequestIds()() not in drawn  # another process's key: another sequence
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child's first id must not repeat the parent's next one
+        os.write(write, ids().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 64).decode() != ids()
+
+
+def test_starting_the_writer_lowers_the_switch_interval_never_raises_it(store: Store) -> None:
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        log = PredictionLog(store)
+        log.start()
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)
+        log.close()
+        sys.setswitchinterval(0.0002)  # an operator's lower value stays
+        log = PredictionLog(store)
+        log.start()
+        assert sys.getswitchinterval() == pytest.approx(0.0002)
+        log.close()
+    finally:
+        sys.setswitchinterval(before)

@@ -73,3 +73,21 @@ def test_concurrent_first_readers_compute_once() -> None:
     for thread in threads:
         thread.join()
     assert values == [1, 1, 1, 1] and compute.calls == 1
+
+
+def test_close_waits_for_the_running_refresh_and_starts_no_more() -> None:
+    release = threading.Event()
+    compute = Counter()
+    snapshot = Snapshot("t", lambda previous: compute(previous) if compute.calls == 0 or release.wait(10) else 0, 10)
+    first = snapshot.get()
+    assert snapshot.get(now=first.as_of + 11).value == 1  # a background refresh starts, held by `release`
+    closing = threading.Thread(target=snapshot.close)
+    closing.start()
+    closing.join(0.3)
+    assert closing.is_alive()  # close() waits for the running refresh …
+    release.set()
+    closing.join(10)
+    assert not closing.is_alive() and compute.calls == 2  # … which finished before close() returned
+    assert snapshot.get(now=first.as_of + 99).value == 2  # stale, and no refresh starts any more
+    time.sleep(0.2)
+    assert compute.calls == 2

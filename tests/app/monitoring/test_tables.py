@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, select
+from sqlalchemy import create_engine, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from app.contract import FEATURES
+from app.monitoring import database as db
 from app.monitoring.tables import (
     MIGRATIONS,
     PREDICTION_COLUMNS,
@@ -20,6 +21,7 @@ from app.monitoring.tables import (
     schema_version,
     shadow_predictions,
 )
+from tests.support import Database, log_row
 
 
 def test_migrations_are_numbered_one_by_one_from_1() -> None:
@@ -70,3 +72,41 @@ def test_feedback_is_keyed_by_commit_id_for_idempotent_upserts(tmp_path: Path) -
     with engine.connect() as conn:
         assert conn.execute(select(feedback.c.buggy)).scalars().all() == [True]
     engine.dispose()
+
+
+def test_migration_8_points_the_labels_of_an_older_database_at_their_predictions(database: Database) -> None:
+    engine = db.connect(database.url, database.schema)
+    name = f'"{database.schema}".feedback' if database.schema else "feedback"
+    try:
+        with engine.begin() as conn:  # schema 7, as the services before schema 8 left it, with rows
+            if database.schema is not None:
+                conn.execute(text(f'CREATE SCHEMA "{database.schema}"'))
+            schema_version.create(conn)
+            for version, description, upgrade in MIGRATIONS[:7]:
+                upgrade(conn)
+                conn.execute(insert(schema_version).values(version=version, description=description, applied_at=0.0))
+            index = f'"{database.schema}".ix_feedback_prediction_id' if database.schema else "ix_feedback_prediction_id"
+            conn.execute(text(f"DROP INDEX {index}"))
+            for column in ("prediction_id", "prediction_time"):
+                conn.execute(text(f"ALTER TABLE {name} DROP COLUMN {column}"))
+            conn.execute(insert(predictions), [
+                log_row(1.0, commit_id="first", probability=0.1), log_row(2.0, commit_id="first", probability=0.9),
+                log_row(3.0, commit_id="named", probability=0.2) | {"request_id": "a"},
+                log_row(4.0, commit_id="named", probability=0.8) | {"request_id": "b"},
+            ])  # fmt: skip
+            conn.execute(
+                text(
+                    f"INSERT INTO {name} (commit_id, buggy, received_at, request_id) VALUES"
+                    " ('first', true, 5, NULL), ('named', false, 5, 'b'), ('pending', true, 5, NULL)"
+                )
+            )
+        assert db.migrate(engine) == SCHEMA_VERSION
+        query = select(feedback.c.commit_id, feedback.c.prediction_time).order_by(feedback.c.commit_id)
+        with engine.connect() as conn:
+            assert conn.execute(query).all() == [("first", 1.0), ("named", 4.0), ("pending", None)]
+            assert "ix_feedback_prediction_id" in {
+                i["name"] for i in inspect(conn).get_indexes("feedback", database.schema)
+            }
+        assert db.migrate(engine) == SCHEMA_VERSION  # a second start changes nothing
+    finally:
+        engine.dispose()

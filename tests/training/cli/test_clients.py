@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -272,3 +273,56 @@ def test_mine_train_serve_score_end_to_end(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+# ---- score --since / --range (backfill) ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_backfill_scores_a_range_once_with_a_summary(script: GitScript, tmp_path: Path) -> None:
+    from tests.support import Service
+
+    sha = build_history(script)
+    models = tmp_path / "models"
+    build_model_version(models, 1)
+    service = Service(models, tmp_path, COMMITRISK_CLIENT_TOKENS="ci-bot")
+    try:
+        base = ["score", "--url", service.url, "--repo", script.path, "--no-progress"]
+        env = {"COMMITRISK_CLIENT_TOKEN": "ci-bot"}
+        result = invoke(*base, "--since", "2020-09-24", "--chunk", "2", env=env)  # day 11 on
+        assert result.exit_code == 0, result.stderr
+        text = result.stdout
+        assert "Backfill of repo (model v1)" in text and "0 retries" in text
+        for label, count in (("in range", 8), ("scored now", 6), ("already logged", 0), ("not scorable", 2)):
+            assert re.search(rf"{label}.*\s{count}\s", text), (label, text)
+        again = invoke(*base, "--range", f"{sha['c9']}..HEAD", "--json", env=env)
+        assert again.exit_code == 0, again.stderr
+        summary = json.loads(again.stdout)
+        # c10 … c17 again plus nothing new: all already logged by version 1
+        assert summary | {"seconds": 0} == {
+            "repository": "repo", "commits": 8, "scored": 0, "already_logged": 6, "not_scorable": 2, "low": 0,
+            "medium": 0, "high": 0, "model_version": 1, "retries": 0, "seconds": 0,
+        }  # fmt: skip
+        refused = invoke(*base, "--since", "2020-09-24")  # no token: the client routes want one
+        assert refused.exit_code == 2 and refused.stderr.startswith(f"error: {service.url}/monitoring/logged: HTTP 401")
+    finally:
+        service.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--since", "2024-01-01", "--fail-above", "high"], "error: --fail-above: gates one commit; not with"),
+     (["--since", "2024-01-01", "--range", "a..b"], "error: --since/--range: give exactly one of them"),
+     (["--range", "HEAD"], "error: --range: expected A..B (two revisions), got 'HEAD'")],
+)  # fmt: skip
+def test_bad_backfill_options_are_one_line_exit_2(script: GitScript, args: list[str], message: str) -> None:
+    build_history(script)
+    result = invoke("score", "--url", "http://127.0.0.1:9", "--repo", script.path, "--no-progress", *args)
+    assert result.exit_code == 2 and result.stderr.startswith(message) and result.stderr.count("\n") == 1
+
+
+def test_backfill_against_a_service_that_is_down_is_one_line_exit_2(script: GitScript) -> None:
+    build_history(script)
+    result = invoke("score", "--url", "http://127.0.0.1:9", "--repo", script.path, "--no-progress",
+                    "--since", "2020-01-01", "--attempts", "1")  # fmt: skip
+    assert result.exit_code == 2 and result.stderr.startswith("error: http://127.0.0.1:9/health/ready: ConnectError")

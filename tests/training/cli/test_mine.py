@@ -123,3 +123,62 @@ def test_an_output_directory_and_an_unfetchable_object_are_one_line_exit_2(scrip
     assert last.startswith(f"error: {clone}: commit ") and "is missing and no promisor remote could provide it" in last
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.csv.state").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clone.git", "folder", "repo"]  # no temp file
+
+
+def fleet_list(tmp_path: Path) -> Path:
+    good = GitScript(tmp_path / "good")
+    build_history(good)
+    (tmp_path / "broken").mkdir()
+    listed = tmp_path / "repos.txt"
+    listed.write_text("good\nbroken\n")
+    return listed
+
+
+def test_fleet_mode_prints_a_summary_and_exits_1_when_a_repository_failed(tmp_path: Path) -> None:
+    listed = fleet_list(tmp_path)
+    code, stdout, stderr = mine("--repos", listed, "--out-dir", tmp_path / "data", "--jobs", "2")
+    assert code == 1, stderr
+    assert "Fleet mining" in stdout and "1 mined, 0 skipped, 1 failed" in stdout
+    assert f"broken: {tmp_path}/broken: not a git repository\n1 of 2 repositories failed" in stderr
+    assert stderr.endswith(f"1 of 2 repositories failed (logs: {tmp_path}/data/.fleet/<id>.log)\n")
+    assert len(rows(tmp_path / "data" / "good.csv")) == 14
+    code, stdout, _ = mine("--repos", listed, "--out-dir", tmp_path / "data")
+    assert code == 1 and "0 mined, 1 skipped, 1 failed" in stdout
+
+
+def test_index_mode_mines_one_entry_and_answers_in_json(tmp_path: Path) -> None:
+    import json
+
+    listed = fleet_list(tmp_path)
+    code, stdout, stderr = mine("--repos", listed, "--out-dir", tmp_path / "data", "--index", "0", "--json")
+    assert code == 0, stderr
+    answer = json.loads(stdout)
+    assert answer["repository_id"] == "good" and answer["status"] == "mined" and answer["rows"] == 14
+    code, _, stderr = mine("--repos", listed, "--out-dir", tmp_path / "data", "--index", "0")
+    assert code == 0 and stderr == "good: already mined at these refs; skipped\n"
+    code, _, stderr = mine("--repos", listed, "--out-dir", tmp_path / "data", "--index", "1")
+    assert code == 2 and stderr == f"error: {tmp_path}/broken: not a git repository\n"
+    code, _, stderr = mine("--repos", listed, "--out-dir", tmp_path / "data", "--index", "2")
+    assert code == 2 and stderr == f"error: --index: 2 is outside {listed}'s 2 repositories (0..1)\n"
+
+
+def test_an_unreachable_url_exits_1_so_the_job_retries_it(tmp_path: Path) -> None:
+    listed = tmp_path / "repos.txt"
+    listed.write_text(f"file://{tmp_path}/gone.git\n")
+    code, _, stderr = mine("--repos", listed, "--out-dir", tmp_path / "data", "--index", "0")
+    assert code == 1 and stderr.startswith(f"error: file://{tmp_path}/gone.git: clone: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--repos", "r.txt"], "error: --repos: give --out-dir DIR"),
+     (["--repos", "r.txt", "--out-dir", "d", "--state", "s"], "error: --repos: --fix-shas, --state, --no-state"),
+     (["--repos", "r.txt", "--out-dir", "d", "--repository-id", "x"], "error: --repos: --fix-shas"),
+     (["--out-dir", "d"], "error: --out-dir: only with --repos FILE"),
+     (["--index", "0"], "error: --index: only with --repos FILE"),
+     (["--json"], "error: --json: only with --repos FILE"),
+     (["--repos", "missing.txt", "--out-dir", "d"], "error: missing.txt: No such file or directory")],
+)  # fmt: skip
+def test_fleet_options_that_do_not_fit_are_one_line_errors(args: list[str], message: str) -> None:
+    code, _, stderr = mine(*args)
+    assert code == 2 and stderr.startswith(message) and stderr.count("\n") == 1

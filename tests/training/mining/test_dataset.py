@@ -287,3 +287,49 @@ def test_options_that_change_labels_re_mine_and_the_listed_rule_takes_the_list_o
     again = mine(script.path, out, state_path=state, fix_shas=fixes, fix_rule="listed", szz="plain", note=notes.append)
     assert again.walked == commit_count(script) and notes == [f"{state}: mined with other options; mining from scratch"]
     assert {r["commit_hash"] for r in read(out) if r["is_fix_commit"] == "true"} == {sha["c13"]}
+
+
+class Killed(Exception):
+    """Stands for the process being killed right after a checkpoint."""
+
+
+@pytest.mark.parametrize("every", [1, 2, 5])
+def test_a_checkpointed_mine_equals_a_full_mine(script: GitScript, tmp_path: Path, every: int) -> None:
+    build_history(script)
+    grow(script, 20)
+    full, sliced = tmp_path / "full.csv", tmp_path / "sliced.csv"
+    mine(script.path, full)
+    result = mine(script.path, sliced, state_path=tmp_path / "s.state", checkpoint=every)
+    assert result.walked == commit_count(script)
+    assert sliced.read_bytes() == full.read_bytes()
+
+
+def test_a_mine_killed_after_a_checkpoint_continues_from_it(tmp_path: Path) -> None:
+    from bench.make_repo import build
+    from training.mining.dataset import walk_all
+    from training.mining.repository import start_points
+    from training.mining.state import MiningState, load_state, save_state
+
+    repo_path = tmp_path / "generated"
+    build(repo_path, 400, seed=3)  # merges of feature branches cross the slice boundaries
+    full = tmp_path / "full.csv"
+    mine(repo_path, full)
+    state_path, saves = tmp_path / "s.state", []
+
+    def save_then_die(state: MiningState) -> None:
+        save_state(state_path, state)
+        saves.append(1)
+        if len(saves) == 3:
+            raise Killed
+
+    repo = open_repository(repo_path)
+    with pytest.raises(Killed):
+        walk_all(
+            repo, MiningState("all", True), start_points(repo, "all"), 1, True, False, save=save_then_die, every=37
+        )
+    assert len(load_state(state_path).history.shas) == 3 * 37
+    out = tmp_path / "resumed.csv"
+    resumed = mine(repo_path, out, state_path=state_path, checkpoint=37)
+    assert resumed.walked == 400 - 3 * 37  # only what the killed run had not checkpointed
+    assert out.read_bytes() == full.read_bytes()
+    assert not load_state(state_path).history.pending  # nothing left over from the killed walk
