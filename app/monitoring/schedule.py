@@ -32,8 +32,8 @@ log = logging.getLogger("commitrisk.monitor")
 
 FIRST_RUN_DELAY_SECONDS = 30.0
 JOB_LOCK = "commitrisk-monitoring-job"  # app/monitoring/leader.py: one replica runs the job at a time
-FRESH_SHARE = 0.9
-PR_SET_PDEATHSIG = 1  # prctl(2)  # a result younger than this share of the interval is reused, not recomputed
+FRESH_SHARE = 0.9  # a result younger than this share of the interval is reused, not recomputed
+PR_SET_PDEATHSIG = 1  # prctl(2): the job process gets SIGKILL when its worker dies
 
 
 class Schedule:
