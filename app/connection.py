@@ -52,7 +52,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.header_timeout = header_timeout
         self.max_header_bytes = max_header_bytes
         self.head_deadline: float | None = None  # when the head being waited for must be complete
-        self._head_bytes = 0  # bytes received since the head began; -1 from its end to the next request's start
+        self._head_bytes = 0  # bytes of the head being received; -1 from its end to the end of its message
+        self._tail = b""  # the head's last 3 bytes so far: its end (CRLF CRLF) may straddle two reads
         self._started = False  # a request began: its head timing out earns a 408, silence just a close
         self._refused = False
 
@@ -67,17 +68,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # lingering: read and dropped
+        # Counted in the raw bytes, before the parser sees them: a whole head can arrive in one read (its begin and
+        # end callbacks then fire inside one parse), and a head over the cap must never reach the app.
         if self._head_bytes >= 0:
-            self._head_bytes += len(data)
+            seen = self._tail + data
+            end = seen.find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else end + 4 - len(self._tail)
+            self._tail = seen[-3:]
+            if self._head_bytes > self.max_header_bytes and not self.transport.is_closing():
+                message = f"request head exceeds {self.max_header_bytes} bytes"
+                self._refuse(refusal(431, "Request Header Fields Too Large", "HeadersTooLarge", message))
+                return
         super().data_received(data)
-        if self._head_bytes > self.max_header_bytes and not self.transport.is_closing():
-            message = f"request head exceeds {self.max_header_bytes} bytes"
-            self._refuse(refusal(431, "Request Header Fields Too Large", "HeadersTooLarge", message))
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._started = True
-        self._head_bytes = 0  # counted from the next chunk on (the one being parsed was counted or was a body's)
         if self.head_deadline is None:
             self.head_deadline = time.monotonic() + self.header_timeout
 
@@ -86,6 +92,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = -1
         self._started = False
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # The next bytes begin the next head (a pipelined head in the same read goes uncounted: a bounded read).
+        self._head_bytes, self._tail = 0, b""
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

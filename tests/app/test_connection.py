@@ -18,7 +18,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from uvicorn.server import ServerState
 
-from app.connection import ServingProtocol, refusal
+from app.connection import MAX_HEADER_BYTES, ServingProtocol, refusal
 from tests.support import Service, connect, read_response
 
 HEAD_TIMEOUT = 1.0
@@ -107,6 +107,9 @@ class RecordingTransport(asyncio.Transport):
     def is_closing(self) -> bool:
         return self.closed
 
+    def can_write_eof(self) -> bool:
+        return False  # a refusal then closes at once (no lingering close to wait for)
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
 
@@ -117,8 +120,8 @@ class RecordingTransport(asyncio.Transport):
         pass
 
 
-def writes_for(request: bytes) -> tuple[list[bytes], bool]:
-    """The writes (and whether the connection was closed) of a ServingProtocol answering `request`."""
+def writes_for(*reads: bytes) -> tuple[list[bytes], bool]:
+    """The writes (and whether the connection was closed) of a ServingProtocol answering `reads`, one read each."""
 
     async def stream() -> AsyncIterator[bytes]:
         yield b"part one,"
@@ -138,11 +141,12 @@ def writes_for(request: bytes) -> tuple[list[bytes], bool]:
         protocol = ServingProtocol(config=config, server_state=ServerState(), app_state={})
         transport = RecordingTransport()
         protocol.connection_made(transport)
-        protocol.data_received(request)
-        for _ in range(100):
-            await asyncio.sleep(0.01)
-            if protocol.cycle is not None and protocol.cycle.response_complete:
-                break
+        for data in reads:
+            protocol.data_received(data)
+            for _ in range(100):
+                await asyncio.sleep(0.01)
+                if transport.closed or (protocol.cycle is not None and protocol.cycle.response_complete):
+                    break
         closed = transport.closed
         protocol.connection_lost(None)
         return transport.writes, closed
@@ -167,3 +171,30 @@ def test_a_streamed_response_is_written_as_it_comes() -> None:
     writes, _ = writes_for(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
     assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and b"transfer-encoding: chunked" in writes[0]
     assert len(writes) >= 3 and b"part one," in writes[1]  # the head went out before the first chunk
+
+
+# --- the head cap counts raw bytes, whatever the reads look like ---
+
+
+def test_a_huge_head_in_one_read_is_431_and_never_reaches_the_app() -> None:
+    writes, closed = writes_for(b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 200_000 + b"\r\n\r\n")
+    assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 431 ") and b"HeadersTooLarge" in writes[0]
+    assert closed and b"hello" not in writes[0]
+
+
+def test_a_head_just_under_the_cap_split_at_its_end_is_answered() -> None:
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: "
+    head += b"a" * (MAX_HEADER_BYTES - len(head) - 4) + b"\r\n\r\n"  # exactly the cap
+    writes, closed = writes_for(head[:-2], head[-2:])  # CRLF CRLF straddles the two reads
+    assert writes[0].startswith(b"HTTP/1.1 200 OK") and not closed
+    writes, closed = writes_for(head[:-4] + b"a\r\n\r\n")  # one byte over
+    assert writes[0].startswith(b"HTTP/1.1 431 ") and closed
+
+
+def test_a_big_body_and_a_second_request_in_the_same_reads_are_not_a_head() -> None:
+    body = b"x" * 200_000
+    post = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    writes, closed = writes_for(post)
+    assert writes[0].startswith(b"HTTP/1.1 405 ") and not closed  # the app answered (no POST route): not a 431
+    writes, closed = writes_for(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert [w[:15] for w in writes] == [b"HTTP/1.1 200 OK"] * 2 and not closed

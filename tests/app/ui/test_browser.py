@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import create_engine
 
 from app.contract import FEATURES
@@ -47,7 +48,12 @@ class Visit:
         return response
 
     def screenshot(self, name: str) -> None:
-        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+        """A full-page PNG in the test's output folder (the pages are asserted elsewhere: this is the artefact)."""
+        path = str(self.shots / f"{name}.png")
+        try:
+            self.page.screenshot(path=path, full_page=True, animations="disabled", timeout=10_000)
+        except PlaywrightTimeout:  # headless chromium now and then never answers a capture (seen once in CI)
+            self.page.screenshot(path=path, full_page=True, animations="disabled", timeout=30_000)
 
     def listed(self) -> list[str]:
         """The commit ids of the repository page's rows, top to bottom."""
