@@ -34,17 +34,10 @@ sys.path.insert(0, str(ROOT))
 from app.contract import FEATURES  # noqa: E402
 from bench.machine import append, table  # noqa: E402
 from bench.replicas import free_port, wait_for  # noqa: E402
+from bench.service import train_champion  # noqa: E402
 
 LIMIT = 8
 COMMIT = dict.fromkeys(FEATURES, 1.0)
-
-
-def train(models: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "training", "train", "--data", str(ROOT.parent / "shared" / "data" / "commits"),
-         "--models", str(models), "--budget", "2", "--family", "logistic_regression", "--json"],
-        check=True, capture_output=True, cwd=ROOT,
-    )  # fmt: skip
 
 
 def start(models: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -181,7 +174,7 @@ def main() -> None:
         models = args.models
         if models is None:
             models = work / "models"
-            train(models)
+            train_champion(models)
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         flood = orjson.dumps(COMMIT | {f"k{i}": 1 for i in range(250_000)})
         cpu, status, size = refusal_cpu(models, work, flood)

@@ -16,9 +16,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +36,7 @@ from app.monitoring.store import Store
 from app.monitoring.tables import resolve_labels
 from bench.machine import append, table
 from bench.monitoring import prepare_models, resample, wrk
+from bench.service import Service
 
 ROOT = Path(__file__).resolve().parents[1]
 URL = os.environ.get("COMMITRISK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -116,40 +114,23 @@ def queries(store: Store, now: float) -> dict[str, Callable[[], Any]]:
     }
 
 
-class Server:
-    """One uvicorn worker logging to a PostgreSQL schema (search_path), the monitoring job off."""
-
-    def __init__(self, models: Path, schema: str, partition: str) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = os.environ | {
-            "COMMITRISK_MODELS_DIR": str(models),
-            "COMMITRISK_DATABASE_URL": f"{URL}?options=-csearch_path%3D{schema}",
-            "COMMITRISK_LOG_PARTITION": partition,
-            "COMMITRISK_MONITORING_JOB": "false",
-            "COMMITRISK_DRIFT_INTERVAL_SECONDS": "86400",
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:create_app_from_env", "--factory", "--port",
-             str(self.port), "--no-access-log", "--log-level", "warning"],
-            env=env, cwd=ROOT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                ready = httpx.get(f"{self.url}/health/ready")
-                if ready.status_code == 200 and "up" in ready.text:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"{self.url} did not become ready")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=60)
+def start_server(models: Path, work: Path, schema: str, partition: str) -> Service:
+    """One worker logging to a PostgreSQL schema (search_path), the monitoring job off; returns once the log is up."""
+    env = {
+        "COMMITRISK_DATABASE_URL": f"{URL}?options=-csearch_path%3D{schema}",
+        "COMMITRISK_LOG_PARTITION": partition,
+        "COMMITRISK_MONITORING_JOB": "false",
+        "COMMITRISK_DRIFT_INTERVAL_SECONDS": "86400",
+    }
+    server = Service(models, work, env=env).start()
+    server.wait(seconds=120)
+    deadline = time.monotonic() + 120
+    while "up" not in httpx.get(f"{server.url}/health/ready").text:  # ready to score first; the log right after
+        if time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"{server.url}: the database never came up:\n{server.log()}")
+        time.sleep(0.3)
+    return server
 
 
 def throughput(models: Path, schemas: dict[str, tuple[str, str]], args: argparse.Namespace) -> str:
@@ -160,7 +141,8 @@ def throughput(models: Path, schemas: dict[str, tuple[str, str]], args: argparse
             'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
             f"wrk.body = {json.dumps(json.dumps(commit))}\n"
         )
-        servers = {name: Server(models, schema, partition) for name, (schema, partition) in schemas.items()}
+        work = Path(tmp)
+        servers = {name: start_server(models, work, schema, part) for name, (schema, part) in schemas.items()}
         runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in servers}
         try:
             for server in servers.values():

@@ -32,6 +32,7 @@ from app.contract import FEATURES, REFERENCE_FILE
 from app.monitoring.drift import run_drift_job
 from app.monitoring.store import Store
 from bench.machine import append, table
+from bench.service import train_champion
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITS = ROOT.parent / "shared" / "data" / "commits"
@@ -50,11 +51,7 @@ def prepare_models(target: Path, source: Path | None) -> Path:
     """A models dir whose champion has a 5,000-row reference sample (trained here when none is given)."""
     if source is None:
         source = target.parent / "trained"
-        subprocess.run(
-            [sys.executable, "-m", "training", "train", "--data", str(COMMITS), "--models", str(source),
-             "--budget", "2", "--family", "logistic_regression", "--json"],
-            check=True, capture_output=True,
-        )  # fmt: skip
+        train_champion(source)
     version = (source / "champion").read_text().strip()
     shutil.copytree(source / version, target / version)
     (target / "champion").write_text(f"{version}\n")

@@ -68,18 +68,7 @@ class Service:
     def worker_pids(self) -> list[int]:
         """The processes that serve: the server itself, or uvicorn's spawned workers (sorted)."""
         assert self.process is not None
-        if self.workers == 1:
-            return [self.process.pid]
-        found = []
-        for status in Path("/proc").glob("[0-9]*/status"):
-            try:
-                text, command = status.read_text(), (status.parent / "cmdline").read_bytes()
-            except OSError:
-                continue
-            child = re.search(rf"PPid:\s+{self.process.pid}\n", text) is not None
-            if child and b"spawn_main" in command and b"resource_tracker" not in command:
-                found.append(int(status.parent.name))
-        return sorted(found)
+        return [self.process.pid] if self.workers == 1 else sorted(spawned_workers(self.process.pid))
 
     def kill_worker(self) -> int:
         """`kill -9` one worker (the supervisor restarts it); its pid."""
@@ -109,6 +98,29 @@ class Service:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         return self.process.returncode
+
+
+def train_champion(models: Path) -> None:
+    """Version 1 in `models`: logistic regression on the pooled shared data (a quick, real champion to serve)."""
+    subprocess.run(
+        [sys.executable, "-m", "training", "train", "--data", str(ROOT.parent / "shared" / "data" / "commits"),
+         "--models", str(models), "--budget", "2", "--family", "logistic_regression", "--json"],
+        check=True, capture_output=True, cwd=ROOT,
+    )  # fmt: skip
+
+
+def spawned_workers(supervisor: int) -> set[int]:
+    """The pids of uvicorn's spawned worker processes of `supervisor` (not multiprocessing's resource tracker)."""
+    found = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text, command = status.read_text(), (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        child = re.search(rf"PPid:\s+{supervisor}\n", text) is not None
+        if child and b"spawn_main" in command and b"resource_tracker" not in command:
+            found.add(int(status.parent.name))
+    return found
 
 
 def rss_mb(pid: int) -> float:

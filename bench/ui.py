@@ -35,20 +35,12 @@ from app.contract import FEATURES  # noqa: E402
 from bench.machine import append, table  # noqa: E402
 from bench.monitoring import resample, wrk  # noqa: E402
 from bench.replicas import free_port, wait_for  # noqa: E402
+from bench.service import train_champion  # noqa: E402
 
 POSTGRES = os.environ.get("COMMITRISK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BENCH_DB = "commitrisk_bench_ui"
 DAY = 86_400.0
 TARGET_MS = 150.0
-
-
-def train(models: Path) -> None:
-    """Version 1: logistic regression on the pooled shared data (a quick, real champion)."""
-    subprocess.run(
-        [sys.executable, "-m", "training", "train", "--data", str(ROOT.parent / "shared" / "data" / "commits"),
-         "--models", str(models), "--budget", "2", "--family", "logistic_regression", "--json"],
-        check=True, capture_output=True, cwd=ROOT,
-    )  # fmt: skip
 
 
 def fill(url: str, models: Path, rows: int, repositories: int, now: float) -> dict[str, Any]:
@@ -293,7 +285,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         models = work / "models"
-        train(models)
+        train_champion(models)
         if args.only != "postgresql":
             sections.append(run("SQLite", f"sqlite:///{work / 'log.db'}", models, args, work))
         if args.only != "sqlite":

@@ -32,6 +32,7 @@ from app.contract import FEATURES, MANIFEST_FILE, MODEL_FILE, ModelManifest
 from bench.proxy import TcpProxy as TcpProxy
 from bench.replicas import free_port as free_port
 from bench.replicas import wait_for as wait_for
+from bench.service import spawned_workers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -710,16 +711,7 @@ class Service:
 
     def workers(self) -> set[int]:
         """The pids of uvicorn's worker processes (children of the supervisor running the app)."""
-        found = set()
-        for status in Path("/proc").glob("[0-9]*/status"):
-            try:
-                text, cmdline = status.read_text(), (status.parent / "cmdline").read_bytes()
-            except OSError:
-                continue
-            child = re.search(rf"PPid:\s+{self.process.pid}\n", text) is not None
-            if child and b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
-                found.add(int(status.parent.name))
-        return found
+        return spawned_workers(self.process.pid)
 
     def status_500s(self) -> float:
         """How many 500 answers /metrics counts (the fault suite's target: none)."""
