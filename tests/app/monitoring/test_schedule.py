@@ -133,11 +133,14 @@ def test_the_thread_shows_stored_results_at_once_and_stop_joins_it(parts: Parts)
 
 def test_stop_terminates_a_running_job_instead_of_waiting(tmp_path: Path, reference_models: Path) -> None:
     parts = Parts(Settings(models_dir=reference_models, database_url=f"sqlite:///{tmp_path / 'm.db'}"))
+    # Only this schedule's child: an earlier test in the same pytest worker may have left one that is still dying.
+    before = {child.pid for child in multiprocessing.active_children()}
     future = parts.schedule.job()
     deadline = time.monotonic() + 30
-    while not multiprocessing.active_children() and time.monotonic() < deadline:
+    children: list[multiprocessing.process.BaseProcess] = []
+    while not children and time.monotonic() < deadline:
         time.sleep(0.01)
-    children = multiprocessing.active_children()
+        children = [child for child in multiprocessing.active_children() if child.pid not in before]
     assert children
     parts.close()
     for child in children:
