@@ -7,9 +7,10 @@ every worker writes its samples to files there and `exposition` merges them (Mul
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
@@ -25,6 +26,8 @@ PROBABILITY_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 RELOAD_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # prometheus-client's file of one live-mode gauge of one process, e.g. `gauge_livesum_4242.db`.
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_([0-9]+)\.db")
+# The prediction log's per-process gauge of rows answered but not yet written (app/monitoring/gauges.py).
+UNWRITTEN = "commitrisk_prediction_log_unwritten_rows"
 
 
 class ServiceMetrics:
@@ -117,25 +120,29 @@ class ServiceMetrics:
             self.model_info.labels(str(previous.version), previous.manifest.model_type).set(0)
         self.model_info.labels(str(current.version), current.manifest.model_type).set(1)
 
-    def exposition(self) -> tuple[bytes, str]:
-        """The text exposition (merged over worker processes in multiprocess mode) and its media type."""
+    def exposition(self, on_lost: Callable[[float], None] | None = None) -> tuple[bytes, str]:
+        """The text exposition (merged over worker processes in multiprocess mode) and its media type.
+
+        `on_lost(rows)`: called first with the unwritten prediction rows of each worker found dead.
+        """
         directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if directory:
             from prometheus_client import multiprocess
 
-            forget_dead_processes(directory)
+            forget_dead_processes(directory, on_lost)
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged)
             return generate_latest(merged), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-def forget_dead_processes(directory: str) -> list[int]:
+def forget_dead_processes(directory: str, on_lost: Callable[[float], None] | None = None) -> list[int]:
     """Drop the live gauges (in flight, model info) of processes that no longer exist; return their pids.
 
     A worker that exits cleanly does this in its shutdown (`mark_process_dead`); one that is SIGKILLed (OOM, a
     hung worker killed by uvicorn's supervisor) never runs it, and its last values would be summed forever.
-    Its counters and histograms stay: what it counted happened.
+    Its counters and histograms stay: what it counted happened. The prediction rows it had answered but not
+    written died with it: `on_lost(rows)` counts them, exactly once however many workers scrape at the same time.
     """
     from prometheus_client import multiprocess
 
@@ -144,10 +151,33 @@ def forget_dead_processes(directory: str) -> list[int]:
         found = _LIVE_GAUGE_FILE.fullmatch(name)
         if found is not None and not _alive(int(found[1])):
             dead.add(int(found[1]))
-    for pid in dead:
+    for pid in sorted(dead):
+        lost = _claim_unwritten(directory, pid)
+        if lost and on_lost is not None:
+            on_lost(lost)
         with contextlib.suppress(FileNotFoundError):  # another worker's scrape may remove them first
             multiprocess.mark_process_dead(pid, directory)
     return sorted(dead)
+
+
+def _claim_unwritten(directory: str, pid: int) -> float:
+    """The unwritten rows in dead `pid`'s livesum file, read by whoever renames the file first (0 for the others)."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    source = os.path.join(directory, f"gauge_livesum_{pid}.db")
+    claimed = f"{source}.lost-{os.getpid()}"  # not `*.db`: never merged by a concurrent scrape
+    try:
+        os.rename(source, claimed)  # atomic: one scraper wins
+    except FileNotFoundError:
+        return 0.0
+    try:
+        return sum(
+            value
+            for key, value, _, _ in MmapedDict.read_all_values_from_file(claimed)
+            if json.loads(key)[0] == UNWRITTEN
+        )
+    finally:
+        os.remove(claimed)
 
 
 def _alive(pid: int) -> bool:

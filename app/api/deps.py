@@ -148,6 +148,5 @@ def redactor(request: Request) -> Callable[[str], str]:
 ServicesDep = Annotated[Services, Depends(services_of)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
-MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 MonitoringDep = Annotated[Monitoring, Depends(get_monitoring)]
 AdminDep = Annotated[None, Depends(require_admin)]

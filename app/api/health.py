@@ -11,8 +11,9 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from app.api.deps import MetricsDep, ServicesDep
+from app.api.deps import ServicesDep
 from app.errors import ModelNotReady
+from app.monitoring.writer import WORKER_LOST
 from app.schemas import ErrorOut
 
 router = APIRouter()  # tags per route: /metrics belongs to "monitoring" in the OpenAPI schema
@@ -40,7 +41,8 @@ async def ready(services: ServicesDep) -> dict[str, Any]:
 
 
 @router.get("/metrics", tags=["monitoring"], summary="Prometheus exposition")
-async def prometheus(metrics: MetricsDep) -> Response:
+async def prometheus(services: ServicesDep) -> Response:
     """Every `commitrisk_*` family in the text format (merged over the workers in multiprocess mode)."""
-    body, media_type = metrics.exposition()
+    lost = services.monitoring.metrics.log_dropped.labels(WORKER_LOST)
+    body, media_type = services.metrics.exposition(on_lost=lost.inc)
     return Response(body, media_type=media_type)

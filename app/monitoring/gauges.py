@@ -11,6 +11,7 @@ from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from app.metrics import UNWRITTEN
 from app.monitoring.job import DATA_QUALITY, PERFORMANCE
 from app.monitoring.store import Store
 from app.monitoring.writer import DROP_REASONS
@@ -36,6 +37,11 @@ class MonitoringMetrics:
         )
         for reason in DROP_REASONS:
             self.log_dropped.labels(reason)  # zeros from the start: increase() sees the first drop
+        # Per process, so a killed worker's rows can still be counted: its file outlives it (app/metrics.py).
+        self.log_unwritten = Gauge(
+            UNWRITTEN, "Predictions answered but not yet written or counted as dropped (queued or being written)",
+            registry=r, multiprocess_mode="livesum",
+        )  # fmt: skip
         self.database_up = Gauge(
             "commitrisk_database_up", "1 while the monitoring database answers (the minimum over live workers)",
             registry=r, multiprocess_mode="livemin",

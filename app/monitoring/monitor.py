@@ -49,6 +49,7 @@ class Monitoring:
             on_write=self.metrics.log_written.inc,
             availability=self.availability,
             retry_seconds=settings.database_check_seconds,
+            on_unwritten=self.metrics.log_unwritten.inc,
         )
         self.schedule = Schedule(settings, self.store, self.metrics, schema, self.availability)
 

@@ -155,6 +155,7 @@ class PredictionLog:
         on_write: Callable[[int], None] | None = None,
         availability: Availability | None = None,
         retry_seconds: float = 1.0,
+        on_unwritten: Callable[[int], None] | None = None,
     ) -> None:
         self.store = store
         self.max_rows = max_rows
@@ -167,6 +168,9 @@ class PredictionLog:
         self._ready = threading.Condition(threading.Lock())
         self._on_drop = on_drop
         self._on_write = on_write
+        # Prediction rows accepted and not yet settled (written or dropped), as deltas: a gauge that outlives a
+        # killed worker, so its loss is still counted (app/metrics.py, `forget_dead_processes`).
+        self._on_unwritten = on_unwritten
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.writer = LogWriter(store, self._stop, self._written, self._drop, availability, retry_seconds)
@@ -189,9 +193,14 @@ class PredictionLog:
                 self._entries.append(entry)
                 self._pending += rows
                 self._ready.notify()
-        if not accepted and isinstance(entry, PredictionBatch):
-            # A queue full because the database is down is the outage's loss, not the traffic's.
-            self._drop(rows, CLOSED if closed else QUEUE_FULL if self.writer.database_up else DATABASE_UNAVAILABLE)
+        if isinstance(entry, PredictionBatch):
+            if accepted:
+                if self._on_unwritten is not None:
+                    self._on_unwritten(rows)
+            else:
+                # A queue full because the database is down is the outage's loss, not the traffic's.
+                reason = CLOSED if closed else QUEUE_FULL if self.writer.database_up else DATABASE_UNAVAILABLE
+                self._count_drop(rows, reason)
         return accepted
 
     def pending(self) -> int:
@@ -211,13 +220,21 @@ class PredictionLog:
         while batch := self._take(block=False):
             self._write(batch)
 
-    def _drop(self, n: int, reason: str) -> None:
+    def _count_drop(self, n: int, reason: str) -> None:
         self.dropped += n
         if self._on_drop is not None:
             self._on_drop(n, reason)
 
+    def _drop(self, n: int, reason: str) -> None:
+        """Accepted rows the writer could not write."""
+        self._count_drop(n, reason)
+        if self._on_unwritten is not None:
+            self._on_unwritten(-n)
+
     def _written(self, n: int) -> None:
         self.written += n
+        if self._on_unwritten is not None:
+            self._on_unwritten(-n)
         if self._on_write is not None:
             self._on_write(n)
 

@@ -32,7 +32,10 @@ QUEUE_FULL = "queue_full"  # more rows queued than COMMITRISK_LOG_QUEUE_SIZE whi
 DATABASE_UNAVAILABLE = "database_unavailable"  # the queue filled during an outage, or shutdown came first
 REFUSED = "refused"  # the database refused this one row (its neighbours were written)
 CLOSED = "closed"  # answered after the log was closed (shutdown)
-DROP_REASONS = (QUEUE_FULL, DATABASE_UNAVAILABLE, REFUSED, CLOSED)
+# The worker died (SIGKILL, OOM) with these rows queued or in an unfinished transaction: counted by the worker
+# whose /metrics scrape first finds it dead (app/metrics.py, `forget_dead_processes`).
+WORKER_LOST = "worker_lost"
+DROP_REASONS = (QUEUE_FULL, DATABASE_UNAVAILABLE, REFUSED, CLOSED, WORKER_LOST)
 
 
 @dataclass(frozen=True, slots=True)

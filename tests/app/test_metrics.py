@@ -109,3 +109,41 @@ def test_the_live_gauges_of_a_dead_process_are_dropped(tmp_path: Path) -> None:
     finally:
         alive.kill()
         alive.wait()
+
+
+LOST_WORKER = """
+import os
+from prometheus_client import CollectorRegistry
+from app.metrics import ServiceMetrics
+from app.monitoring.gauges import MonitoringMetrics
+registry = CollectorRegistry()
+ServiceMetrics(registry).in_flight.inc()
+MonitoringMetrics(registry).log_unwritten.inc(7)  # answered, queued, never written: then killed
+print(os.getpid(), flush=True)
+os._exit(0)
+"""
+
+
+def test_a_dead_workers_unwritten_rows_are_counted_once_however_many_scrape(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    run = [sys.executable, "-c", LOST_WORKER]
+    dead = int(subprocess.run(run, env=env, cwd=REPO, capture_output=True, text=True, check=True).stdout)
+    lost: list[float] = []
+    assert forget_dead_processes(str(tmp_path), lost.append) == [dead]
+    assert forget_dead_processes(str(tmp_path), lost.append) == []  # a second scrape finds nothing to count
+    assert lost == [7.0]
+    assert not [name for name in os.listdir(tmp_path) if "livesum" in name]  # the claimed file is gone too
+
+
+def test_forgetting_counts_only_the_dead(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    code = LOST_WORKER.replace("os._exit(0)", "import time; time.sleep(60)")
+    alive = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert alive.stdout is not None
+        int(alive.stdout.readline())
+        lost: list[float] = []
+        assert forget_dead_processes(str(tmp_path), lost.append) == [] and lost == []
+    finally:
+        alive.kill()
+        alive.wait()

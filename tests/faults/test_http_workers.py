@@ -1,6 +1,7 @@
 """A worker SIGKILLed under `--workers 2` (OOM killer, a hung worker): uvicorn's supervisor starts another,
-/metrics forgets the dead one's live gauges instead of summing its last values forever, and the monitoring job's
-child process of the dead worker exits with it instead of idling as an orphan."""
+/metrics forgets the dead one's live gauges instead of summing its last values forever, counts the prediction rows
+it died holding as dropped (`worker_lost`), and the monitoring job's child process of the dead worker exits with
+it instead of idling as an orphan."""
 
 from __future__ import annotations
 
@@ -57,6 +58,50 @@ def test_a_killed_worker_leaves_no_live_series_behind(tmp_path: Path) -> None:
     finally:
         for sock in held:
             sock.close()
+        server.stop()
+
+
+def sample(text: str, name: str) -> float:
+    """The value of the one unlabelled sample `name` (or with labels: the whole `name{…}` prefix) in `text`."""
+    return float(re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)[1])  # type: ignore[index]
+
+
+def unwritten_of(directory: Path, pid: int) -> float:
+    """The prediction rows worker `pid` holds unwritten, read from its live gauge file (as a scrape would)."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    path = directory / f"gauge_livesum_{pid}.db"
+    values = MmapedDict.read_all_values_from_file(str(path))
+    return sum(value for key, value, _, _ in values if "commitrisk_prediction_log_unwritten_rows" in key)
+
+
+def test_the_rows_a_killed_worker_held_are_counted_as_lost(tmp_path: Path) -> None:
+    # The database is down, so every answered prediction waits in its worker's queue (bounded, 50,000 rows).
+    models = tmp_path / "models"
+    build_model_version(models, 1)
+    down = f"sqlite:///{tmp_path / 'missing' / 'p.db'}"
+    server = Service(models, tmp_path, workers=2, COMMITRISK_DATABASE_URL=down)
+    try:
+        answered = 0
+        for _ in range(40):  # a new connection each: the kernel spreads them over both workers
+            with httpx.Client() as client:
+                assert client.post(f"{server.url}/predict", json=COMMIT).status_code == 200
+            answered += 1
+        directory = tmp_path / f"prometheus-{server.url.rsplit(':', 1)[1]}"
+        held = {pid: unwritten_of(directory, pid) for pid in server.workers()}
+        assert sum(held.values()) == answered
+        victim = max(held, key=lambda pid: held[pid])
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: victim not in server.workers() and len(server.workers()) == 2, "a replacement worker", 60)
+        text = httpx.get(f"{server.url}/metrics", timeout=10).text
+        lost = sample(text, 'commitrisk_prediction_log_dropped_total{reason="worker_lost"}')
+        assert lost == held[victim] > 0
+        assert lost + sample(text, "commitrisk_prediction_log_unwritten_rows") == answered  # nothing unaccounted
+        for _ in range(5):  # later scrapes, by either worker, count it once
+            again = httpx.get(f"{server.url}/metrics", timeout=10).text
+            assert sample(again, 'commitrisk_prediction_log_dropped_total{reason="worker_lost"}') == lost
+        assert server.status_500s() == 0
+    finally:
         server.stop()
 
 

@@ -233,3 +233,21 @@ def test_starting_the_writer_lowers_the_switch_interval_never_raises_it(store: S
         log.close()
     finally:
         sys.setswitchinterval(before)
+
+
+def test_unwritten_rows_rise_on_accept_and_fall_as_rows_are_written_or_dropped(store: Store) -> None:
+    # The deltas feed a per-process gauge that outlives a killed worker (app/metrics.py counts it as lost).
+    unwritten: list[int] = []
+    log = PredictionLog(store, max_rows=10, on_unwritten=unwritten.append)  # writer not started
+    for i in range(4):
+        log.submit(record(i * 10, rows=3))  # 3 + 3 + 3 accepted; the 4th would exceed 10 rows
+    assert sum(unwritten) == 9 == log.pending()
+    assert log.dropped == 3  # refused at the door: never counted as unwritten
+    poison = replace(record(100), probabilities=np.array([np.nan]))
+    if store.engine.dialect.name == "postgresql":
+        poison = replace(record(100), commit_ids=["a\x00b"])
+    log.submit(poison)  # accepted (10 rows), then refused by the database
+    assert sum(unwritten) == 10
+    log.close()
+    assert log.written == 9 and log.dropped == 4
+    assert sum(unwritten) == 0 and all(n > 0 for n in unwritten[:4]) and min(unwritten) < 0
