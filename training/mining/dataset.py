@@ -92,10 +92,12 @@ def mine(
     progress: bool = False,
     note: Note = _quiet,
     checkpoint: int | None = None,
+    checkpointed: Callable[[Path], None] | None = None,
 ) -> MineResult:
     """Mine `repo_path` into the CSV `out`, continuing from `state_path` when it holds a compatible state.
 
-    `checkpoint`: also save the state every that many commits, so a killed run continues from the last one.
+    `checkpoint`: also save the state every that many commits, so a killed run continues from the last one;
+    `checkpointed` hears the state file's path after each of those saves (fleet mining copies it to a bucket).
     """
     try:
         since_ts = parse_since(since) if since else None
@@ -127,7 +129,7 @@ def mine(
         began = time.perf_counter()
         save: Checkpoint | None = None
         if checkpoint is not None and state_path is not None:
-            save = functools.partial(save_state, state_path)
+            save = functools.partial(_checkpoint, state_path, checkpointed)
         walked = walk_all(repo, state, starts, workers, state_path is not None, progress, note, save, checkpoint)
         seconds = time.perf_counter() - began
         repo_id = repository_id or repository_name(repo)
@@ -142,6 +144,12 @@ def mine(
     except OSError as exc:  # unwritable output or state file, full disk, …
         raise MiningError(f"{exc.filename or out}: {exc.strerror or exc}") from exc
     return MineResult(walked, written, seconds, empty=not starts)
+
+
+def _checkpoint(path: Path, checkpointed: Callable[[Path], None] | None, state: MiningState) -> None:
+    save_state(path, state)
+    if checkpointed is not None:
+        checkpointed(path)
 
 
 def walk_all(

@@ -6,6 +6,7 @@ Layout of the data folder (`--out-dir`), one set of files per repository id:
     .fleet/<id>.json    written last: the refs and options it was mined at; while they hold, the id is skipped
     .fleet/<id>.log     the run's messages (written by the launcher)
     .repos/<id>.git     bare clones of URL entries (the default cache), fetched on every later run
+The same files (clones aside) under `s3://BUCKET/PREFIX/` when the folder is a bucket (bucket.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -99,14 +101,19 @@ def _done_as(tips: list[str], options: FleetOptions) -> dict[str, object]:
     return {"tips": tips, "options": kept}
 
 
-def is_done(out_dir: Path, repository_id: str, tips: list[str], options: FleetOptions) -> bool:
-    """True when the id's CSV was written at exactly these refs with these options (nothing to do)."""
+def marker_holds(marker: Path, tips: list[str], options: FleetOptions) -> bool:
+    """True when the marker file says its CSV was written at exactly these refs with these options."""
     try:
-        marker = json.loads(marker_path(out_dir, repository_id).read_text(encoding="utf-8"))
+        content = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    done = {k: marker.get(k) for k in ("tips", "options")}
-    return done == _done_as(tips, options) and (out_dir / f"{repository_id}.csv").is_file()
+    return {k: content.get(k) for k in ("tips", "options")} == _done_as(tips, options)
+
+
+def is_done(out_dir: Path, repository_id: str, tips: list[str], options: FleetOptions) -> bool:
+    """True when the id's CSV was written at exactly these refs with these options (nothing to do)."""
+    holds = marker_holds(marker_path(out_dir, repository_id), tips, options)
+    return holds and (out_dir / f"{repository_id}.csv").is_file()
 
 
 def _write_marker(path: Path, content: dict[str, object]) -> None:
@@ -125,21 +132,42 @@ class EntryOutcome:
     result: MineResult | None
 
 
+def checkout(entry: FleetEntry, cache: Path) -> Path:
+    """The repository to mine: a URL cloned or fetched into `cache`, a path as it is."""
+    return local_copy(entry.source, cache, entry.repository_id) if is_url(entry.source) else Path(entry.source)
+
+
+def tips_of(repo_path: Path, options: FleetOptions) -> list[str]:
+    """The commits the walk starts from (what the marker records)."""
+    return sorted(str(oid) for oid in start_points(open_repository(repo_path), options.refs))
+
+
+def mine_files(
+    repo_path: Path,
+    out_dir: Path,
+    repository_id: str,
+    options: FleetOptions,
+    tips: list[str],
+    checkpointed: Callable[[Path], None] | None = None,
+) -> MineResult:
+    """Mine into `<id>.csv` and `<id>.csv.state` of `out_dir` (from that state), then write the marker last."""
+    out = out_dir / f"{repository_id}.csv"
+    result = mine(
+        repo_path, out, since=options.since, refs=options.refs, state_path=out.with_name(out.name + ".state"),
+        labels=options.labels, fix_rule=options.fix_rule, szz=options.szz, repository_id=repository_id,
+        workers=options.workers, checkpoint=options.checkpoint, checkpointed=checkpointed,
+    )  # fmt: skip
+    content = _done_as(tips, options) | {"walked": result.walked, "rows": result.written, "seconds": result.seconds}
+    _write_marker(marker_path(out_dir, repository_id), content)
+    return result
+
+
 def mine_entry(entry: FleetEntry, out_dir: Path, options: FleetOptions, cache: Path | None = None) -> EntryOutcome:
     """Clone or fetch the entry (URLs), then mine it into `out_dir` unless done at today's refs; resumes from the
     checkpointed state of a killed run. MiningError (one line) for anything wrong with this repository."""
     name = entry.repository_id
-    url = is_url(entry.source)
-    repo_path = local_copy(entry.source, cache or out_dir / CACHE, name) if url else Path(entry.source)
-    tips = sorted(str(oid) for oid in start_points(open_repository(repo_path), options.refs))
+    repo_path = checkout(entry, cache or out_dir / CACHE)
+    tips = tips_of(repo_path, options)
     if is_done(out_dir, name, tips, options):
         return EntryOutcome(name, True, None)
-    out = out_dir / f"{name}.csv"
-    result = mine(
-        repo_path, out, since=options.since, refs=options.refs, state_path=out.with_name(out.name + ".state"),
-        labels=options.labels, fix_rule=options.fix_rule, szz=options.szz, repository_id=name,
-        workers=options.workers, checkpoint=options.checkpoint,
-    )  # fmt: skip
-    content = _done_as(tips, options) | {"walked": result.walked, "rows": result.written, "seconds": result.seconds}
-    _write_marker(marker_path(out_dir, name), content)
-    return EntryOutcome(name, False, result)
+    return EntryOutcome(name, False, mine_files(repo_path, out_dir, name, options, tips))

@@ -38,7 +38,7 @@ class JobOutcome:
         return self.walked / self.seconds if self.seconds > 0 else 0.0
 
 
-def index_command(repos: Path, out_dir: Path, index: int, options: FleetOptions, cache: Path | None) -> list[str]:
+def index_command(repos: Path, out_dir: str | Path, index: int, options: FleetOptions, cache: Path | None) -> list[str]:
     """The command mining entry `index` of the list: the Indexed Job pod's, plus --json for the outcome."""
     command = [sys.executable, "-m", "training", "mine", "--repos", str(repos), "--out-dir", str(out_dir),
                "--index", str(index), "--json", "--no-progress", "--refs", options.refs,
@@ -84,17 +84,22 @@ def run_one(command: list[str], entry: FleetEntry, log: Path) -> JobOutcome:
 def run_fleet(
     repos: Path,
     entries: list[FleetEntry],
-    out_dir: Path,
+    out_dir: str | Path,
     options: FleetOptions,
     jobs: int,
     cache: Path | None = None,
     done: Callable[[JobOutcome], None] = lambda _outcome: None,
+    logs: Path | None = None,
 ) -> list[JobOutcome]:
-    """Mine every entry, `jobs` processes at a time; outcomes in list order (`done` hears each as it ends)."""
+    """Mine every entry, `jobs` processes at a time; outcomes in list order (`done` hears each as it ends).
+
+    `out_dir` is a folder or an `s3://` URL (passed on as it is); `logs` is the local folder whose `.fleet/`
+    gets each process's messages (default: `out_dir`, which must then be a folder).
+    """
 
     def one(index: int) -> JobOutcome:
         entry = entries[index]
-        log = out_dir / MARKERS / f"{entry.repository_id}.log"
+        log = (logs or Path(out_dir)) / MARKERS / f"{entry.repository_id}.log"
         outcome = run_one(index_command(repos, out_dir, index, options, cache), entry, log)
         done(outcome)
         return outcome

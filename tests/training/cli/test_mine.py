@@ -177,7 +177,8 @@ def test_an_unreachable_url_exits_1_so_the_job_retries_it(tmp_path: Path) -> Non
      (["--out-dir", "d"], "error: --out-dir: only with --repos FILE"),
      (["--index", "0"], "error: --index: only with --repos FILE"),
      (["--json"], "error: --json: only with --repos FILE"),
-     (["--repos", "missing.txt", "--out-dir", "d"], "error: missing.txt: No such file or directory")],
+     (["--repos", "missing.txt", "--out-dir", "d"], "error: missing.txt: No such file or directory"),
+     (["--repos", "r.txt", "--out-dir", "s3:///x"], "error: --out-dir: 's3:///x' names no bucket")],
 )  # fmt: skip
 def test_fleet_options_that_do_not_fit_are_one_line_errors(args: list[str], message: str) -> None:
     code, _, stderr = mine(*args)
