@@ -84,3 +84,7 @@ class RequestTimeout(CommitRiskError):
 
 class Overloaded(CommitRiskError):
     """This process is already serving its configured maximum of concurrent requests; retry shortly."""
+
+
+class PagesUnavailable(CommitRiskError):
+    """The worker's page process cannot be reached or started right now; the next page request starts it again."""

@@ -27,6 +27,7 @@ from app.services import Services
 from app.settings import Settings
 from app.shadow import ShadowMetrics, ShadowSink
 from app.ui import pages
+from app.ui.process import PageProcess
 
 log = logging.getLogger("commitrisk.main")
 
@@ -94,15 +95,15 @@ def build_services(settings: Settings) -> Services:
 
 
 def lifespan_of(
-    services: Services, ui: pages.Pages
+    services: Services, ui: pages.Pages, page_process: PageProcess | None = None, pages_only: bool = False
 ) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
-    """The app's one lifespan: monitoring (log writer + job schedule), the pointer follower and the heap trim run
-    with it; shutdown stops those two and the loader thread, waits for the pages' cache refreshes, flushes the log,
-    and drops this pid's live gauges."""
+    """The app's one lifespan: monitoring (log writer + job schedule, not in a page process), the pointer follower
+    and the heap trim run with it; shutdown stops the page process, those two and the loader thread, waits for the
+    pages' cache refreshes, flushes the log, and drops this pid's live gauges."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services.monitoring.start()
+        services.monitoring.start(schedule=not pages_only)
         gc.collect()
         gc.freeze()  # see `HEAP`
         follower = asyncio.create_task(follow_pointer(services.registry, services.settings.pointer_poll_seconds))
@@ -110,6 +111,8 @@ def lifespan_of(
         try:
             yield
         finally:
+            if page_process is not None:
+                await page_process.stop()
             for task in (follower, trimmer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -126,15 +129,17 @@ def lifespan_of(
     return lifespan
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """A ready-to-serve app for these settings; loads the current champion if there is one."""
+def create_app(settings: Settings, pages_only: bool = False) -> FastAPI:
+    """A ready-to-serve app for these settings; loads the current champion if there is one. `pages_only`: the app of
+    a page process (app/ui/process.py): the pages and the health routes, no monitoring schedule."""
     services = build_services(settings)
-    ui = pages.Pages(services)
+    ui = pages.Pages(services, forwarded=pages_only)
+    page_process = PageProcess(services) if settings.ui_process and not pages_only else None
     app = FastAPI(
         title="commitrisk",
         summary="Just-in-time defect prediction: how likely is this commit to introduce a bug?",
         version="0.1.0",
-        lifespan=lifespan_of(services, ui),
+        lifespan=lifespan_of(services, ui, page_process, pages_only),
         # Our Prometheus metrics are the source of truth; keep FastAPI's OpenTelemetry hook off the hot path.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
@@ -142,9 +147,13 @@ def create_app(settings: Settings) -> FastAPI:
     # The service's own routes go straight onto the app's route list: FastAPI's include_router wraps each
     # router in a lazily matched layer that costs ~40 µs per request (measured), more than scoring a commit.
     # The routers already carry their prefix and tags, so paths and the OpenAPI schema are the same.
-    for router in (predict.router, models.router, health.router, v2.router, retrain.router, monitoring.router):
+    routers = (health.router,) if pages_only else (predict.router, models.router, health.router, v2.router,
+                                                   retrain.router, monitoring.router)  # fmt: skip
+    for router in routers:
         app.router.routes.extend(router.routes)
-    app.router.routes.extend(pages.router(ui).routes)  # the web pages (/ui/…), read-only
+    # The web pages (/ui/…), read-only; with a page process they are matched here and rendered there.
+    route_class = pages.PageRoute if page_process is None else page_process.route_class()
+    app.router.routes.extend(pages.router(ui, route_class).routes)
     install_error_handlers(app, on_rejection=services.monitoring.record_rejection, hidden=hidden_paths)
     app.add_middleware(
         ServiceMiddleware,

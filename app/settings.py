@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     ui_labels_refresh_seconds: float = Field(
         300.0, ge=0, description="web pages: oldest labelled metrics shown (0: recomputed on every view)"
     )
+    ui_process: bool = Field(
+        True, description="web pages: rendered by a page process of each worker, started on the first /ui request"
+    )
+    ui_process_nice: int = Field(
+        10, ge=0, le=19, description="web pages: niceness of the page process (scoring wins every CPU contest)"
+    )
 
     @field_validator("database_url")
     @classmethod

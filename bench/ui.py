@@ -1,5 +1,6 @@
 """Web pages over a big prediction log: every page's p95 (ratio to /health/live in the same run), the plans of the
-page queries, and /predict throughput while pages are browsed (ratio to idle in the same run).
+page queries, and /predict throughput while pages are browsed (ratio to idle in the same run), with the pages in a
+page process and in the worker (bench/browsing.py).
 
     .venv/bin/python bench/ui.py [--rows 1000000] [--repositories 200] [--requests 200] [--only sqlite|postgresql]
 
@@ -13,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.contract import FEATURES  # noqa: E402
+from bench.browsing import throughput_while_browsing  # noqa: E402
 from bench.machine import append, table  # noqa: E402
-from bench.monitoring import resample, wrk  # noqa: E402
+from bench.monitoring import resample  # noqa: E402
 from bench.replicas import free_port, wait_for  # noqa: E402
 from bench.service import train_champion  # noqa: E402
 
@@ -157,11 +157,13 @@ def sizes(url: str) -> str:
             f" table {whole / 2**20:.0f} MiB")  # fmt: skip
 
 
-def serve(models: Path, url: str) -> tuple[subprocess.Popen[bytes], str]:
-    """One uvicorn worker on the filled log (the scheduled job off: only the pages and /predict run)."""
+def serve(models: Path, url: str, ui_process: bool = True) -> tuple[subprocess.Popen[bytes], str]:
+    """One uvicorn worker on the filled log (the scheduled job off: only the pages and /predict run); its pages in a
+    page process, or in the worker itself."""
     port = free_port()
     env = os.environ | {"COMMITRISK_MODELS_DIR": str(models), "COMMITRISK_DATABASE_URL": url,
-                        "COMMITRISK_DRIFT_INTERVAL_SECONDS": "86400", "COMMITRISK_MONITORING_JOB": "false"}  # fmt: skip
+                        "COMMITRISK_DRIFT_INTERVAL_SECONDS": "86400", "COMMITRISK_MONITORING_JOB": "false",
+                        "COMMITRISK_UI_PROCESS": str(ui_process).lower()}  # fmt: skip
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:create_app_from_env", "--factory", "--port", str(port),
@@ -207,36 +209,6 @@ def latencies(base: str, paths: dict[str, str], requests: int) -> dict[str, list
     return found
 
 
-def throughput_while_browsing(
-    base: str, paths: dict[str, str], work: Path, seconds: int, rounds: int
-) -> tuple[float, float, int]:
-    """wrk /predict req/s idle and while one client browses the pages in a loop, in interleaved rounds (medians)."""
-    commit = resample(1, seed=5).iloc[0][list(FEATURES)].to_dict()
-    script = work / "predict.lua"
-    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                      f"wrk.body = {json.dumps(json.dumps(commit))}\n")  # fmt: skip
-    idle: list[float] = []
-    busy: list[float] = []
-    served = [0]
-    for _ in range(rounds):  # interleaved, so the other load on a shared machine hits both alike
-        idle.append(wrk(base, script, seconds, 16)[0])
-        stop = threading.Event()
-
-        def browse(stop: threading.Event = stop) -> None:
-            with httpx.Client(base_url=base, timeout=60, headers={"accept": "text/html"}) as client:
-                while not stop.is_set():
-                    for path in paths.values():
-                        client.get(path)
-                        served[0] += 1
-
-        thread = threading.Thread(target=browse)
-        thread.start()
-        busy.append(wrk(base, script, seconds, 16)[0])
-        stop.set()
-        thread.join()
-    return statistics.median(idle), statistics.median(busy), served[0]
-
-
 def p95(values: list[float]) -> float:
     return float(np.percentile(np.array(values) * 1e3, 95))
 
@@ -244,14 +216,19 @@ def p95(values: list[float]) -> float:
 def run(name: str, url: str, models: Path, args: argparse.Namespace, work: Path) -> str:
     now = time.time()
     info = fill(url, models, args.rows, args.repositories, now)
-    process, base = serve(models, url)
+    (process, base), (in_worker, worker_base) = serve(models, url), serve(models, url, ui_process=False)
     try:
         paths = pages(info)
         found = latencies(base, paths, args.requests)
-        idle, busy, browsed = throughput_while_browsing(base, paths, work, args.seconds, args.rounds)
+        latencies(worker_base, paths, 0)  # the first views compute the cached aggregates: not measured
+        servers = {"by the page process": (base, process.pid, False),
+                   "in the worker": (worker_base, in_worker.pid, False),
+                   "control: page process browsed directly": (base, process.pid, True)}  # fmt: skip
+        browsed = throughput_while_browsing(servers, list(paths.values()), work, args.seconds, args.rounds)
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        for server in (process, in_worker):
+            server.terminate()
+            server.wait(timeout=60)
     reference = p95(found["/health/live (reference)"])
     rows = [[page, f"{statistics.median(found[page]) * 1e3:.1f}", f"{p95(found[page]):.1f}",
              f"{p95(found[page]) / reference:.0f}×", "yes" if p95(found[page]) <= TARGET_MS else "**no**",
@@ -259,14 +236,21 @@ def run(name: str, url: str, models: Path, args: argparse.Namespace, work: Path)
     body = (f"#### {name}: {args.rows:,} predictions, {args.repositories} repositories, {info['labelled']:,} labelled"
             f" (filled in {info['fill_seconds']:.0f} s)\n\n")  # fmt: skip
     body += table(["page", "p50 ms", "p95 ms", "p95 / health p95", f"p95 ≤ {TARGET_MS:.0f} ms", "first view ms"], rows)
-    body += (
-        f"\n\n{args.requests} sequential requests per page, interleaved; one uvicorn worker, pages as text/html.\n\n"
-    )
+    body += (f"\n\n{args.requests} sequential requests per page, interleaved; one uvicorn worker, pages as text/html,"
+             " rendered by its page process (`COMMITRISK_UI_PROCESS`, the default).\n\n")  # fmt: skip
     body += table(["page query", "indexes in its plan", ""], plans(url, info)) + f"\n\nDisk: {sizes(url)}."
-    body += (f"\n\n`/predict` (wrk, 16 connections, {args.rounds} interleaved rounds of {args.seconds} s, medians):"
-             f" {idle:,.0f} req/s idle, {busy:,.0f} req/s while one client browsed every page in a loop"
-             f" ({browsed:,} pages served meanwhile):"
-             f" ratio **{busy / idle:.2f}**")  # fmt: skip
+    body += (
+        f"\n\n`/predict` (wrk, 16 connections) idle and while one client browsed every page in a loop, the same"
+        f" log served by two servers of one worker each — pages in a page process and in the worker —, in"
+        f" {args.rounds} interleaved rounds of {args.seconds} s (medians; CPU seconds summed over the rounds). The"
+        " control browses the page process through its socket, bypassing the worker: what remains is the machine's"
+        " two cores shared by wrk, the worker, the page process and the browsing client, not the forwarding.\n\n"
+    )
+    rows = [[name, f"{statistics.median(b.idle):,.0f}", f"{statistics.median(b.busy):,.0f}", f"**{b.ratio:.2f}**",
+             f"{b.pages:,}", f"{b.idle_cpu:.1f} / {b.worker_cpu:.1f}", f"{b.page_cpu:.1f}"]
+            for name, b in browsed.items()]  # fmt: skip
+    body += table(["pages rendered", "idle req/s", "browsed req/s", "ratio", "pages served",
+                   "worker CPU s idle / browsed", "page process CPU s"], rows)  # fmt: skip
     return body
 
 

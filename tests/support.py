@@ -678,6 +678,9 @@ class Service:
                 "COMMITRISK_ADMIN_TOKEN": ADMIN_TOKEN,
                 "COMMITRISK_DATABASE_URL": f"sqlite:///{workdir / f'predictions-{port}.db'}",
                 "COMMITRISK_MONITORING_JOB": "false",
+                # A page process niced below the other test processes of a busy CI machine could starve past the
+                # tests' timeouts; the niceness itself is tested where it is set (tests/app/ui/test_process.py).
+                "COMMITRISK_UI_PROCESS_NICE": "0",
                 **env,
             }
             if workers > 1:

@@ -47,6 +47,7 @@ STATUS: dict[type[errors.CommitRiskError], int] = {
     errors.ModelNotReady: 503,
     errors.DriftUnavailable: 503,  # a capability this image lacks (the `monitor` extra), not a server fault
     errors.Overloaded: 503,  # COMMITRISK_MAX_CONCURRENT_REQUESTS reached in this process; Retry-After says when
+    errors.PagesUnavailable: 503,  # the web pages' process (app/ui/process.py) is (re)starting; scoring goes on
     errors.DatabaseUnavailable: 503,  # the monitoring database is down; scoring goes on, reconnection is automatic
 }
 

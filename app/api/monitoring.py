@@ -17,6 +17,7 @@ from app.errors import BatchTooLarge, InvalidModel, NotEnoughData, RepositoryErr
 from app.monitoring.commits import logged_commit_ids
 from app.monitoring.monitor import Monitoring
 from app.monitoring.reports import StoredDriftReport
+from app.repository import MAX_VERSION
 from app.schemas import STORABLE, ErrorOut, request_body
 
 router = APIRouter(tags=["monitoring"])
@@ -151,7 +152,8 @@ class LoggedIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model_version: Annotated[int, Field(strict=True, ge=1)]
+    # Bounded like version names (app/repository.py): a larger integer would overflow the database's integer.
+    model_version: Annotated[int, Field(strict=True, ge=1, lt=MAX_VERSION)]
     commit_ids: list[Annotated[str, Field(min_length=1, max_length=200), STORABLE]]
 
 

@@ -44,6 +44,7 @@ from app.services import Services
 from app.ui import views
 from app.ui.access import require_reader
 from app.ui.explanation import Explainer
+from app.ui.process import serving_of
 from app.ui.rendering import Renderer, wants_html
 
 FIGURE = re.compile(r"[a-z0-9_-]{1,64}\.png")
@@ -89,8 +90,9 @@ def parse_day(value: str | None, field: str) -> float | None:
 class Pages:
     """The pages of one app: its services, the cached aggregates and the predictors that explain logged rows."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, forwarded: bool = False) -> None:
         self.services = services
+        self.forwarded = forwarded  # a page process: requests come from its worker, which says what it serves
         settings = services.settings
         self.explainer = Explainer(services.registry, settings.explain_top_k)
         self.volume: Snapshot[Volume] = Snapshot(
@@ -171,9 +173,10 @@ class Pages:
             **views.commit_view(self.explainer, scores[0]),
         )  # fmt: skip
 
-    def models(self) -> HTMLResponse:
+    def models(self, request: Request) -> HTMLResponse:
         """`/ui/models`: versions, their test metrics and figures, champion and challengers, shadow comparison."""
-        return _RENDERER.page("models.html", title="Models", nav="models", **views.models_view(self.services))
+        serving = serving_of(request) if self.forwarded else None
+        return _RENDERER.page("models.html", title="Models", nav="models", **views.models_view(self.services, serving))
 
     def figure(self, version: str, figure: str) -> FileResponse:
         """A PNG of a version's evaluation report (`models/<N>/report/`); versions are immutable, so cacheable."""
@@ -198,9 +201,9 @@ class Pages:
         return error_response(404, "NotFound", message, [])
 
 
-def router(pages: Pages) -> APIRouter:
-    """The pages' routes (the catch-all 404 last)."""
-    api = APIRouter(tags=["ui"], route_class=PageRoute, default_response_class=HTMLResponse)
+def router(pages: Pages, route_class: type[APIRoute] = PageRoute) -> APIRouter:
+    """The pages' routes (the catch-all 404 last); `route_class` answers them (app/ui/process.py forwards)."""
+    api = APIRouter(tags=["ui"], route_class=route_class, default_response_class=HTMLResponse)
     get: dict[str, Any] = {"methods": ["GET"], "responses": ERRORS}
     api.add_api_route("/ui/", pages.overview, summary="Web page: repositories in the prediction log", **get)
     api.add_api_route("/ui/repositories/{repository:path}", pages.repository, summary="Web page: one repository", **get)

@@ -141,8 +141,18 @@ def _version_entry(
     return {"version": number, "roles": roles, "manifest": manifest, "error": None, "figures": figures}
 
 
-def models_view(services: Services) -> dict[str, Any]:
-    """Every version with its metrics and figures, the pointers, what this process serves, the shadows."""
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """What the worker a page was forwarded from knows and its page process does not (app/ui/process.py): the version
+    it serves and its shadows' live counts (version → [scored, agreed])."""
+
+    served: int | None
+    live: dict[int, list[int]]
+
+
+def models_view(services: Services, serving: Serving | None = None) -> dict[str, Any]:
+    """Every version with its metrics and figures, the pointers, what this process (or the worker `serving` speaks
+    for) serves, the shadows."""
     repository = services.registry.repository
     try:
         champion = repository.pointer(CHAMPION_POINTER)
@@ -152,13 +162,20 @@ def models_view(services: Services) -> dict[str, Any]:
         champion, challengers, pointer_problem = None, (), "a pointer file cannot be read (see GET /models)"
     versions = [_version_entry(services, n, champion, challengers) for n in reversed(repository.versions())]
     served = services.registry.served
+    version = None if served is None else served.champion.version
+    shadows = shadow_report(services.shadow, services.monitoring.store.engine)
+    if serving is not None:  # a page process scores nothing: the live figures are its worker's
+        version = serving.served
+        for shadow in shadows:
+            scored, agreed = serving.live.get(shadow["version"], [0, 0])
+            shadow["live"] = {"scored": scored, "agreement": agreed / scored if scored else None}
     return {
         "versions": versions,
         "champion": champion,
         "challengers": list(challengers),
         "pointer_problem": pointer_problem,
-        "served": None if served is None else served.champion.version,
-        "shadows": shadow_report(services.shadow, services.monitoring.store.engine),
+        "served": version,
+        "shadows": shadows,
     }
 
 

@@ -97,11 +97,14 @@ def test_a_worker_killed_during_an_outage_comes_back_without_its_database(
         assert unavailable(database_calls(server.url))
         outage.proxy.start()
         wait_for(lambda: states(server.url) == {"up"}, "both workers to reconnect", 60)
-        wait_for(lambda: (lambda a, w, d: a - w - d <= 20)(*log_accounting(server.url)), "the log to catch up", 60)
+        wait_for(lambda: (lambda a, w, d: a == w + d)(*log_accounting(server.url)), "the log to catch up", 60)
         answered, written, dropped = log_accounting(server.url)
         # The killed worker's counters outlive it (multiprocess files); the rows it held in memory when it died
-        # do not: at most the 20 answered before the kill are unaccounted — never more, never a phantom row.
-        assert answered == 50 and dropped == 0 and 0 <= answered - written <= 20
+        # do not, but they are counted as dropped (`worker_lost`): every answer is written or counted, at most
+        # the 20 answered during the outage before the kill are lost, and never a phantom row.
+        assert answered == 50 and answered == written + dropped and 0 <= dropped <= 20
+        text = httpx.get(f"{server.url}/metrics", timeout=10).text
+        assert f'commitrisk_prediction_log_dropped_total{{reason="worker_lost"}} {dropped}' in text
         assert logged_predictions(outage.direct) == written
         assert server.status_500s() == 0
     finally:

@@ -338,6 +338,7 @@ def test_logged_answers_which_commits_a_version_has_logged(client: TestClient, s
     ("body", "status", "kind"),
     [({"model_version": 1, "commit_ids": [f"c{i}" for i in range(10_001)]}, 413, "BatchTooLarge"),
      ({"model_version": 0, "commit_ids": []}, 422, "InvalidInput"),
+     ({"model_version": 2**70, "commit_ids": ["a"]}, 422, "InvalidInput"),  # was a 500: integer overflow
      ({"model_version": "1", "commit_ids": []}, 422, "InvalidInput"),
      ({"model_version": 1, "commit_ids": [""]}, 422, "InvalidInput"),
      ({"model_version": 1}, 422, "InvalidInput"),

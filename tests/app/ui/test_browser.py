@@ -88,6 +88,9 @@ def served(
         "COMMITRISK_LOG_FLUSH_SECONDS": "0.05", "COMMITRISK_UI_REFRESH_SECONDS": "0",
         "COMMITRISK_UI_LABELS_REFRESH_SECONDS": "0", "COMMITRISK_DRIFT_MIN_ROWS": "20",
         "COMMITRISK_DRIFT_INTERVAL_SECONDS": "86400",
+        # Pages through the page process (the default), at the tests' own priority: niced below the other test
+        # processes of a busy CI machine it could starve past the browser's timeouts (its niceness: test_process.py).
+        "COMMITRISK_UI_PROCESS_NICE": "0",
     }  # fmt: skip
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = open(work / "server.log", "wb")  # noqa: SIM115 - lives as long as the server

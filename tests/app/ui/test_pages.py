@@ -20,13 +20,15 @@ HTML = {"accept": "text/html"}
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
-@pytest.fixture
-def app_client(models_dir: Path, tmp_path: Path) -> Iterator[TestClient]:
-    """An app whose log is a SQLite file in its own directory, with pages that recount on every view."""
+@pytest.fixture(params=[False, True], ids=["in-the-worker", "page-process"])
+def app_client(models_dir: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """An app whose log is a SQLite file in its own directory, with pages that recount on every view, rendered by
+    the app itself or by its page process (app/ui/process.py)."""
     (tmp_path / "db").mkdir()
     settings = Settings(
         models_dir=models_dir, admin_token=ADMIN_TOKEN, database_url=f"sqlite:///{tmp_path / 'db' / 'log.db'}",
-        log_flush_seconds=0.02, ui_refresh_seconds=0, ui_labels_refresh_seconds=0,
+        log_flush_seconds=0.02, ui_refresh_seconds=0, ui_labels_refresh_seconds=0, ui_process=request.param,
+        ui_process_nice=0,  # not niced below the other test processes (its niceness: test_process.py)
     )  # fmt: skip
     with TestClient(create_app(settings)) as client:
         yield client
