@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from training.mining.blamer import Blamer, RowTimes
 from training.mining.diff import decode_path, printable, size_metrics
 from training.mining.facts import CommitFacts, facts_stream
 from training.mining.history import History
 from training.mining.state import MiningState
-from training.mining.szz import TANGLED, WINDOW_DAYS, BlameJob, Blamer, inducing, is_fix, linkable
+from training.mining.szz import WINDOW_DAYS, BlameJob, inducing, is_fix
 from training.mining.writer import CommitRow
 
 _PARALLEL_FROM = 2000  # fewer commits than this are diffed in-process
@@ -117,17 +118,25 @@ def walk(
     rows: dict[str, CommitRow] = {}
     blamer: Blamer | None = None  # started at the first fix: no process start-up when there is none
     fix_times: dict[str, int] = {}
+    strict = state.labels and state.szz == "strict"
+    fresh: RowTimes = []  # row times the blamer has not had yet (the strict rule's early stop reads them)
     try:
         with _progress(len(commits), progress) as bar:
             task = bar.add_task("mining", total=len(commits))
             facts = facts_stream(repo, [sha for sha, _ in commits], diff_workers)
             for done, ((sha, parents), fact) in enumerate(zip(commits, facts, strict=True), 1):
+                before = len(rows)
                 job = _commit(repo, state, sha, parents, fact, keep_tips, rows)
+                if strict and len(rows) > before:
+                    fresh.append((sha.hex(), fact.time))
                 if job is not None:
                     if blamer is None:
-                        blamer = Blamer(str(Path(repo.path)), workers)
+                        known = [(s, row.author_date) for s, row in state.rows.items()] if strict else []
+                        blamer = Blamer(str(Path(repo.path)), workers, strict, known)
+                    blamer.rows(fresh)
+                    fresh = []
                     fix_times[job[0]] = rows[job[0]].author_date
-                    blamer.submit(job, _tangled(state, rows, fix_times[job[0]]) if state.szz == "strict" else None)
+                    blamer.submit(job, fix_times[job[0]])
                 if done % 512 == 0:
                     bar.update(task, completed=done)
             bar.update(task, completed=len(commits))
@@ -173,6 +182,9 @@ def _commit(
         return None
     files = [(ch.old_path.encode("utf-8", "surrogateescape"), list(ch.deleted))
              for ch in changes if ch.counted and ch.deleted]  # fmt: skip
+    # Most deleted lines first: a tangled fix (the strict rule's early stop) usually shows sooner — 2-4%
+    # fewer blames on the benchmark repositories, the same labels (a tangled fix links none either way).
+    files.sort(key=lambda file: -sum(count for _, count in file[1]))
     since = fact.time - WINDOW_DAYS * 86400 if state.szz == "strict" else None
     return (hexsha, parents[0].hex(), files, since) if files else None
 
@@ -185,16 +197,6 @@ def _row_times(state: MiningState, rows: dict[str, CommitRow], blamed: Iterable[
         if row is not None:
             times[sha] = row.author_date
     return times
-
-
-def _tangled(state: MiningState, rows: dict[str, CommitRow], fix_time: int) -> Callable[[set[str]], bool]:
-    """For the blame thread: true once the fix is certainly tangled (szz.inducing would link none). Safe to
-    call while the walk goes on: every commit a fix can blame is an ancestor, so its row already exists."""
-
-    def enough(found: set[str]) -> bool:
-        return len(linkable(fix_time, _row_times(state, rows, found))) > TANGLED
-
-    return enough
 
 
 def _link(

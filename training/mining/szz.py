@@ -1,14 +1,10 @@
-"""Labels: fix commits by METRICS.md's keyword rule, bug-inducing commits by SZZ blame in parallel git processes."""
+"""Labels: fix commits by METRICS.md's keyword rule, bug-inducing commits by SZZ blame (run by blamer.py)."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
+from collections.abc import Callable, Mapping
 
 _FIX_WORDS = re.compile(
     r"\b(?:fix|fixes|fixed|bug|bugs|defect|fault|error|wrong|fail|fails|failure|problem|correct|resolve"
@@ -132,47 +128,3 @@ def blame_lines(
 
 class BlameError(Exception):
     """git blame could not run or failed; the message is one line."""
-
-
-class Blamer:
-    """Runs blame jobs while the walk goes on: threads, each driving its own `git blame` process.
-
-    The work happens in the git processes, so threads are enough to keep every core busy. A commit-graph
-    with changed-path Bloom filters makes each blame ~3× faster; it is written into a private temporary
-    object directory that borrows the repository's objects (alternates), so the repository is never touched.
-    """
-
-    def __init__(self, git_dir: str, workers: int) -> None:
-        self._git_dir = git_dir
-        self._scratch = tempfile.TemporaryDirectory(prefix="commitrisk-blame-")
-        self._env: dict[str, str] | None = _commit_graph_env(git_dir, Path(self._scratch.name))
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="blame")
-        self._futures: list[Future[tuple[str, list[str]]]] = []
-
-    def submit(self, job: BlameJob, enough: Callable[[set[str]], bool] | None = None) -> None:
-        """Queue one fix commit's blame (`enough`: see blame_lines)."""
-        self._futures.append(self._pool.submit(blame_lines, self._git_dir, job, self._env, enough))
-
-    def results(self) -> Iterator[tuple[str, list[str]]]:
-        """(fix SHA, blamed SHAs) for every job in submission order, waiting as needed."""
-        for future in self._futures:
-            yield future.result()
-
-    def close(self) -> None:
-        """Stop (pending jobs are cancelled) and remove the scratch object directory."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._scratch.cleanup()
-
-
-def _commit_graph_env(git_dir: str, scratch: Path) -> dict[str, str] | None:
-    """Environment for git commands using a fresh commit-graph over the repository's objects; None when
-    git cannot write one (older git): blame then simply runs without it."""
-    objects = scratch / "objects"
-    (objects / "info").mkdir(parents=True)
-    (objects / "info" / "alternates").write_text(str((Path(git_dir) / "objects").resolve()) + "\n")
-    env = {**os.environ, "GIT_OBJECT_DIRECTORY": str(objects)}
-    written = subprocess.run(
-        ["git", "--git-dir", git_dir, "commit-graph", "write", "--reachable", "--changed-paths"],
-        capture_output=True, env=env, check=False,
-    )  # fmt: skip
-    return env if written.returncode == 0 else None
