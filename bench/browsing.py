@@ -14,6 +14,7 @@ import httpx
 
 from app.contract import FEATURES
 from bench.monitoring import resample, wrk
+from bench.service import child_processes
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -30,15 +31,9 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 def page_process_of(worker: int) -> int | None:
-    """The page process a worker started (app/ui/process.py), if any."""
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text, command = status.read_text(), (status.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if f"PPid:\t{worker}\n" in text and b"app.ui.process" in command:
-            return int(status.parent.name)
-    return None
+    """The page process a worker started (app/ui/process.py; its entry app/ui/server.py), if any."""
+    found = child_processes(worker, b"app.ui.server", zombies=False)
+    return min(found) if found else None
 
 
 @dataclass

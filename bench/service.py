@@ -111,14 +111,21 @@ def train_champion(models: Path) -> None:
 
 def spawned_workers(supervisor: int) -> set[int]:
     """The pids of uvicorn's spawned worker processes of `supervisor` (not multiprocessing's resource tracker)."""
+    return child_processes(supervisor, b"spawn_main", exclude=b"resource_tracker")
+
+
+def child_processes(parent: int, marker: bytes, exclude: bytes | None = None, zombies: bool = True) -> set[int]:
+    """The pids of `parent`'s children whose command line holds `marker` (and not `exclude`); `zombies=False`
+    leaves out the dead ones their parent has not reaped yet."""
     found = set()
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             text, command = status.read_text(), (status.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        child = re.search(rf"PPid:\s+{supervisor}\n", text) is not None
-        if child and b"spawn_main" in command and b"resource_tracker" not in command:
+        if re.search(rf"PPid:\s+{parent}\n", text) is None or marker not in command:
+            continue
+        if (exclude is None or exclude not in command) and (zombies or "State:\tZ" not in text):
             found.add(int(status.parent.name))
     return found
 

@@ -470,6 +470,15 @@ def build_history(s: GitScript) -> dict[str, str]:
     return sha
 
 
+def two_repositories(folder: Path) -> None:
+    """`folder/one` and `folder/two`: the scripted history, each with a last commit of its own (a fleet's pair)."""
+    for name, day in (("one", 0), ("two", 40)):
+        s = GitScript(folder / name)
+        build_history(s)
+        s.write("extra.py", f"day = {day}\n")
+        s.commit(f"Extra {name}", "zoe@x.org", 60 + day)
+
+
 def blobless_clone(source: GitScript, target: Path) -> Path:
     """A bare `git clone --filter=blob:none` of `source` (over file://, so the filter applies): commits and
     trees only, every blob left with its promisor remote, as CI checkouts often are."""

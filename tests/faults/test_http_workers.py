@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from app.contract import FEATURES
+from bench.service import child_processes
 from tests.support import ADMIN_TOKEN, Service, build_model_version, wait_for
 
 COMMIT = dict.fromkeys(FEATURES, 1.0)
@@ -107,15 +108,7 @@ def test_the_rows_a_killed_worker_held_are_counted_as_lost(tmp_path: Path) -> No
 
 def job_children(pid: int) -> set[int]:
     """The live processes `pid` spawned through multiprocessing (the monitoring job's pool), zombies excluded."""
-    found = set()
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text, command = status.read_text(), (status.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if re.search(rf"PPid:\s+{pid}\n", text) and b"spawn_main" in command and "State:\tZ" not in text:
-            found.add(int(status.parent.name))
-    return found
+    return child_processes(pid, b"spawn_main", zombies=False)
 
 
 def alive(pid: int) -> bool:

@@ -16,6 +16,7 @@ import pytest
 from app.contract import FEATURES
 from app.settings import Settings
 from app.ui.process import child_environment, request_target, serving_of
+from bench.service import child_processes
 from tests.support import Service, connect, logged_predictions, read_response, wait_for
 
 HTML = {"accept": "text/html"}
@@ -26,15 +27,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 
 def page_processes(worker: int) -> set[int]:
     """Live page processes whose parent is `worker`."""
-    found = set()
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text, command = status.read_text(), (status.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if f"PPid:\t{worker}\n" in text and b"app.ui.server" in command and "State:\tZ" not in text:
-            found.add(int(status.parent.name))
-    return found
+    return child_processes(worker, b"app.ui.server", zombies=False)
 
 
 def alive(pid: int) -> bool:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tests.support import ROOT, GitScript, build_history, free_port
+from tests.support import ROOT, GitScript, free_port, two_repositories
 from training.cli import cli
 from training.mining.bucket import BucketUrl
 from training.mining.dataset import mine as mine_alone
@@ -74,11 +74,7 @@ def mine(*args: str | Path) -> tuple[int, str, str]:
 
 def fleet(tmp_path: Path) -> Path:
     """Two repositories, one a path and one a URL (cloned), each with a commit of its own."""
-    for name, day in (("one", 0), ("two", 40)):
-        s = GitScript(tmp_path / name)
-        build_history(s)
-        s.write("extra.py", f"day = {day}\n")
-        s.commit(f"Extra {name}", "zoe@x.org", 60 + day)
+    two_repositories(tmp_path)
     listed = tmp_path / "repos.txt"
     listed.write_text(f"one\nfile://{tmp_path}/two two\n")
     return listed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tests.support import GitScript, build_history
+from tests.support import two_repositories
 from training.mining.dataset import mine
 from training.mining.fleet import FleetEntry, FleetOptions, read_repos
 from training.mining.launcher import JobOutcome, index_command, run_fleet
@@ -32,11 +32,7 @@ def test_the_index_command_is_the_pods_plus_json(tmp_path: Path) -> None:
 
 
 def test_every_repository_runs_in_its_own_process_and_a_broken_one_fails_alone(tmp_path: Path) -> None:
-    for name, day in (("one", 0), ("two", 40)):
-        s = GitScript(tmp_path / name)
-        build_history(s)
-        s.write("extra.py", f"day = {day}\n")
-        s.commit(f"Extra {name}", "zoe@x.org", 60 + day)
+    two_repositories(tmp_path)
     (tmp_path / "broken").mkdir()
     listed = tmp_path / "repos.txt"
     listed.write_text(f"one\nbroken\nfile://{tmp_path}/two two\n")
