@@ -114,5 +114,8 @@ def test_healthcheck_follows_readiness(serving: tuple[int, Path], serve_venv: Pa
     wait_for(lambda: subprocess.run(check, capture_output=True).returncode == 0, "healthy", 60)
     body = {"ns": 1, "nd": 1, "nf": 1, "entropy": 0, "la": 5, "ld": 1, "ha": 1, "hd": 1, "lt": 120, "ndev": 2,
             "age": 30, "nuc": 3, "exp": 200, "rexp": 3.5, "sexp": 150}  # fmt: skip
-    answer = httpx.post(f"http://127.0.0.1:{port}/predict", json=body, timeout=10)
+    # The check reached one worker; the other follows the pointer on its own poll (COMMITRISK_POINTER_POLL_SECONDS).
+    url = f"http://127.0.0.1:{port}/predict"
+    wait_for(lambda: all(httpx.post(url, json=body, timeout=10).status_code == 200 for _ in range(8)), "scoring", 60)
+    answer = httpx.post(url, json=body, timeout=10)
     assert answer.status_code == 200 and answer.json()["model_version"] == 1
