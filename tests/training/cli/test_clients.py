@@ -18,7 +18,16 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from app.monitoring.store import Store
-from tests.support import ADMIN_TOKEN, ROOT, GitScript, PredictServer, build_history, build_model_version, free_port
+from tests.support import (
+    ADMIN_TOKEN,
+    ROOT,
+    GitScript,
+    PredictServer,
+    build_history,
+    build_model_version,
+    free_port,
+    wait_for,
+)
 from tests.support import prediction as answer
 from training.cli import cli
 
@@ -278,6 +287,12 @@ def test_mine_train_serve_score_end_to_end(tmp_path: Path) -> None:
 # ---- score --since / --range (backfill) ------------------------------------------------------------------
 
 
+def logged_count(url: str) -> int:
+    """Rows in the server's prediction log, from its own counter."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return int(float(re.search(r"^commitrisk_prediction_log_written_total (\S+)$", text, re.MULTILINE)[1]))  # type: ignore[index]
+
+
 @pytest.mark.slow
 def test_backfill_scores_a_range_once_with_a_summary(script: GitScript, tmp_path: Path) -> None:
     from tests.support import Service
@@ -295,6 +310,8 @@ def test_backfill_scores_a_range_once_with_a_summary(script: GitScript, tmp_path
         assert "Backfill of repo (model v1)" in text and "0 retries" in text
         for label, count in (("in range", 8), ("scored now", 6), ("already logged", 0), ("not scorable", 2)):
             assert re.search(rf"{label}.*\s{count}\s", text), (label, text)
+        # The log is write-behind: the re-run below skips what is logged, so let the writer catch up first.
+        wait_for(lambda: logged_count(service.url) == 6, "the six scored commits in the log", 30)
         again = invoke(*base, "--range", f"{sha['c9']}..HEAD", "--json", env=env)
         assert again.exit_code == 0, again.stderr
         summary = json.loads(again.stdout)
