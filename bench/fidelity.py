@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import append, table  # noqa: E402
+from bench.machine import publish, table  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 SIZE = ("ns", "nd", "nf", "entropy", "la", "ld", "ha", "hd", "lt")
@@ -205,10 +205,7 @@ def main() -> None:
     if seconds:
         body += f" Mining wall time (metrics + labels, default options): {', '.join(seconds)}."
     body += f" 1-min load average at the end: {os.getloadavg()[0]:.2f}."
-    if args.no_append:
-        print(body)
-    else:
-        append("Mining fidelity (`bench/fidelity.py`)", body)
+    publish("Mining fidelity (`bench/fidelity.py`)", body, args.no_append)
 
 
 if __name__ == "__main__":

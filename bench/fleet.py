@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.machine import append, table
+from bench.machine import publish, table
 from bench.make_repo import build
 from bench.replicas import wait_for
 from bench.service import Service
@@ -208,10 +208,7 @@ def main() -> None:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     body = "\n".join(parts) + f"\nCommand: `python -m bench.fleet {' '.join(sys.argv[1:])}`".replace(" `", "`")
-    if args.no_append:
-        print(body)
-    else:
-        append("Fleet mining and backfill (`bench/fleet.py`)", body)
+    publish("Fleet mining and backfill (`bench/fleet.py`)", body, args.no_append)
 
 
 if __name__ == "__main__":

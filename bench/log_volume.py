@@ -34,7 +34,7 @@ from app.monitoring import database, labels, partitions
 from app.monitoring.job import performance_of
 from app.monitoring.store import Store
 from app.monitoring.tables import resolve_labels
-from bench.machine import append, table
+from bench.machine import load_span, publish, table
 from bench.monitoring import prepare_models, resample, wrk
 from bench.service import Service
 
@@ -253,12 +253,9 @@ def main() -> None:
             with store.engine.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{names[name]}" CASCADE'))
             store.close()
-    load = f"1-min load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end (2 cores shared with"
+    load = load_span(load_before) + " (2 cores shared with"
     sections.insert(0, load + " other jobs: read the plain/partitioned ratios of one run, not absolute figures)")
-    if args.no_append:
-        print("\n\n".join(sections))
-    else:
-        append("Prediction log at fleet volume (bench/log_volume.py)", "\n\n".join(sections))
+    publish("Prediction log at fleet volume (bench/log_volume.py)", "\n\n".join(sections), args.no_append)
 
 
 if __name__ == "__main__":

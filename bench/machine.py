@@ -53,3 +53,16 @@ def append(title: str, body: str) -> None:
         BENCHMARKS.write_text("# Benchmarks\n\nAppended by the scripts in `bench/`; newest sections last.\n")
     with BENCHMARKS.open("a") as handle:
         handle.write(section)
+
+
+def publish(title: str, body: str, no_append: bool) -> None:
+    """`append` the section, or with `no_append` (a trial run) only print its body."""
+    if no_append:
+        print(body)
+    else:
+        append(title, body)
+
+
+def load_span(before: float) -> str:
+    """ "1-min load average B at start, E at end": the load a run shared the machine with."""
+    return f"1-min load average {before:.1f} at start, {os.getloadavg()[0]:.1f} at end"

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import append, table  # noqa: E402
+from bench.machine import publish, table  # noqa: E402
 
 SHARED_REPOS = ROOT.parent / "shared" / "repos"
 PYDRILLER_VENV = Path("/tmp/commitrisk-pydriller-venv")
@@ -197,10 +197,7 @@ def main() -> None:
         f"round(s) per command. 1-min load average {load_before:.2f} at start, {os.getloadavg()[0]:.2f} at end "
         "(2 cores shared with other work: read the ratios, measured in one run)."
     )
-    if args.no_append:
-        print(body)
-    else:
-        append("Mining (`bench/mine.py`)", body)
+    publish("Mining (`bench/mine.py`)", body, args.no_append)
 
 
 if __name__ == "__main__":

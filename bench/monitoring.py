@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.contract import FEATURES, REFERENCE_FILE
 from app.monitoring.drift import run_drift_job
 from app.monitoring.store import Store
-from bench.machine import append, table
+from bench.machine import load_span, publish, table
 from bench.service import train_champion
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -307,12 +307,9 @@ def main() -> None:
             on.stop()
         sections.append("### Drift job time\n\n" + drift_job_times(models, work))
         sections.append("### Store size\n\n" + store_size(work))
-    load = f"1-min load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end (2 cores are shared"
+    load = load_span(load_before) + " (2 cores are shared"
     sections.insert(0, load + " with whatever else runs: read ratios, not absolute figures)")
-    if args.no_append:
-        print("\n\n".join(sections))
-    else:
-        append("Monitoring (bench/monitoring.py)", "\n\n".join(sections))
+    publish("Monitoring (bench/monitoring.py)", "\n\n".join(sections), args.no_append)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))  # run as `python bench/serve.py`: the bench packa
 
 from app.contract import FEATURES  # noqa: E402
 from bench import hot_path  # noqa: E402
+from bench.service import spawned_workers  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "commits"
 LUA = """
@@ -142,21 +143,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def worker_pids(proc: subprocess.Popen[bytes], workers: int) -> set[int]:
     """The processes that serve: the server itself, or uvicorn's spawned workers."""
-    if workers == 1:
-        return {proc.pid}
-    pids = set()
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text, cmdline = status.read_text(), (status.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if (
-            re.search(rf"PPid:\s+{proc.pid}\n", text)
-            and b"spawn_main" in cmdline
-            and b"resource_tracker" not in cmdline
-        ):
-            pids.add(int(status.parent.name))
-    return pids
+    return {proc.pid} if workers == 1 else spawned_workers(proc.pid)
 
 
 def rss_mb(pids: set[int]) -> float:

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.monitoring.tables import predictions  # noqa: E402
-from bench.machine import append, table  # noqa: E402
+from bench.machine import publish, table  # noqa: E402
 from bench.proxy import TcpProxy  # noqa: E402
 from bench.scale_out import traffic  # noqa: E402
 from bench.service import Service, rss_mb  # noqa: E402
@@ -377,10 +377,7 @@ def main() -> None:
     finally:
         proxy.stop()
         drop_database(args.database, name)
-    if args.no_append:
-        print(body)
-    else:
-        append("Soak (`bench/soak.py`)", body)
+    publish("Soak (`bench/soak.py`)", body, args.no_append)
 
 
 if __name__ == "__main__":

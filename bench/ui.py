@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.contract import FEATURES  # noqa: E402
 from bench.browsing import throughput_while_browsing  # noqa: E402
-from bench.machine import append, table  # noqa: E402
+from bench.machine import load_span, publish, table  # noqa: E402
 from bench.monitoring import resample  # noqa: E402
 from bench.replicas import free_port, wait_for  # noqa: E402
 from bench.service import train_champion  # noqa: E402
@@ -285,12 +285,9 @@ def main() -> None:
                 with admin.connect() as conn:
                     conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
                 admin.dispose()
-    head = f"1-min load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end (2 shared cores: read the ratios)"
+    head = load_span(load) + " (2 shared cores: read the ratios)"
     text = head + "\n\n" + "\n\n".join(sections)
-    if args.no_append:
-        print(text)
-    else:
-        append("Web pages (bench/ui.py)", text)
+    publish("Web pages (bench/ui.py)", text, args.no_append)
 
 
 if __name__ == "__main__":
