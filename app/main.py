@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from app.api import health, models, monitoring, predict, retrain, v2
 from app.api.deps import hidden_paths
 from app.api.errors import install_error_handlers
-from app.api.middleware import ServiceMiddleware
+from app.api.middleware import ServiceApp, ServiceMiddleware
 from app.metrics import ServiceMetrics
 from app.monitoring.monitor import Monitoring
 from app.registry import ModelRegistry
@@ -135,7 +135,7 @@ def create_app(settings: Settings, pages_only: bool = False) -> FastAPI:
     services = build_services(settings)
     ui = pages.Pages(services, forwarded=pages_only)
     page_process = PageProcess(services) if settings.ui_process and not pages_only else None
-    app = FastAPI(
+    app = ServiceApp(
         title="commitrisk",
         summary="Just-in-time defect prediction: how likely is this commit to introduce a bug?",
         version="0.1.0",

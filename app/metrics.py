@@ -94,6 +94,16 @@ class ServiceMetrics:
 
     def observe_predictions(self, predictions: Sequence[Prediction], out_of_range: dict[int, int]) -> None:
         """Count scored commits by version/band, their probabilities and out-of-range inputs."""
+        if len(predictions) == 1:  # `/predict`: one child, one observation (half the Python of the general loop)
+            p = predictions[0]
+            self._prediction_child(p.model_version, p.risk_band).inc()
+            self.probability.observe(p.probability)
+        else:
+            self._observe_many(predictions)
+        for i, n in out_of_range.items():
+            self._range_children[i].inc(n)
+
+    def _observe_many(self, predictions: Sequence[Prediction]) -> None:
         bands: dict[tuple[int, str], int] = {}
         key: tuple[int, str]
         observe = self.probability.observe
@@ -101,13 +111,15 @@ class ServiceMetrics:
             key = (p.model_version, p.risk_band)
             bands[key] = bands.get(key, 0) + 1
             observe(p.probability)
-        for key, n in bands.items():
-            child = self._prediction_children.get(key)
-            if child is None:
-                child = self._prediction_children[key] = self.predictions.labels(str(key[0]), key[1])
-            child.inc(n)
-        for i, n in out_of_range.items():
-            self._range_children[i].inc(n)
+        for (version, band), n in bands.items():
+            self._prediction_child(version, band).inc(n)
+
+    def _prediction_child(self, version: int, band: str) -> Counter:
+        key = (version, band)
+        child = self._prediction_children.get(key)
+        if child is None:
+            child = self._prediction_children[key] = self.predictions.labels(str(version), band)
+        return child
 
     def observe_reload(self, result: str, seconds: float) -> None:
         """Count one reload attempt (`success` or `failure`) and its duration."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Annotated, Any, Literal
 
@@ -63,6 +64,44 @@ class CommitIn(BaseModel):
         """The metrics in model input order."""
         row: tuple[float, ...] = _ROW(self)
         return row
+
+
+_COMMIT_KEYS = frozenset(CommitIn.model_fields)
+_TEXT_LIMITS = (("commit_id", 200), ("repository", 500))  # CommitIn's max_length of each text field
+_EXACT_FLOAT = 2**53  # an int author_date beyond this is left to pydantic
+
+
+def plain_commit(data: Any) -> tuple[list[float], str | None, str | None] | None:
+    """(the 15 metrics as floats in FEATURES order, commit_id, repository) when CommitIn certainly accepts `data`
+    with these values; None when it might not — then CommitIn validates and words the errors.
+
+    The common body of `/predict` is checked here without building a model (~4 µs less a request); anything
+    unusual (a missing or unknown key, a bool, NaN, a too-long or NUL-carrying text) goes to pydantic.
+    """
+    if type(data) is not dict or not data.keys() <= _COMMIT_KEYS:
+        return None
+    try:
+        row = [data[name] for name in FEATURES]
+    except KeyError:
+        return None
+    for i, value in enumerate(row):
+        kind = type(value)
+        if kind is int:
+            if not 0 <= value <= FLOAT32_MAX:  # exact: an int above the bound can round down to it
+                return None
+            row[i] = float(value)
+        elif kind is not float or not 0.0 <= value <= FLOAT32_MAX:  # NaN compares false
+            return None
+    for name, limit in _TEXT_LIMITS:
+        text = data.get(name)
+        if text is not None and (type(text) is not str or len(text) > limit or "\x00" in text):
+            return None
+    date = data.get("author_date")
+    if date is not None and not (
+        (type(date) is float and math.isfinite(date)) or (type(date) is int and -_EXACT_FLOAT <= date <= _EXACT_FLOAT)
+    ):
+        return None
+    return row, data.get("commit_id"), data.get("repository")
 
 
 class BatchIn(BaseModel):

@@ -8,9 +8,11 @@ import types
 import typing
 from typing import Any, TypeVar
 
+import orjson
 import pydantic_core
 from fastapi import Request
 from pydantic import BaseModel, RootModel, ValidationError
+from starlette.requests import ClientDisconnect
 
 from app.api.errors import MAX_DETAILS, field_details, truncation
 from app.errors import BodyTooLarge, InvalidInput, MalformedBody, UnsupportedMediaType
@@ -44,20 +46,56 @@ def require_json(request: Request) -> None:
 
 async def read_json(request: Request, max_bytes: int) -> Any:
     """The parsed JSON body (NaN/Infinity kept so validation can name the field); 400/413/415 otherwise."""
+    return parse_json(await read_json_bytes(request, max_bytes))
+
+
+async def read_json_bytes(request: Request, max_bytes: int) -> bytes:
+    """The body of a request declared JSON, unparsed; 413/415 otherwise."""
     require_json(request)  # before reading: a refused body is never buffered
-    body = await request.body()
+    body = await receive_body(request)
     if len(body) > max_bytes:  # the middleware stops most of these before they are read
         raise BodyTooLarge(f"request body exceeds {max_bytes} bytes")
-    return parse_json(body)
+    return body
+
+
+async def receive_body(request: Request) -> bytes:
+    """The whole request body, as `request.body()` returns it (and remembered there), read straight from the ASGI
+    `receive`: Starlette's stream generator costs ~4 µs a request, and a body almost always arrives in one message."""
+    if hasattr(request, "_body"):
+        body: bytes = request._body
+        return body
+    chunks: list[bytes] = []
+    while True:
+        message = await request.receive()
+        kind = message["type"]
+        if kind == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        elif kind == "http.disconnect":
+            request._is_disconnected = True
+            raise ClientDisconnect()
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    request._body = body
+    return body
 
 
 async def read_optional_json(request: Request) -> Any:
     """The parsed JSON body, or `{}` for an empty one (routes whose body is optional); 400/415 otherwise."""
-    body = await request.body()
+    body = await receive_body(request)
     if not body.strip():
         return {}
     require_json(request)
     return parse_json(body)
+
+
+def quick_json(body: bytes) -> Any:
+    """orjson's parse of `body` (twice as fast as `parse_json`), or None where orjson refuses it: NaN, Infinity or
+    a number beyond a double, which `parse_json` keeps so that validation can name the field."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def parse_json(body: bytes) -> Any:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
+from app.api.answer import json_answer
 from app.api.deps import AdminDep, MonitoringDep, SettingsDep, read_json, validate
 from app.api.tokens import require_client
 from app.errors import BatchTooLarge, InvalidModel, NotEnoughData, RepositoryError
@@ -70,10 +70,6 @@ class FeedbackOut(BaseModel):
     upserted: int
 
 
-def _json(payload: Any) -> Response:
-    return Response(orjson.dumps(payload), media_type="application/json")
-
-
 @router.post("/feedback", summary="Upsert late labels (admin)", response_model=FeedbackOut, responses=FEEDBACK_ERRORS)
 async def post_feedback(request: Request, settings: SettingsDep, monitoring: MonitoringDep, _: AdminDep) -> Response:
     """Insert or replace labels by commit id; sending the same labels twice changes nothing."""
@@ -83,7 +79,7 @@ async def post_feedback(request: Request, settings: SettingsDep, monitoring: Mon
     items = validate(FeedbackIn, data).root
     rows = [i.row() for i in items]
     upserted = await run_in_threadpool(monitoring.use, lambda store: store.upsert_feedback(rows))
-    return _json({"received": len(items), "upserted": upserted})
+    return json_answer({"received": len(items), "upserted": upserted})
 
 
 def _newest_report(monitoring: Monitoring, with_html: bool = False) -> StoredDriftReport:
@@ -105,7 +101,7 @@ def _newest_report(monitoring: Monitoring, with_html: bool = False) -> StoredDri
 async def get_drift(monitoring: MonitoringDep) -> Response:
     """Dataset drift share and per-feature tests of the newest run: champion reference vs logged window."""
     stored = await run_in_threadpool(_newest_report, monitoring)
-    return _json(stored.report)
+    return json_answer(stored.report)
 
 
 @router.get("/monitoring/drift/report", summary="Evidently HTML of the newest drift run", responses=ERRORS)
@@ -120,14 +116,14 @@ async def refresh_drift(monitoring: MonitoringDep, _: AdminDep) -> Response:
     """Run the drift job (out of process) and answer with its result; 503 without the `monitor` extra."""
     await monitoring.schedule.refresh_drift()
     stored = await run_in_threadpool(_newest_report, monitoring)
-    return _json(stored.report)
+    return json_answer(stored.report)
 
 
 @router.get("/monitoring/data-quality", summary="Rule-based checks over the window", responses=ERRORS)
 async def get_data_quality(monitoring: MonitoringDep) -> Response:
     """Values outside the champion's training ranges per feature and rejected inputs by reason."""
     report = await run_in_threadpool(monitoring.data_quality)
-    return _json(report.model_dump(mode="json"))
+    return json_answer(report.model_dump(mode="json"))
 
 
 RepositoryFilter = Annotated[
@@ -144,7 +140,7 @@ async def get_performance(monitoring: MonitoringDep, repository: RepositoryFilte
     With `repository`, over that repository's predictions only; one never logged gives an empty report.
     """
     report = await run_in_threadpool(monitoring.performance, repository)
-    return _json(report.model_dump(mode="json"))
+    return json_answer(report.model_dump(mode="json"))
 
 
 class LoggedIn(BaseModel):
@@ -177,4 +173,4 @@ async def post_logged(request: Request, settings: SettingsDep, monitoring: Monit
     logged = await run_in_threadpool(
         monitoring.use, lambda store: logged_commit_ids(store.engine, asked.model_version, ids)
     )
-    return _json({"model_version": asked.model_version, "logged": [i for i in ids if i in logged]})
+    return json_answer({"model_version": asked.model_version, "logged": [i for i in ids if i in logged]})

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.api.body import read_json, validate
+from app.api.answer import json_answer
+from app.api.body import parse_json, quick_json, read_json, read_json_bytes, validate
 from app.api.deps import DirectRoute, flag_parameter, query_flag, services_of
 from app.api.tokens import require_client
 from app.errors import BatchTooLarge
 from app.monitoring.prediction_log import new_request_id, request_ids
 from app.predictor import Prediction, Predictor
-from app.schemas import BatchIn, BatchOut, CommitIn, ErrorOut, PredictionOut, request_body
+from app.schemas import BatchIn, BatchOut, CommitIn, ErrorOut, PredictionOut, plain_commit, request_body
 from app.scoring import score
 from app.services import Services
 
@@ -43,11 +44,11 @@ def explain_of(request: Request) -> bool:
     return explain
 
 
-def answer(request_id: str | None, commit: CommitIn, p: Prediction) -> dict[str, Any]:
+def answer(request_id: str | None, commit_id: str | None, p: Prediction) -> dict[str, Any]:
     """The JSON object of one prediction (PredictionOut)."""
     return {
         "request_id": request_id,
-        "commit_id": commit.commit_id,
+        "commit_id": commit_id,
         "probability": p.probability,
         "buggy": p.buggy,
         "risk_band": p.risk_band,
@@ -57,20 +58,23 @@ def answer(request_id: str | None, commit: CommitIn, p: Prediction) -> dict[str,
     }
 
 
-def answers(services: Services, predictor: Predictor, commits: list[CommitIn], explain: bool) -> list[dict[str, Any]]:
-    """Score commits through the one scoring path; one answer per commit, in order."""
-    features = np.array([c.row() for c in commits], dtype=np.float64)  # exact inputs, for the log
+def answers(
+    services: Services,
+    predictor: Predictor,
+    rows: Sequence[Sequence[float]],
+    commit_ids: Sequence[str | None],
+    repositories: Sequence[str | None],
+    explain: bool,
+) -> list[dict[str, Any]]:
+    """Score commits (their 15 metrics, ids and repositories) through the one scoring path; one answer per commit,
+    in order."""
+    features = np.array(rows, dtype=np.float64)  # exact inputs, for the log
     request_id = new_request_id()
     predictions, _ = score(
-        services, predictor, features, features.astype(np.float32), explain, request_id,
-        [c.commit_id for c in commits], [c.repository for c in commits],
-    )  # fmt: skip
-    ids = request_ids(request_id, len(commits))
-    return [answer(i, c, p) for i, c, p in zip(ids, commits, predictions, strict=True)]
-
-
-def _json(payload: Any) -> Response:
-    return Response(orjson.dumps(payload), media_type="application/json")
+        services, predictor, features, features.astype(np.float32), explain, request_id, commit_ids, repositories
+    )
+    ids = request_ids(request_id, len(rows))
+    return [answer(i, c, p) for i, c, p in zip(ids, commit_ids, predictions, strict=True)]
 
 
 @router.post(
@@ -85,11 +89,18 @@ async def predict(request: Request) -> Response:
     services = services_of(request)
     require_client(request, services.settings)
     explain = explain_of(request)
-    commit = validate(CommitIn, await read_json(request, services.settings.max_body_bytes))
+    body = await read_json_bytes(request, services.settings.max_body_bytes)
+    row: Sequence[float]
+    plain = plain_commit(quick_json(body))
+    if plain is None:  # not the common shape: pydantic validates (and words the 400/422)
+        commit = validate(CommitIn, parse_json(body))
+        row, commit_id, repository = commit.row(), commit.commit_id, commit.repository
+    else:
+        row, commit_id, repository = plain
     predictor = services.registry.require().champion
     # One commit is tens of microseconds of onnxruntime: a threadpool hop would cost more than it saves.
-    [body] = answers(services, predictor, [commit], explain)
-    return _json(body)
+    [scored] = answers(services, predictor, [row], [commit_id], [repository], explain)
+    return json_answer(scored)
 
 
 @router.post(
@@ -111,12 +122,13 @@ async def predict_batch(request: Request) -> Response:
             f"{len(data['commits'])} commits in one request; the limit is {limit}",
             [{"field": "commits", "message": f"at most {limit} items"}],
         )
-    batch = validate(BatchIn, data)
+    commits = validate(BatchIn, data).commits
     predictor = services.registry.require().champion
-    if not batch.commits:
-        return _json({"model_version": predictor.version, "predictions": []})
-    if len(batch.commits) > THREADPOOL_ROWS:
-        scored = await run_in_threadpool(answers, services, predictor, batch.commits, explain)
+    if not commits:
+        return json_answer({"model_version": predictor.version, "predictions": []})
+    columns = ([c.row() for c in commits], [c.commit_id for c in commits], [c.repository for c in commits])
+    if len(commits) > THREADPOOL_ROWS:
+        scored = await run_in_threadpool(answers, services, predictor, *columns, explain)
     else:
-        scored = answers(services, predictor, batch.commits, explain)
-    return _json({"model_version": predictor.version, "predictions": scored})
+        scored = answers(services, predictor, *columns, explain)
+    return json_answer({"model_version": predictor.version, "predictions": scored})

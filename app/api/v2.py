@@ -14,7 +14,8 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.api.body import is_json, media_type, parse_json, validate
+from app.api.answer import JSONAnswer
+from app.api.body import is_json, media_type, parse_json, receive_body, validate
 from app.api.deps import DirectRoute, RegistryDep, services_of
 from app.api.tokens import require_client
 from app.contract import FEATURES, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
@@ -172,7 +173,7 @@ async def infer(request: Request) -> Response:
     require_client(request, services.settings)
     header_length = request.headers.get(HEADER_LENGTH)
     _require_media(request, binary=header_length is not None)
-    body = await request.body()
+    body = await receive_body(request)
     split = len(body) if header_length is None else _header_length(header_length, len(body))
     payload = validate(InferRequestIn, parse_json(body[:split]))
     params = request.path_params
@@ -234,7 +235,7 @@ def _respond(payload: InferRequestIn, predictor: Predictor, tensors: dict[str, n
         head["id"] = payload.id
     header = orjson.dumps(head)
     if not blobs:
-        return Response(header, media_type="application/json")
+        return JSONAnswer(header)
     return Response(
         header + b"".join(blobs),
         media_type="application/octet-stream",

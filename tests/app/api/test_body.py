@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from starlette.requests import ClientDisconnect, Request
 
-from app.api.body import unknown_fields, validate
+from app.api.body import quick_json, receive_body, unknown_fields, validate
 from app.api.errors import MAX_DETAILS
 from app.contract import FEATURES
 from app.errors import InvalidInput
@@ -83,3 +85,42 @@ def test_many_errors_without_unknown_keys_are_capped_when_rendered(client: TestC
     assert error["message"] == "1,500 invalid field(s) in the request body"  # 15 missing metrics × 100 commits
     assert len(error["details"]) == MAX_DETAILS and error["details"][0]["field"] == "commits.0.ns"
     assert error["details"][-1]["message"] == "1,451 more not listed"
+
+
+def _request(messages: list[dict[str, Any]]) -> Request:
+    pending = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop(0)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [(b"content-type", b"application/json")]}
+    return Request(scope, receive)
+
+
+def test_a_body_in_several_messages_is_read_whole_and_kept_for_request_body() -> None:
+    request = _request(
+        [{"type": "http.request", "body": b'{"a":', "more_body": True}, {"type": "http.request", "body": b"1}"}]
+    )
+    assert asyncio.run(receive_body(request)) == b'{"a":1}'
+    assert asyncio.run(request.body()) == b'{"a":1}'  # Starlette's own reader sees the same bytes
+
+
+def test_a_client_gone_before_its_body_arrived_is_a_disconnect() -> None:
+    request = _request([{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}])
+    with pytest.raises(ClientDisconnect):
+        asyncio.run(receive_body(request))
+
+
+@pytest.mark.parametrize("body", [b'{"la": NaN}', b'{"la": Infinity}', b'{"la": 1e400}', b"{", b"\xff"])
+def test_quick_json_leaves_what_orjson_refuses_to_parse_json(body: bytes) -> None:
+    assert quick_json(body) is None
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e400", "true", '"2"', "-1"])
+def test_predict_words_the_error_of_an_unusual_metric_as_before(
+    client: TestClient, commit: dict[str, Any], value: str
+) -> None:
+    body = orjson.dumps({**commit, "la": 0}).replace(b'"la":0', b'"la":' + value.encode())
+    r = client.post("/predict", content=body, headers=JSON)
+    assert r.status_code == 422, r.text
+    assert [d["field"] for d in r.json()["error"]["details"]] == ["la"]

@@ -6,10 +6,12 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
 from starlette.responses import Response
 
+from app.api.deps import DirectRoute
 from app.api.errors import install_error_handlers
-from app.api.middleware import ServiceMiddleware
+from app.api.middleware import ServiceApp, ServiceMiddleware
 from app.metrics import ServiceMetrics
 
 
@@ -213,3 +215,43 @@ def test_only_hot_routes_with_their_method_are_remembered(client: Any) -> None:
     client.get("/no/such/route")
     assert middleware._direct == {}
     assert client.get("/predict").status_code == 405
+
+
+def _failing_after_first(app: ServiceApp) -> list[str]:
+    """A hot route on `app` that answers its first request and raises on every later one; returns its call log."""
+    calls: list[str] = []
+
+    async def flaky(request: Request) -> Response:
+        calls.append(request.url.path)
+        if len(calls) > 1:
+            raise RuntimeError("boom")
+        return Response(b"{}", media_type="application/json")
+
+    app.router.routes.append(DirectRoute("/flaky", flaky, methods=["POST"]))
+    return calls
+
+
+def test_an_unexpected_error_on_the_front_path_is_the_one_500_shape_and_is_counted() -> None:
+    app, metrics = ServiceApp(), ServiceMetrics()
+    calls = _failing_after_first(app)
+    install_error_handlers(app)
+    app.add_middleware(ServiceMiddleware, metrics=metrics, max_body=1000)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.post("/flaky").status_code == 200  # through the whole stack: the route is remembered
+        assert app.service is not None and app.service.remembers({"method": "POST", "path": "/flaky"})
+        for _ in range(2):  # now straight to ServiceMiddleware.front
+            r = client.post("/flaky")
+            assert r.status_code == 500 and r.headers["connection"] == "close"
+            assert r.json()["error"] == {"type": "InternalError", "message": "internal server error", "details": []}
+    labels = {"route": "/flaky", "method": "POST", "status": "500"}
+    assert metrics.registry.get_sample_value("commitrisk_http_requests_total", labels) == 2
+    assert len(calls) == 3
+
+
+def test_without_an_error_handler_the_front_path_answers_a_plain_500() -> None:
+    app = ServiceApp()
+    _failing_after_first(app)
+    app.add_middleware(ServiceMiddleware, metrics=ServiceMetrics(), max_body=1000)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert [client.post("/flaky").status_code for _ in range(3)] == [200, 500, 500]
+        assert client.post("/flaky").text == "Internal Server Error"
