@@ -69,14 +69,16 @@ class CommitIn(BaseModel):
 _COMMIT_KEYS = frozenset(CommitIn.model_fields)
 _TEXT_LIMITS = (("commit_id", 200), ("repository", 500))  # CommitIn's max_length of each text field
 _EXACT_FLOAT = 2**53  # an int author_date beyond this is left to pydantic
+_NUMBER_TYPES = frozenset({int, float})
 
 
 def plain_commit(data: Any) -> tuple[list[float], str | None, str | None] | None:
-    """(the 15 metrics as floats in FEATURES order, commit_id, repository) when CommitIn certainly accepts `data`
-    with these values; None when it might not — then CommitIn validates and words the errors.
+    """(the 15 metrics in FEATURES order, commit_id, repository) when CommitIn certainly accepts `data` with these
+    values; None when it might not — then CommitIn validates and words the errors.
 
-    The common body of `/predict` is checked here without building a model (~4 µs less a request); anything
-    unusual (a missing or unknown key, a bool, NaN, a too-long or NUL-carrying text) goes to pydantic.
+    The common body of `/predict` is checked here in a few C-level passes instead of building a model (~4 µs less a
+    request); anything unusual (a missing or unknown key, a bool, NaN, a too-long or NUL-carrying text) goes to
+    pydantic. Metrics may be ints, as CommitIn accepts them: numpy converts them exactly as float() does.
     """
     if type(data) is not dict or not data.keys() <= _COMMIT_KEYS:
         return None
@@ -84,14 +86,12 @@ def plain_commit(data: Any) -> tuple[list[float], str | None, str | None] | None
         row = [data[name] for name in FEATURES]
     except KeyError:
         return None
-    for i, value in enumerate(row):
-        kind = type(value)
-        if kind is int:
-            if not 0 <= value <= FLOAT32_MAX:  # exact: an int above the bound can round down to it
-                return None
-            row[i] = float(value)
-        elif kind is not float or not 0.0 <= value <= FLOAT32_MAX:  # NaN compares false
-            return None
+    # Types first (a bool or str never reaches a comparison); fsum is NaN or infinite when a value is. The bounds are
+    # exact for ints: one above FLOAT32_MAX that would round down to it is left to pydantic.
+    if not set(map(type, row)) <= _NUMBER_TYPES or not math.isfinite(math.fsum(row)):
+        return None
+    if min(row) < 0 or max(row) > FLOAT32_MAX:
+        return None
     for name, limit in _TEXT_LIMITS:
         text = data.get(name)
         if text is not None and (type(text) is not str or len(text) > limit or "\x00" in text):

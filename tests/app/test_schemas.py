@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
@@ -103,7 +104,8 @@ def test_plain_commit_accepts_only_what_commit_in_accepts_with_the_same_values(b
         return
     if plain is not None:  # None is always allowed: pydantic then decides
         row, commit_id, repository = plain
-        assert row == list(commit.row()) and all(type(v) is float for v in row)
+        assert row == list(commit.row()) and all(type(v) in (int, float) for v in row)
+        assert np.array(row, dtype=np.float64).tolist() == list(commit.row())  # what the route scores
         assert (commit_id, repository) == (commit.commit_id, commit.repository)
 
 
