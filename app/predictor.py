@@ -15,35 +15,13 @@ import onnxruntime as ort
 from app.contract import FEATURES, ModelManifest, RiskBand
 from app.errors import InvalidInput, InvalidModel
 from app.explanation import LinearExplainer
+from app.reasons import PHRASES, RULED, format_number, rule_reason
 
 N_FEATURES = len(FEATURES)
 # Row i+1 of an explanation block is the original row with feature i set to its training median.
 _DIAGONAL = np.arange(N_FEATURES)
 _INDICES = tuple(range(N_FEATURES))
 
-_PHRASES: dict[str, str] = {
-    "ns": "{v} subsystems touched",
-    "nd": "{v} directories touched",
-    "nf": "{v} files changed",
-    "entropy": "change spread over files (entropy {v})",
-    "la": "{v} lines added",
-    "ld": "{v} lines deleted",
-    "ha": "{v} hunks with added lines",
-    "hd": "{v} hunks with deleted lines",
-    "lt": "changed files average {v} lines",
-    "ndev": "{v} developers changed these files before",
-    "age": "{v} days since these files last changed",
-    "nuc": "{v} earlier changes to these files",
-    "exp": "the author has {v} earlier commits",
-    "rexp": "recent author experience {v}",
-    "sexp": "the author has {v} earlier commits in these subsystems",
-    "la/lt": "lines added per line of the changed files {v}",
-    "ld/lt": "lines deleted per line of the changed files {v}",
-    "lt/nf": "{v} lines per changed file",
-    "nuc/nf": "{v} earlier changes per changed file",
-    "la+ld/nf": "{v} lines changed per file",
-}
-_EXP, _AGE = FEATURES.index("exp"), FEATURES.index("age")
 # float32 inputs and float64 terms: a linear explanation must reproduce the file's probabilities this closely.
 EXPLANATION_TOLERANCE = 1e-3
 MAX_REASONS = 50_000  # remembered factor reasons per model version (a few MB at most): ~3 µs each to format
@@ -76,29 +54,6 @@ class Prediction:
     threshold: float
     model_version: int
     factors: list[Factor]
-
-
-def format_number(value: float) -> str:
-    """Human formatting: thousands separators for counts, few decimals for small fractions, and two significant
-    digits in scientific notation from 10^15 on (3.4e+38, not a 39-digit number)."""
-    if abs(value) >= 1e15:
-        return f"{value:.2g}"
-    if value == int(value):
-        return f"{int(value):,}"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 1:
-        return f"{value:.1f}"
-    return f"{value:.2g}"
-
-
-def rule_reason(index: int, value: float) -> str | None:
-    """A plain-language rule that fires for this metric value, if any."""
-    if index == _EXP and value == 0:
-        return "the author's first commit"
-    if index == _AGE and 0 < value < 2:
-        return "files changed in the last 2 days"
-    return None
 
 
 def session_options(intra_op_threads: int, inter_op_threads: int) -> ort.SessionOptions:
@@ -275,7 +230,7 @@ class Predictor:
 
     def _term_reason(self, i: int, name: str, typical: float, shown: float) -> str:
         """The plain-language reason of term `i` at one value (a rule first when one fires), remembered."""
-        phrase = _PHRASES.get(name, name + " {v}").format(v=format_number(shown))
+        phrase = PHRASES.get(name, name + " {v}").format(v=format_number(shown))
         text = f"{phrase} (typical: {format_number(round(typical, 6))})"
         rule = rule_reason(FEATURES.index(name), shown) if name in FEATURES else None
         reason = f"{rule}; {text}" if rule else text
@@ -289,7 +244,7 @@ class Predictor:
     def _factors(self, row: list[float], effects: list[float], top_k: int) -> list[Factor]:
         order = [i for i in sorted(_INDICES, key=effects.__getitem__, reverse=True)[:top_k] if effects[i] > 0]
         # A fired rule is worth stating whenever the model agrees it raised the risk.
-        for i in (_EXP, _AGE):
+        for i in RULED:
             if i not in order and effects[i] > 0 and rule_reason(i, row[i]) is not None:
                 order.append(i)
         # float32 → shortest decimal the client most likely sent (0.8, not 0.800000011920929)
@@ -298,7 +253,7 @@ class Predictor:
     def _factor(self, i: int, value: float, effect: float) -> Factor:
         median = self._median_list[i]
         name = FEATURES[i]
-        text = f"{_PHRASES[name].format(v=format_number(value))} (typical: {format_number(median)})"
+        text = f"{PHRASES[name].format(v=format_number(value))} (typical: {format_number(median)})"
         rule = rule_reason(i, value)
         return Factor(name, value, median, round(effect, 6), f"{rule}; {text}" if rule else text)
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from app.contract import FEATURES
 from app.errors import CommitRiskError
-from app.predictor import Factor, Predictor, format_number
+from app.predictor import Factor, Predictor
+from app.reasons import format_number
 from app.registry import ModelRegistry
 
 # The three dimensions of a change (Kamei et al.'s metric families; diffusion and size are one group here).

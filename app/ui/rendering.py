@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, Response
 
 from app.api.errors import render, status_of
 from app.errors import CommitRiskError
-from app.predictor import format_number
+from app.reasons import format_number
 from app.ui.access import CHALLENGE
 from app.ui.charts import points
 

@@ -9,7 +9,7 @@ import pytest
 
 from app.contract import FEATURES, ModelManifest
 from app.errors import InvalidInput, InvalidModel
-from app.predictor import Predictor, feature_matrix, format_number, rule_reason
+from app.predictor import Predictor, feature_matrix
 
 
 def load(models_dir: Path, version: int = 1, **changes: Any) -> Predictor:
@@ -42,16 +42,6 @@ def test_predict_labels_bands_and_explains(models_dir: Path, commit: dict[str, A
     assert top == sorted(top, reverse=True)
     la = next(f for f in first.factors if f.feature == "la")
     assert la.reason.startswith("1,250 lines added (typical:")
-
-
-def test_rules_speak_plainly() -> None:
-    assert rule_reason(FEATURES.index("exp"), 0) == "the author's first commit"
-    assert rule_reason(FEATURES.index("age"), 1.5) == "files changed in the last 2 days"
-    assert rule_reason(FEATURES.index("age"), 0) is None
-    assert rule_reason(FEATURES.index("la"), 0) is None
-    assert format_number(1250) == "1,250" and format_number(0.5) == "0.5" and format_number(12.25) == "12.2"
-    assert format_number(1.2e38) == "1.2e+38" and format_number(3.4028234663852886e38) == "3.4e+38"  # not 39 digits
-    assert format_number(1e15) == "1e+15" and format_number(999_999_999_999_999) == "999,999,999,999,999"
 
 
 def test_out_of_range_counts_per_feature(models_dir: Path) -> None:

@@ -202,7 +202,7 @@ def test_the_commit_page_shows_the_metrics_and_the_factors_of_the_answer(visit: 
         "#metric-table tbody tr", "rows => rows.map(r => [r.dataset.feature, r.cells[2].textContent])"
     )
     assert [name for name, _ in cells] == list(FEATURES)
-    from app.predictor import format_number
+    from app.reasons import format_number
 
     assert [value for _, value in cells] == [format_number(answer["sent"][name]) for name in FEATURES]
     shown = page.eval_on_selector_all("#factors li", "items => items.map(i => [i.dataset.feature, i.textContent])")
