@@ -51,6 +51,17 @@ class Browsing:
     def ratio(self) -> float:
         return statistics.median(self.busy) / statistics.median(self.idle)
 
+    def round_ratios(self) -> list[float]:
+        """Browsed / idle req/s of each round (the two measured back to back)."""
+        return [busy / idle for busy, idle in zip(self.busy, self.idle, strict=True)]
+
+
+def paired(case: Browsing, control: Browsing) -> tuple[float, float, float]:
+    """(median, min, max) over the rounds of `case`'s round ratio divided by the control's in the same round: what
+    the case costs beyond the cores the browsing itself takes (1.0 = nothing)."""
+    shares = [a / b for a, b in zip(case.round_ratios(), control.round_ratios(), strict=True)]
+    return statistics.median(shares), min(shares), max(shares)
+
 
 def page_socket(worker: int) -> str:
     """The Unix socket of a worker's page process (its first argument)."""

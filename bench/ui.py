@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.contract import FEATURES  # noqa: E402
-from bench.browsing import throughput_while_browsing  # noqa: E402
+from bench.browsing import paired, throughput_while_browsing  # noqa: E402
 from bench.machine import load_span, publish, table  # noqa: E402
 from bench.monitoring import resample  # noqa: E402
 from bench.replicas import free_port, wait_for  # noqa: E402
@@ -247,10 +247,18 @@ def run(name: str, url: str, models: Path, args: argparse.Namespace, work: Path)
         " two cores shared by wrk, the worker, the page process and the browsing client, not the forwarding.\n\n"
     )
     rows = [[name, f"{statistics.median(b.idle):,.0f}", f"{statistics.median(b.busy):,.0f}", f"**{b.ratio:.2f}**",
+             "–".join(f"{r:.2f}" for r in (min(b.round_ratios()), max(b.round_ratios()))),
              f"{b.pages:,}", f"{b.idle_cpu:.1f} / {b.worker_cpu:.1f}", f"{b.page_cpu:.1f}"]
             for name, b in browsed.items()]  # fmt: skip
-    body += table(["pages rendered", "idle req/s", "browsed req/s", "ratio", "pages served",
+    body += table(["pages rendered", "idle req/s", "browsed req/s", "ratio", "per round", "pages served",
                    "worker CPU s idle / browsed", "page process CPU s"], rows)  # fmt: skip
+    control = browsed["control: page process browsed directly"]
+    shares = {name: paired(b, control) for name, b in browsed.items() if b is not control}
+    body += (
+        "\n\nEach round's ratio over the control's in the same round (median, range): "
+        + "; ".join(f"{name} **{m:.2f}** ({lo:.2f}–{hi:.2f})" for name, (m, lo, hi) in shares.items())
+        + " — 1.00 is a page path that costs `/predict` nothing beyond the cores the browsing client takes."
+    )
     return body
 
 
