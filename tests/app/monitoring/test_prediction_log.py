@@ -1,4 +1,5 @@
-"""The write-behind log: batches reach the database, shutdown flushes everything, a full queue drops."""
+"""The write-behind log: batches reach the database, shutdown flushes everything, a full queue drops, rows held
+through an outage are packed and written back unchanged."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from sqlalchemy import select
 
 from app.contract import FEATURES
 from app.monitoring.availability import Availability
+from app.monitoring.entries import Entry
 from app.monitoring.prediction_log import (
+    HELD_ROWS,
     SWITCH_INTERVAL,
     PredictionBatch,
     PredictionLog,
@@ -26,8 +29,9 @@ from app.monitoring.prediction_log import (
     request_ids,
 )
 from app.monitoring.store import Store
-from app.monitoring.tables import predictions, shadow_predictions
-from tests.support import Database
+from app.monitoring.tables import predictions, rejections, shadow_predictions
+from app.monitoring.writer import Packed
+from tests.support import Database, TcpProxy, wait_for
 
 
 @pytest.fixture
@@ -251,3 +255,94 @@ def test_unwritten_rows_rise_on_accept_and_fall_as_rows_are_written_or_dropped(s
     log.close()
     assert log.written == 9 and log.dropped == 4
     assert sum(unwritten) == 0 and all(n > 0 for n in unwritten[:4]) and min(unwritten) < 0
+
+
+def through_an_outage(directory: Path, entries: list[Entry], pack_rows: int) -> list[list[tuple[object, ...]]]:
+    """Every row `entries` leave in a database that is down (`directory` is missing) while they are submitted."""
+    store = Store.unopened(f"sqlite:///{directory / 'm.db'}")
+    availability = Availability(store, check_seconds=3600)
+    assert not availability.check()
+    log = PredictionLog(
+        store, max_rows=43, batch_rows=9, availability=availability, retry_seconds=0.02, pack_rows=pack_rows
+    )  # fmt: skip
+    log.start()
+    assert all(log.submit(entry) for entry in entries)
+    if pack_rows:
+        wait_for(lambda: sum(isinstance(e, Packed) for e in log._held) >= 8, "the held rows to be packed", 30)
+        assert any(isinstance(e, PredictionBatch) for e in log._held)  # the run pickle cannot hold, as submitted
+    assert log.pending() == 43 and not log.submit(record(101))  # the bound in rows holds, packed or not
+    directory.mkdir()
+    wait_for(lambda: log.pending() == 0, "the held rows to be written", 30)
+    log.close()
+    assert log.written == 42 and log.dropped == 1
+    with store.engine.connect() as conn:
+        tables = [
+            [tuple(row) for row in conn.execute(select(table).order_by(table.c.id))]
+            for table in (predictions, shadow_predictions, rejections)
+        ]
+    store.close()
+    return tables
+
+
+def test_rows_held_through_an_outage_are_packed_and_written_back_unchanged(tmp_path: Path) -> None:
+    class Sha(str):  # local, so pickle cannot hold it: its run stays as submitted, and is written all the same
+        pass
+
+    entries: list[Entry] = [record(i) for i in range(40)]
+    entries[5] = record(5, rows=3, shadows=(ShadowScores(4, np.array([0.5, 0.6, 0.7])),))
+    entries[12] = RejectionRecord(time=2000.0, reason="invalid_input", count=2)
+    entries[21] = replace(record(21), commit_ids=[Sha("c21")])
+    entries.append(record(100))  # 42 predictions, 43 rows of the queue's bound
+    packed = through_an_outage(tmp_path / "packed", entries, pack_rows=4)
+    assert [len(rows) for rows in packed] == [42, 3, 1]
+    assert packed == through_an_outage(tmp_path / "as-submitted", entries, pack_rows=0)  # the very same rows
+
+
+def test_an_outage_s_rows_are_written_back_in_order_and_in_small_transactions(
+    proxied_postgres: tuple[Database, TcpProxy],
+) -> None:
+    database, proxy = proxied_postgres
+    store = Store.unopened(database.url, database.schema, timeout=2)
+    availability = Availability(store, check_seconds=3600)
+    assert availability.check()
+    written: list[int] = []
+    log = PredictionLog(
+        store, batch_rows=5000, availability=availability, retry_seconds=0.05, pack_rows=100, on_write=written.append
+    )  # fmt: skip
+    log.start()
+    proxy.stop()
+    log.submit(record(0))  # the writer finds the database down with this row in hand …
+    wait_for(lambda: not availability.up, "the writer to find the database down", 30)
+    for i in range(1, 2500):
+        log.submit(record(i))  # … and packs these while it waits
+    wait_for(lambda: log._held_rows >= 2400, "the held rows to be packed", 30)
+    proxy.start()
+    wait_for(lambda: log.pending() == 0 and sum(written) == 2500, "the held rows to be written", 60)
+    log.close()
+    with store.engine.connect() as conn:
+        commits = list(conn.execute(select(predictions.c.commit_id).order_by(predictions.c.id)).scalars())
+    assert commits == [f"c{i}" for i in range(2500)]
+    # Written back at most HELD_ROWS at a time, not 5,000: a transaction's tuples are small objects.
+    assert max(written) <= HELD_ROWS < 2500 and log.dropped == 0
+    store.close()
+
+
+def test_a_shutdown_during_the_outage_counts_the_packed_rows_as_dropped(tmp_path: Path) -> None:
+    store = Store.unopened(f"sqlite:///{tmp_path / 'missing' / 'm.db'}")
+    availability = Availability(store, check_seconds=3600)
+    assert not availability.check()
+    drops: list[tuple[int, str]] = []
+    unwritten: list[int] = []
+    log = PredictionLog(
+        store, availability=availability, retry_seconds=0.02, pack_rows=3, on_unwritten=unwritten.append,
+        on_drop=lambda n, reason: drops.append((n, reason)),
+    )  # fmt: skip
+    log.start()
+    for i in range(10):
+        log.submit(record(i))
+    wait_for(lambda: log._held_rows == 9, "three buffers of three rows", 30)  # the tenth waits for two more
+    log.close(timeout=30)
+    assert log.written == 0 and log.dropped == 10 and log.pending() == 0
+    assert sum(n for n, _ in drops) == 10 and {reason for _, reason in drops} == {"database_unavailable"}
+    assert sum(unwritten) == 0
+    store.close()

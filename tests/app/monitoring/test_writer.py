@@ -1,11 +1,12 @@
 """The log writer on SQLite and PostgreSQL: a refused row costs only itself, an outage holds rows until the
-database is back, a COMMIT whose answer was lost is not written twice, a shutdown during an outage drops (and
-counts) what is held instead of waiting."""
+database is back (letting the queue pack its rows meanwhile), a COMMIT whose answer was lost is not written twice,
+a shutdown during an outage drops (and counts) what is held instead of waiting."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,4 +186,43 @@ def test_a_commit_whose_answer_was_lost_is_not_written_twice(proxied_postgres: t
     with direct.engine.connect() as conn:
         assert len(conn.execute(select(log_receipts.c.id)).all()) == 1  # each transaction deleted its predecessor
     direct.close()
+    store.close()
+
+
+def test_a_packed_part_is_one_buffer_that_unpacks_to_the_same_rows() -> None:
+    part = rows(0, 50)
+    packed = part.pack(rows=51)
+    assert packed.rows == 51 and isinstance(packed.data, bytes)
+    assert len(packed.data) < 300 * part.size  # one compact buffer: no per-row objects held
+    assert packed.unpack() == part
+
+
+def test_waiting_for_the_database_lets_the_queue_pack_until_it_is_back(tmp_path: Path) -> None:
+    def down(name: str) -> tuple[Store, Availability]:
+        # A SQLite file in a directory that does not exist yet: the database is down until the directory is made.
+        store = Store.unopened(f"sqlite:///{tmp_path / name / 'm.db'}")
+        availability = Availability(store, check_seconds=3600)
+        assert not availability.check()
+        return store, availability
+
+    store, availability = down("first")
+    counts, closing, holds = Counts(), threading.Event(), []
+    writer = LogWriter(
+        store, closing, counts.write, counts.drop, availability, retry_seconds=0.02, on_hold=lambda: holds.append(1)
+    )  # fmt: skip
+    thread = threading.Thread(target=writer.write, args=(rows(0, 10),))
+    thread.start()
+    wait_for(lambda: len(holds) >= 3, "the writer to call on_hold while it waits", 30)
+    (tmp_path / "first").mkdir()  # the database is back
+    thread.join(timeout=30)
+    assert not thread.is_alive() and counts.written == 10 and counts.dropped == []
+    store.close()
+    # Closing with the database down: the held rows are dropped at once, nothing is packed any more.
+    store, availability = down("second")
+    closing.set()
+    called = len(holds)
+    LogWriter(
+        store, closing, counts.write, counts.drop, availability, retry_seconds=0.02, on_hold=lambda: holds.append(1)
+    ).write(rows(100, 5))  # fmt: skip
+    assert len(holds) == called and counts.dropped == [(5, "database_unavailable")]
     store.close()

@@ -1,0 +1,117 @@
+"""What a request hands the prediction log (one entry per request, as columns) and the rows they become."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.monitoring.writer import Packed, Part
+
+
+def request_ids(base: str | None, count: int) -> list[str | None]:
+    """The id each answered commit carries: the request's id alone, or `<id>-<index>` inside a batch."""
+    if base is None:
+        return [None] * count
+    return [base] if count == 1 else [f"{base}-{i}" for i in range(count)]
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowScores:
+    """One shadow model's probabilities for every row of a batch (same order)."""
+
+    version: int
+    probabilities: np.ndarray
+
+
+# Not frozen: built on every request and never changed after; a frozen __init__ costs ~2.5 µs more for ten fields.
+@dataclass(slots=True)
+class PredictionBatch:
+    """The commits one request was answered for, as columns: one queue entry and a few arrays per request.
+
+    Columns rather than one object per commit keep the request path to a handful of allocations and the queue
+    small (≈ 200 bytes a row); the writer turns them into rows off the hot path.
+    """
+
+    time: float
+    request_id: str | None
+    features: np.ndarray  # float64 [n, 15], FEATURES order
+    probabilities: np.ndarray  # [n]
+    labels: np.ndarray  # bool [n]
+    risk_bands: Sequence[str]
+    model_version: int
+    commit_ids: Sequence[str | None] | None = None
+    repositories: Sequence[str | None] | None = None
+    shadows: tuple[ShadowScores, ...] = ()
+
+    @property
+    def rows(self) -> int:
+        """Commits in the batch."""
+        return len(self.probabilities)
+
+    def prediction_values(self) -> list[tuple[Any, ...]]:
+        """`predictions` rows in `PREDICTION_COLUMNS` order."""
+        n = self.rows
+        ids = request_ids(self.request_id, n)
+        commits = self.commit_ids if self.commit_ids is not None else [None] * n
+        repositories = self.repositories if self.repositories is not None else [None] * n
+        t, version = self.time, self.model_version
+        columns = zip(
+            ids, commits, repositories, self.features.tolist(), self.probabilities.tolist(), self.labels.tolist(),
+            self.risk_bands, strict=True,
+        )  # fmt: skip
+        return [
+            (t, rid, cid, repo, *features, p, label, band, version)
+            for rid, cid, repo, features, p, label, band in columns
+        ]
+
+    def shadow_values(self) -> list[tuple[Any, ...]]:
+        """`shadow_predictions` rows in `SHADOW_COLUMNS` order: both probabilities of every commit and shadow."""
+        if not self.shadows:
+            return []
+        n = self.rows
+        ids = request_ids(self.request_id, n)
+        commits = self.commit_ids if self.commit_ids is not None else [None] * n
+        champion = self.probabilities.tolist()
+        t, version = self.time, self.model_version
+        return [
+            (t, rid, cid, version, p, shadow.version, q)
+            for shadow in self.shadows
+            for rid, cid, p, q in zip(ids, commits, champion, shadow.probabilities.tolist(), strict=True)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionRecord:
+    """Inputs refused before scoring, counted by reason for the data-quality view."""
+
+    time: float
+    reason: str
+    count: int = 1
+
+    @property
+    def rows(self) -> int:
+        """A rejection takes one row of the queue's budget."""
+        return 1
+
+
+Entry = PredictionBatch | RejectionRecord
+
+
+def rows_of(entries: Iterable[Entry | Packed]) -> Part:
+    """The rows of `entries`, in order."""
+    rows = Part([], [], [])
+    for entry in entries:
+        if isinstance(entry, PredictionBatch):
+            rows.predictions.extend(entry.prediction_values())
+            rows.shadows.extend(entry.shadow_values())
+        elif isinstance(entry, Packed):
+            packed = entry.unpack()
+            rows.predictions.extend(packed.predictions)
+            rows.shadows.extend(packed.shadows)
+            rows.rejections.extend(packed.rejections)
+        else:
+            rows.rejections.append({"time": entry.time, "reason": entry.reason, "count": entry.count})
+    return rows
