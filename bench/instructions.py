@@ -58,7 +58,6 @@ def scope_of(path: str, query: bytes, body: bytes) -> dict[str, Any]:
 
 async def drive(app: Any, kind: str, requests: int, lifespan: bool) -> None:
     """`requests` requests of `kind` through `app`; AssertionError unless every one answered 200."""
-    messages: list[Any] = []
     if lifespan:
         inbox: asyncio.Queue[Any] = asyncio.Queue()
         outbox: asyncio.Queue[Any] = asyncio.Queue()
@@ -81,7 +80,7 @@ async def drive(app: Any, kind: str, requests: int, lifespan: bool) -> None:
         await app(scope_of(path, query, body), receive, send)
     if lifespan:
         await inbox.put({"type": "lifespan.shutdown"})
-        messages.append(await outbox.get())
+        assert (await outbox.get())["type"] == "lifespan.shutdown.complete"
         await task
     assert set(statuses) == {200}, f"{kind}: statuses {sorted(set(statuses))}"
 

@@ -102,15 +102,12 @@ class ServiceMiddleware:
         self._direct: dict[tuple[str, str], dict[str, Any]] = {}
 
     def remembers(self, scope: Scope) -> bool:
-        """Whether this HTTP request is for a remembered hot route (ServiceApp then calls `front` directly)."""
+        """Whether this HTTP request is for a remembered hot route (ServiceApp then calls it with `front=True`)."""
         return (scope["method"], scope["path"]) in self._direct
 
-    async def front(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """`__call__` as the outermost layer (ServiceApp): an error no handler took is answered 500 here, by the app's
-        server-error handler, as ServerErrorMiddleware would have done, then re-raised for the server to log."""
-        await self(scope, receive, send, front=True)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send, front: bool = False) -> None:
+        """Serve one request. `front`: called as the outermost layer (ServiceApp), so an error no handler took is
+        answered 500 here by the app's server-error handler, as ServerErrorMiddleware would, then re-raised."""
         if scope["type"] != "http":
             await self.app(scope, self._stopping(receive) if scope["type"] == "lifespan" else receive, send)
             return
@@ -264,8 +261,8 @@ class ServiceApp(FastAPI):
 
     In front of user middleware FastAPI puts three layers (server-error rendering, exception telemetry, a body-limit
     scope check) and Starlette's own call: pass-throughs for these routes that cost ~3 µs a request. Every other
-    request, and a hot route's first, goes through the whole stack; on this path `ServiceMiddleware.front` renders
-    a server error itself.
+    request, and a hot route's first, goes through the whole stack; on this path `ServiceMiddleware`, called with
+    `front=True`, renders a server error itself.
     """
 
     service: ServiceMiddleware | None = None
@@ -282,6 +279,6 @@ class ServiceApp(FastAPI):
         service = self.service
         if service is not None and scope["type"] == "http" and not self.root_path and service.remembers(scope):
             scope["app"] = self
-            await service.front(scope, receive, send)
+            await service(scope, receive, send, front=True)
             return
         await super().__call__(scope, receive, send)

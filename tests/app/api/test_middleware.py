@@ -239,7 +239,7 @@ def test_an_unexpected_error_on_the_front_path_is_the_one_500_shape_and_is_count
     with TestClient(app, raise_server_exceptions=False) as client:
         assert client.post("/flaky").status_code == 200  # through the whole stack: the route is remembered
         assert app.service is not None and app.service.remembers({"method": "POST", "path": "/flaky"})
-        for _ in range(2):  # now straight to ServiceMiddleware.front
+        for _ in range(2):  # now straight to ServiceMiddleware (front=True)
             r = client.post("/flaky")
             assert r.status_code == 500 and r.headers["connection"] == "close"
             assert r.json()["error"] == {"type": "InternalError", "message": "internal server error", "details": []}
