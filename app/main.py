@@ -90,7 +90,7 @@ def build_services(settings: Settings) -> Services:
     # Where an answered batch goes, in order: the challengers score it in shadow (never changing the
     # answer), then the prediction log queues it for the writer thread (when the log is on).
     log_sink = monitoring.log.submit if settings.prediction_log else None
-    shadow = ShadowSink(registry, ShadowMetrics(metrics.registry), log_sink)
+    shadow = ShadowSink(registry, ShadowMetrics(metrics.registry, metrics.tally), log_sink)
     return Services(settings, metrics, registry, monitoring, shadow, sink=shadow)
 
 
@@ -104,6 +104,7 @@ def lifespan_of(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.monitoring.start(schedule=not pages_only)
+        services.metrics.tally.start()
         gc.collect()
         gc.freeze()  # see `HEAP`
         follower = asyncio.create_task(follow_pointer(services.registry, services.settings.pointer_poll_seconds))
@@ -121,6 +122,7 @@ def lifespan_of(
             services.registry.loader.shutdown(wait=False)
             await asyncio.to_thread(ui.close)  # a refresh reads the database that monitoring.stop closes
             await asyncio.to_thread(services.monitoring.stop)  # every queued prediction is written first
+            services.metrics.tally.stop()  # this process's last counts reach its files before they are closed
             if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
                 from prometheus_client import multiprocess
 

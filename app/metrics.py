@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 
 from app.contract import FEATURES
+from app.tally import FlushOnCollect, Tally
 
 if TYPE_CHECKING:
     from app.predictor import Prediction, Predictor
@@ -36,6 +37,9 @@ class ServiceMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        # Request and prediction metrics go through the tally (app/tally.py); collecting `r` flushes it first.
+        self.tally = Tally()
+        FlushOnCollect(self.tally, r)
         self.requests = Counter(
             "commitrisk_http_requests_total", "HTTP requests by route template, method and status",
             ["route", "method", "status"], registry=r,
@@ -89,28 +93,32 @@ class ServiceMetrics:
             code = str(status)
             children = (self.requests.labels(route, method, code), self.latency.labels(route, method, code))
             self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        tally = self.tally
+        tally.add(children[0])
+        tally.observe(children[1], seconds)
 
     def observe_predictions(self, predictions: Sequence[Prediction], out_of_range: dict[int, int]) -> None:
         """Count scored commits by version/band, their probabilities and out-of-range inputs."""
+        tally = self.tally
+        # The scored-commit counter is written at once: a SIGKILLed worker's count must stay exact, as the log's
+        # accounting (written + dropped = scored, docs/monitoring.md) holds over dead workers too.
         if len(predictions) == 1:  # `/predict`: one child, one observation (half the Python of the general loop)
             p = predictions[0]
             self._prediction_child(p.model_version, p.risk_band).inc()
-            self.probability.observe(p.probability)
+            tally.observe(self.probability, p.probability)
         else:
             self._observe_many(predictions)
         for i, n in out_of_range.items():
-            self._range_children[i].inc(n)
+            tally.add(self._range_children[i], n)
 
     def _observe_many(self, predictions: Sequence[Prediction]) -> None:
         bands: dict[tuple[int, str], int] = {}
         key: tuple[int, str]
-        observe = self.probability.observe
+        observe, probability = self.tally.observe, self.probability
         for p in predictions:
             key = (p.model_version, p.risk_band)
             bands[key] = bands.get(key, 0) + 1
-            observe(p.probability)
+            observe(probability, p.probability)
         for (version, band), n in bands.items():
             self._prediction_child(version, band).inc(n)
 
@@ -140,6 +148,8 @@ class ServiceMetrics:
         directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if directory:
             from prometheus_client import multiprocess
+
+            self.tally.flush()  # the merged registry reads this process's files, not `self.registry`
 
             forget_dead_processes(directory, on_lost)
             merged = CollectorRegistry()

@@ -27,6 +27,7 @@ from app.monitoring.performance import roc_auc
 from app.monitoring.prediction_log import PredictionBatch, ShadowScores, Sink
 from app.predictor import Predictor
 from app.registry import ModelRegistry
+from app.tally import Tally
 
 log = logging.getLogger("commitrisk.shadow")
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -35,7 +36,8 @@ LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
 class ShadowMetrics:
     """`commitrisk_shadow_*`: scored commits, label agreements with the champion, scoring latency, failures."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, tally: Tally) -> None:
+        self.tally = tally  # per-request updates go through the service's tally (app/tally.py)
         self.scored = Counter(
             "commitrisk_shadow_predictions",
             "Commits scored in shadow, by shadow version",
@@ -55,6 +57,19 @@ class ShadowMetrics:
             registry=registry,
         )  # fmt: skip
         self.failures.inc(0)
+        self._children: dict[str, tuple[Counter, Counter, Histogram]] = {}
+
+    def observe(self, version: str, rows: int, agreed: int, seconds: float) -> None:
+        """One request scored by shadow `version`: its commits, label agreements and the time it added."""
+        children = self._children.get(version)
+        if children is None:
+            labels = (version,)
+            children = (self.scored.labels(*labels), self.agreed.labels(*labels), self.latency.labels(*labels))
+            self._children[version] = children
+        scored, agreements, latency = children
+        self.tally.add(scored, rows)
+        self.tally.add(agreements, agreed)
+        self.tally.observe(latency, seconds)
 
 
 class ShadowSink:
@@ -86,9 +101,7 @@ class ShadowSink:
                 continue
             version = str(shadow.version)
             agreed = int(np.sum((probabilities >= shadow.manifest.threshold) == batch.labels))
-            self.metrics.latency.labels(version).observe(elapsed)
-            self.metrics.scored.labels(version).inc(batch.rows)
-            self.metrics.agreed.labels(version).inc(agreed)
+            self.metrics.observe(version, batch.rows, agreed, elapsed)
             counts = self.live.setdefault(shadow.version, [0, 0])
             counts[0] += batch.rows
             counts[1] += agreed

@@ -8,7 +8,7 @@ difference in requests is one request's instructions, start-up and imports cance
 part both servers share is not included. `--tree DIR` measures another checkout (e.g. a `git worktree` of an older
 commit) beside this one in the same run.
 
-    .venv/bin/python bench/instructions.py [--tree /work/base] [--kinds plain explained v2]
+    .venv/bin/python bench/instructions.py [--tree /work/base] [--kinds plain explained v2] [--multiprocess]
 
 Needs `valgrind` (Debian package); slow (~3 min per measurement). Appends the table to BENCHMARKS.md.
 """
@@ -116,6 +116,8 @@ def count(tree: Path, server: str, kind: str, requests: int, models: Path) -> in
 
 def per_request(tree: Path, server: str, kind: str, small: int, large: int, models: Path) -> float:
     """Instructions of one request: the difference of a large and a small run over their difference in requests."""
+    # Bytecode compiled in one run but not the other (a new checkout, an edited module) would count as requests.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "app"), str(tree / "bench")], check=True)
     return (count(tree, server, kind, large, models) - count(tree, server, kind, small, models)) / (large - small)
 
 
@@ -126,6 +128,9 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", choices=sorted(KINDS), default=["plain", "explained", "v2"])
     parser.add_argument("--small", type=int, default=200)
     parser.add_argument("--large", type=int, default=1200)
+    parser.add_argument(
+        "--multiprocess", action="store_true", help="prometheus-client's multiprocess mode, as with --workers N > 1"
+    )
     parser.add_argument("--no-append", action="store_true")
     parser.add_argument("--child", nargs=4, metavar=("SERVER", "KIND", "REQUESTS", "MODELS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -136,6 +141,9 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         raise SystemExit("bench/instructions.py: valgrind is not installed (apt-get install valgrind)")
     with tempfile.TemporaryDirectory() as work:
+        if args.multiprocess:  # inherited by every child (count), as `python -m app --workers 2` sets it
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Path(work) / "metrics")
+            os.mkdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
         models = args.models or Path(work) / "models"
         if args.models is None:
             train_champion(models)
@@ -151,10 +159,12 @@ def main() -> None:
                              f"{reference / n:.2f}×"])  # fmt: skip
             print(table(["server", "request", "instructions per request", "hand-written / this"], rows), flush=True)
     body = (table(["server", "request", "instructions per request", "hand-written / this"], rows)
-            + f"\n\nIn-process (ASGI app called directly, lifespan and prediction log on, SQLite), callgrind, "
+            + "\n\nIn-process (ASGI app called directly, lifespan and prediction log on, SQLite"
+            + (", prometheus-client in multiprocess mode" if args.multiprocess else "") + "), callgrind, "
             f"({args.large} − {args.small}) requests; the HTTP server's own work, the same for every row, is not "
             "included. The last column is what the instruction counts alone predict for the req/s ratio of "
-            "`bench/serve.py` before the server's share.")  # fmt: skip
+            "`bench/serve.py` before the server's share. Under valgrind a request takes ~50× longer, so the log "
+            "writer's transactions hold a few rows instead of hundreds: the log's share is overstated.")  # fmt: skip
     publish("Instructions per request (`bench/instructions.py`)", body, args.no_append)
 
 

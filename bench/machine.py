@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,7 +35,24 @@ def describe() -> str:
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     return (f"{cpu}, {os.cpu_count()} cores, {memory}, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, commit {commit}")  # fmt: skip
+            f"Python {platform.python_version()}, commit {commit}; speed index {speed_index():.0f} "
+            "(million steps per second of a pure-Python loop, at the end of the run)")  # fmt: skip
+
+
+def speed_index(steps: int = 1_000_000) -> float:
+    """Million steps of a fixed pure-Python loop per second, best of 3: how fast this shared host runs right now.
+
+    The same hardware here runs Python 3–4× slower in some hours than in others (neighbours' load that the load
+    average does not show); absolute figures (start-up seconds, req/s) compare only between runs of similar index.
+    """
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(steps):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return steps / best / 1e6
 
 
 def table(header: list[str], rows: list[list[object]]) -> str:

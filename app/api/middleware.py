@@ -114,7 +114,7 @@ class ServiceMiddleware:
         started = time.perf_counter()
         status = 500
         answered = False  # an answer has started: its status is known, and no error answer may follow
-        in_flight = self.metrics.in_flight
+        in_flight = self.metrics.in_flight  # written at once, not tallied: a scrape of any worker sees it exact
         in_flight.inc()
 
         async def send_status(message: Message) -> None:

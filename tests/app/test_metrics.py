@@ -147,3 +147,28 @@ def test_forgetting_counts_only_the_dead(tmp_path: Path) -> None:
     finally:
         alive.kill()
         alive.wait()
+
+
+KILLED_SCORER = """
+import os
+from prometheus_client import CollectorRegistry
+from app.metrics import ServiceMetrics
+from app.predictor import Prediction
+metrics = ServiceMetrics(CollectorRegistry())
+metrics.observe_request("/predict", "POST", 200, 0.002)
+metrics.observe_predictions([Prediction(0.9, True, "high", 0.5, 1, [])] * 3, {})
+os._exit(0)  # SIGKILL-like: no flush, no shutdown
+"""
+
+
+def test_a_killed_workers_scored_commits_are_exact_though_its_tallied_series_may_lag(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", KILLED_SCORER], env=env, cwd=REPO, check=True)
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged, path=str(tmp_path))
+    text = generate_latest(merged).decode()
+    # Written at once: the log's accounting (written + dropped = scored) holds over a SIGKILL.
+    assert 'commitrisk_predictions_total{model_version="1",risk_band="high"} 3.0' in text
+    # Tallied (app/tally.py): lost with the process when it dies before the next flush, by design.
+    assert "commitrisk_prediction_probability_count 0.0" in text
+    assert 'commitrisk_http_requests_total{method="POST",route="/predict",status="200"} 0.0' in text
