@@ -36,7 +36,7 @@ def describe() -> str:
         commit = "unknown"
     return (f"{cpu}, {os.cpu_count()} cores, {memory}, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}, commit {commit}; speed index {speed_index():.0f} "
-            "(million steps per second of a pure-Python loop, at the end of the run)")  # fmt: skip
+            "(million steps per second of a pure-Python loop, measured as this line was written)")  # fmt: skip
 
 
 def speed_index(steps: int = 1_000_000) -> float:
