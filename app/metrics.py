@@ -37,7 +37,8 @@ class ServiceMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        # Request and prediction metrics go through the tally (app/tally.py); collecting `r` flushes it first.
+        # Request counts and latency, probabilities and out-of-range counts go through the tally (app/tally.py);
+        # collecting `r` flushes it first.
         self.tally = Tally()
         FlushOnCollect(self.tally, r)
         self.requests = Counter(
@@ -150,7 +151,6 @@ class ServiceMetrics:
             from prometheus_client import multiprocess
 
             self.tally.flush()  # the merged registry reads this process's files, not `self.registry`
-
             forget_dead_processes(directory, on_lost)
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged)

@@ -63,8 +63,7 @@ class ShadowMetrics:
         """One request scored by shadow `version`: its commits, label agreements and the time it added."""
         children = self._children.get(version)
         if children is None:
-            labels = (version,)
-            children = (self.scored.labels(*labels), self.agreed.labels(*labels), self.latency.labels(*labels))
+            children = (self.scored.labels(version), self.agreed.labels(version), self.latency.labels(version))
             self._children[version] = children
         scored, agreements, latency = children
         self.tally.add(scored, rows)
