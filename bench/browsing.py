@@ -112,3 +112,17 @@ def throughput_while_browsing(
             thread.join()
             result.pages += served[0]
     return found
+
+
+def forwarding_cpu(base: str, worker: int, paths: list[str], rounds: int) -> tuple[float, float, int]:
+    """(worker, page process) CPU ms per page and the pages' mean size in bytes, browsing `paths` in turn `rounds`
+    times through the worker with nothing else running: what forwarding one page costs the worker."""
+    with httpx.Client(base_url=base, timeout=120, headers={"accept": "text/html"}) as client:
+        for path in paths:  # the page process is up and its aggregates are cached before measuring
+            client.get(path)
+        page = page_process_of(worker)
+        before = cpu_seconds(worker), cpu_seconds(page)
+        size = sum(len(client.get(path).content) for _ in range(rounds) for path in paths)
+        spent = cpu_seconds(worker) - before[0], cpu_seconds(page) - before[1]
+    pages = rounds * len(paths)
+    return spent[0] * 1e3 / pages, spent[1] * 1e3 / pages, size // pages

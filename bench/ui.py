@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.contract import FEATURES  # noqa: E402
-from bench.browsing import paired, throughput_while_browsing  # noqa: E402
+from bench.browsing import forwarding_cpu, paired, throughput_while_browsing  # noqa: E402
 from bench.machine import load_span, publish, table  # noqa: E402
 from bench.monitoring import resample  # noqa: E402
 from bench.replicas import free_port, wait_for  # noqa: E402
@@ -221,6 +221,8 @@ def run(name: str, url: str, models: Path, args: argparse.Namespace, work: Path)
         paths = pages(info)
         found = latencies(base, paths, args.requests)
         latencies(worker_base, paths, 0)  # the first views compute the cached aggregates: not measured
+        pages_only = [path for path in paths.values() if path.startswith("/ui/")]
+        forwarding = forwarding_cpu(base, process.pid, pages_only, max(1, args.requests // 4))
         servers = {"by the page process": (base, process.pid, False),
                    "in the worker": (worker_base, in_worker.pid, False),
                    "control: page process browsed directly": (base, process.pid, True)}  # fmt: skip
@@ -238,6 +240,9 @@ def run(name: str, url: str, models: Path, args: argparse.Namespace, work: Path)
     body += table(["page", "p50 ms", "p95 ms", "p95 / health p95", f"p95 ≤ {TARGET_MS:.0f} ms", "first view ms"], rows)
     body += (f"\n\n{args.requests} sequential requests per page, interleaved; one uvicorn worker, pages as text/html,"
              " rendered by its page process (`COMMITRISK_UI_PROCESS`, the default).\n\n")  # fmt: skip
+    body += (f"CPU per page browsed sequentially through the worker (pages of {forwarding[2] / 1024:.0f} KiB on"
+             f" average): the worker **{forwarding[0]:.2f} ms** (forwarding), its page process {forwarding[1]:.2f} ms"
+             " (rendering).\n\n")  # fmt: skip
     body += table(["page query", "indexes in its plan", ""], plans(url, info)) + f"\n\nDisk: {sizes(url)}."
     body += (
         f"\n\n`/predict` (wrk, 16 connections) idle and while one client browsed every page in a loop, the same"

@@ -24,7 +24,6 @@ from collections.abc import Callable, Coroutine, MutableMapping
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi.routing import APIRoute
 from pydantic import SecretStr
 from starlette.requests import Request
@@ -33,6 +32,7 @@ from starlette.responses import Response
 from app.errors import PagesUnavailable
 from app.services import Services
 from app.settings import Settings
+from app.ui.channel import Channel, ChannelError
 from app.ui.rendering import Renderer
 from app.ui.views import Serving
 
@@ -70,7 +70,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
 
 def request_target(scope: MutableMapping[str, Any]) -> str:
     """The request's path as the client sent it (`%2F` kept) and its query; `.` and `..` segments escaped, so that
-    httpx does not resolve them to a path outside /ui/ (the page process answers them as any unknown page)."""
+    nothing on the way resolves them to a path outside /ui/ (the page process answers them as any unknown page)."""
     raw: bytes = scope.get("raw_path") or scope["path"].encode()
     path = b"/".join(b"%2E" * len(part) if part in (b".", b"..") else part for part in raw.split(b"/"))
     query: bytes = scope.get("query_string", b"")
@@ -104,8 +104,8 @@ class PageProcess:
         self.settings = services.settings
         self.process: subprocess.Popen[bytes] | None = None
         self.directory: Path | None = None
-        self._client: httpx.AsyncClient | None = None
-        self._starting: asyncio.Task[httpx.AsyncClient] | None = None
+        self._client: Channel | None = None
+        self._starting: asyncio.Task[Channel] | None = None
         self._failed_at = -RETRY_SECONDS  # monotonic time of the last failed start
         self._renderer = Renderer()
 
@@ -128,20 +128,18 @@ class PageProcess:
         try:
             try:
                 answer = await (await self.client()).get(target, headers=headers)
-            except httpx.TransportError:
+            except ChannelError:
                 if self.process is None or self.process.poll() is None:
-                    raise  # alive but not answering in time: no second try
+                    raise  # alive but not answering: no second try
                 answer = await (await self.client()).get(target, headers=headers)  # it died: start it, once more
-        except (httpx.TransportError, PagesUnavailable, TimeoutError) as exc:
+        except (ChannelError, PagesUnavailable, TimeoutError) as exc:
             log.warning("page %s not answered: %s", request.url.path[:200], str(exc) or type(exc).__name__)
             return self._renderer.error(request, PagesUnavailable(RESTARTING))
-        response = Response(answer.content, status_code=answer.status_code)
-        for name, value in answer.headers.raw:
-            if name.lower() not in NOT_RETURNED:
-                response.raw_headers.append((name.lower(), value))
+        response = Response(answer.body, status_code=answer.status)
+        response.raw_headers += [(name, value) for name, value in answer.headers if name not in NOT_RETURNED]
         return response
 
-    async def client(self) -> httpx.AsyncClient:
+    async def client(self) -> Channel:
         """The client of a running page process, starting one first if there is none (one start at a time)."""
         if self._client is not None and self.process is not None and self.process.poll() is None:
             return self._client
@@ -152,14 +150,14 @@ class PageProcess:
             self._starting.add_done_callback(lambda task: task.cancelled() or task.exception())
         return await asyncio.wait_for(asyncio.shield(self._starting), START_SECONDS)
 
-    async def _start(self) -> httpx.AsyncClient:
+    async def _start(self) -> Channel:
         try:
             return await self._spawn()
         except PagesUnavailable:
             self._failed_at = time.monotonic()
             raise
 
-    async def _spawn(self) -> httpx.AsyncClient:
+    async def _spawn(self) -> Channel:
         await self._discard()
         try:
             self.directory = Path(tempfile.mkdtemp(prefix="commitrisk-pages-"))  # 0700: only this user connects
@@ -173,15 +171,12 @@ class PageProcess:
             )  # fmt: skip
         except OSError as exc:
             raise PagesUnavailable(f"the page process cannot start: {exc}") from None
-        transport = httpx.AsyncHTTPTransport(uds=str(socket))
-        client = httpx.AsyncClient(
-            transport=transport, base_url="http://pages", timeout=httpx.Timeout(PAGE_SECONDS, connect=5.0)
-        )
+        client = Channel(str(socket), PAGE_SECONDS)
         deadline = time.monotonic() + START_SECONDS
         try:
             while (code := self.process.poll()) is None:
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get("/health/live", timeout=2.0)).status_code == 200:
+                with contextlib.suppress(ChannelError, TimeoutError):
+                    if (await client.get("/health/live", {}, timeout=2.0)).status == 200:
                         break
                 if time.monotonic() > deadline:
                     self.process.kill()  # wedged: the next start begins afresh
@@ -190,7 +185,7 @@ class PageProcess:
             else:
                 raise PagesUnavailable(f"the page process exited with status {code} while starting")
         except BaseException:
-            await client.aclose()
+            await client.close()
             raise
         self._client = client
         log.info("page process %d serves the pages of worker %d", self.process.pid, os.getpid())
@@ -201,7 +196,7 @@ class PageProcess:
         client, process, directory = self._client, self.process, self.directory
         self._client, self.process, self.directory = None, None, None
         if client is not None:
-            await client.aclose()
+            await client.close()
         if process is not None and process.poll() is None:
             process.terminate()
             deadline = time.monotonic() + STOP_SECONDS

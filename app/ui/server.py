@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
+KEEP_ALIVE_SECONDS = 600
 
 
 def settle(worker: int, nice: int) -> bool:
@@ -37,7 +38,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     from app.main import create_app
     from app.settings import Settings
 
-    uvicorn.run(create_app(Settings(), pages_only=True), uds=socket, access_log=False, log_level="warning")
+    # Only the worker connects, over a kept-alive channel (app/ui/channel.py): no reason to drop its idle connections
+    # after uvicorn's default 5 s and make the next page pay a new connection.
+    uvicorn.run(create_app(Settings(), pages_only=True), uds=socket, access_log=False, log_level="warning",
+                timeout_keep_alive=KEEP_ALIVE_SECONDS)  # fmt: skip
 
 
 if __name__ == "__main__":
