@@ -7,8 +7,9 @@ Traffic: /predict (explained or not), /predict/batch, v2 infer, /feedback, the m
 readiness; a `/reload` every 30 s alternating versions 1 and 2; at 40% of the run the proxy stops for
 `--outage-seconds` (PostgreSQL "crashes": connections reset, new ones refused); at 65% one worker is SIGKILLed.
 Prints answered requests, non-2xx inside / outside the outage window, predictions answered vs rows logged and
-dropped, worker RSS at start and end; first, seconds from start to ready-and-scoring (1 worker and N) with the
-database up and down. Appends the table to BENCHMARKS.md (not with --no-append).
+dropped, a worker's RSS every minute and its growth (median before the outage → median at the end); first, seconds
+from start to ready-and-scoring (1 worker and N) with the database up and down. Appends the table to BENCHMARKS.md
+(not with --no-append).
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TOKEN = "soak-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 RELOAD_EVERY = 30.0
+TRACE_SECONDS = 10.0
+WARM_UP_SECONDS = 60.0
+RSS_WINDOW_SECONDS = 120.0
+RECONNECT_SECONDS = 10.0
 # (kind, weight): what one request of the mix is.
 MIX = [("predict", 45), ("predict_fast", 20), ("batch", 8), ("v2", 7), ("feedback", 6), ("view", 6),
        ("models", 4), ("ready", 4)]  # fmt: skip
@@ -69,7 +74,10 @@ class Timeline:
     kill: float = 0.0
     killed: int = 0  # the worker's pid
     rss_after_outage: dict[int, float] = field(default_factory=dict)  # 20 s after the database came back
+    rss_trace: list[tuple[float, dict[int, float]]] = field(default_factory=list)  # (seconds into the run, pid → MB)
     reloads: Counter[int] = field(default_factory=Counter)
+    started: float = 0.0  # monotonic start of the traffic
+    survivor: int = 0  # the first workers' pid that was not killed
 
 
 async def one_request(client: httpx.AsyncClient, rows: list[dict[str, float]], tally: Tally, n: int) -> None:
@@ -117,15 +125,20 @@ async def one_request(client: httpx.AsyncClient, rows: list[dict[str, float]], t
 
 
 async def clients(url: str, rows: list[dict[str, float]], tally: Tally, until: float, connections: int) -> None:
+    """`connections` clients of one kept-alive connection each, which they replace every RECONNECT_SECONDS (as
+    pooled clients do): after the kill the replacement worker gets its share of the traffic back, instead of the
+    survivor serving every connection to the end — a doubled load would read as memory growth."""
     counter = iter(range(10**9))
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 
-        async def loop() -> None:
-            while time.monotonic() < until:
-                await one_request(client, rows, tally, next(counter))
+    async def loop() -> None:
+        while time.monotonic() < until:
+            async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+                replaced = time.monotonic() + RECONNECT_SECONDS
+                while time.monotonic() < min(until, replaced):
+                    await one_request(client, rows, tally, next(counter))
 
-        await asyncio.gather(*(loop() for _ in range(connections)))
+    await asyncio.gather(*(loop() for _ in range(connections)))
 
 
 async def faults(
@@ -155,6 +168,12 @@ async def faults(
             else:
                 timeline.kill = time.monotonic()
                 timeline.killed = await asyncio.to_thread(server.kill_worker)
+
+
+def settled(trace: list[tuple[float, dict[int, float]]], pid: int, start: float, end: float) -> float:
+    """The median of `pid`'s RSS samples taken from `start` to `end` seconds into the run (0 without any)."""
+    found = [sample[pid] for elapsed, sample in trace if start <= elapsed < end and pid in sample]
+    return statistics.median(found) if found else 0.0
 
 
 def train_versions(models: Path) -> None:
@@ -275,6 +294,14 @@ def report(
     reasons = [f"{k.split(':')[1]} {v:,.0f}" for k, v in sorted(counts.items()) if k.startswith("dropped:") and v]
     unaccounted = tally.answered - rows[0] - counts["dropped"]
     outage = timeline.outage[1] - timeline.outage[0]
+
+    first = {pid for _, found in timeline.rss_trace[:1] for pid in found} | {timeline.survivor, timeline.killed}
+    replacement_trace = [(elapsed, {pid: mb for pid, mb in found.items() if pid not in first})
+                         for elapsed, found in timeline.rss_trace if set(found) - first]  # fmt: skip
+
+    def minute(at: float) -> str:
+        return f"{(at - timeline.started) / 60:.1f} min"
+
     lines: list[list[object]] = [
         ["run", f"{args.minutes:g} min, {args.workers} workers, {args.connections} connections; outage {outage:.0f} s "
                 f"at 40%, `kill -9` of a worker at 65%, {sum(timeline.reloads.values())} reloads "
@@ -289,8 +316,15 @@ def report(
         ["predictions answered (client) / scored (server)", f"{tally.answered:,} / {counts['predictions']:,.0f}"],
         ["rows logged / dropped / unaccounted; rows written twice",
          f"{rows[0]:,} / {counts['dropped']:,.0f} ({', '.join(reasons) or 'none'}) / {unaccounted:,.0f}; {rows[1]:,}"],
-        ["worker RSS after warm-up → 20 s after the outage → at the last request (the survivor); the replacement then",
-         f"{rss[0]:.0f} → {rss[1]:.0f} → {rss[2]:.0f} MB ({rss[2] - rss[0]:+.1f} MB); {rss[3]:.0f} MB"],
+        ["the survivor's RSS: median from the warm-up to the outage → 20 s after the outage → median of the last "
+         f"{min(RSS_WINDOW_SECONDS, 0.3 * args.minutes * 60) / 60:g} min (growth); the replacement at the end",
+         f"{rss[0]:.0f} → {rss[1]:.0f} → {rss[2]:.0f} MB (**{rss[2] - rss[0]:+.1f} MB**); {rss[3]:.0f} MB"],
+        [f"survivor's RSS each minute (MB; outage at {minute(timeline.outage[0])}, kill at {minute(timeline.kill)})",
+         " → ".join(f"{found[timeline.survivor]:.0f}" for elapsed, found in timeline.rss_trace
+                    if timeline.survivor in found and round(elapsed) % 60 < TRACE_SECONDS)],
+        ["the replacement's RSS each minute (MB)",
+         " → ".join(f"{max(found.values()):.0f}" for elapsed, found in replacement_trace
+                    if round(elapsed) % 60 < TRACE_SECONDS) or "-"],
         ["start → ready and scoring, database up / down: 1 worker; "
          f"{args.workers} workers (medians of 3, alternating; 1-min load average {load:.1f} after them)",
          f"{boot[0]:.2f} s / {boot[1]:.2f} s; {boot[2]:.2f} s / {boot[3]:.2f} s"],
@@ -342,19 +376,27 @@ def main() -> None:
         tally, timeline = Tally(), Timeline()
 
         async def run() -> None:
-            start = time.monotonic()
+            start = timeline.started = time.monotonic()
             await asyncio.gather(
                 clients(server.url, rows, tally, start + seconds, args.connections),
                 faults(server, proxy, timeline, start, seconds, args.outage_seconds),
             )
 
-        # RSS after a warm-up: the first allocations (sessions, caches, pools) are not growth.
-        async def first_rss() -> dict[int, float]:
-            await asyncio.sleep(min(60.0, seconds / 10))
-            return {pid: rss_mb(pid) for pid in server.worker_pids()}
+        # The first workers, after a warm-up: the first allocations (sessions, caches, pools) are not growth.
+        async def first_workers() -> list[int]:
+            await asyncio.sleep(min(WARM_UP_SECONDS, seconds / 10))
+            return server.worker_pids()
 
-        async def everything() -> dict[int, float]:
-            started, _ = await asyncio.gather(first_rss(), run())
+        # Every worker's RSS every TRACE_SECONDS: when growth happens (warm-up, outage, write-back, steady) says
+        # what it is.
+        async def trace() -> None:
+            start = time.monotonic()
+            while (elapsed := time.monotonic() - start) < seconds:
+                timeline.rss_trace.append((elapsed, {pid: rss_mb(pid) for pid in server.worker_pids()}))
+                await asyncio.sleep(TRACE_SECONDS)
+
+        async def everything() -> list[int]:
+            started, _, _ = await asyncio.gather(first_workers(), run(), trace())
             return started
 
         print(f"soaking for {args.minutes:g} min on {server.url} …", flush=True)
@@ -362,12 +404,15 @@ def main() -> None:
         # RSS when the traffic stops: before this script's own /metrics scrapes below (each merges every worker's
         # files: a burst of allocations that is the scraper's, not the soak's).
         now = server.worker_pids()
-        survivor = next(pid for pid in at_start if pid != timeline.killed)
+        survivor = timeline.survivor = next(pid for pid in at_start if pid != timeline.killed)
         replacements = [pid for pid in now if pid not in at_start]
+        # One sample swings ±10 MB with what a worker holds at that moment (two models during a reload, a
+        # monitoring view's window): growth compares medians of the trace, from the warm-up to the outage and over
+        # the last RSS_WINDOW_SECONDS.
         rss = (
-            at_start[survivor],
+            settled(timeline.rss_trace, survivor, min(WARM_UP_SECONDS, seconds / 10), 0.4 * seconds),
             timeline.rss_after_outage.get(survivor, 0.0),
-            rss_mb(survivor),
+            settled(timeline.rss_trace, survivor, seconds - min(RSS_WINDOW_SECONDS, 0.3 * seconds), seconds),
             max((rss_mb(pid) for pid in replacements), default=0.0),
         )
         counts = caught_up(server.url)
