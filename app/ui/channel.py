@@ -38,10 +38,10 @@ class _Connection:
         self.reader, self.writer = reader, writer
         self.protocol = h11.Connection(h11.CLIENT, max_incomplete_event_size=64 * 1024)
 
-    async def exchange(self, target: bytes, headers: list[tuple[bytes, bytes]]) -> Answer:
-        """Send one GET and read its whole answer; the connection is ready for the next one if the server keeps it."""
+    async def exchange(self, request: h11.Request) -> Answer:
+        """Send one request and read its whole answer; the connection is ready for the next one if the server keeps
+        it."""
         protocol = self.protocol
-        request = h11.Request(method=b"GET", target=target, headers=[(b"host", b"pages"), *headers])
         self.writer.write(protocol.send(request) + (protocol.send(h11.EndOfMessage()) or b""))
         await self.writer.drain()
         status, answer_headers, body = 0, [], bytearray()
@@ -81,16 +81,19 @@ class Channel:
 
     async def get(self, target: str, headers: dict[str, str], timeout: float | None = None) -> Answer:
         """The whole answer to `GET target`; raises ChannelError (transport or protocol) or TimeoutError."""
-        raw_target = target.encode("latin-1")
-        raw_headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        fields = [(b"host", b"pages")] + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        try:  # validated here, before a connection is taken: a request HTTP cannot carry costs no kept connection
+            request = h11.Request(method=b"GET", target=target.encode("latin-1"), headers=fields)
+        except h11.LocalProtocolError as exc:
+            raise ChannelError(f"this request cannot be forwarded: {exc}") from None
         async with asyncio.timeout(self.timeout if timeout is None else timeout):
             while self._idle:
                 connection = self._idle.pop()
                 try:
-                    return await self._exchange(connection, raw_target, raw_headers)
+                    return await self._exchange(connection, request)
                 except ChannelError:
                     continue  # closed by the server while idle: a GET is safe to send again
-            return await self._exchange(await self._open(), raw_target, raw_headers)
+            return await self._exchange(await self._open(), request)
 
     async def _open(self) -> _Connection:
         try:
@@ -99,9 +102,9 @@ class Channel:
             raise ChannelError(f"cannot connect to {self.path}: {exc.strerror or exc}") from None
         return _Connection(reader, writer)
 
-    async def _exchange(self, connection: _Connection, target: bytes, headers: list[tuple[bytes, bytes]]) -> Answer:
+    async def _exchange(self, connection: _Connection, request: h11.Request) -> Answer:
         try:
-            answer = await connection.exchange(target, headers)
+            answer = await connection.exchange(request)
         except h11.ProtocolError as exc:
             connection.close()
             raise ChannelError(f"the page process answered malformed HTTP: {exc}") from None

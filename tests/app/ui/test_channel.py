@@ -193,3 +193,20 @@ def test_concurrent_gets_each_get_their_own_answer(tmp_path: Path) -> None:
             await channel.close()
 
     run(check())
+
+
+def test_a_request_http_cannot_carry_is_refused_before_it_costs_a_kept_connection(tmp_path: Path) -> None:
+    async def check() -> None:
+        socket = tmp_path / "s"
+        async with server(socket, answer_by_target) as accepted:
+            channel = Channel(str(socket), 5.0)
+            assert (await channel.get("/ui/", {})).body == b"page /ui/"
+            with pytest.raises(ChannelError, match="cannot be forwarded"):
+                await channel.get("/ui/", {"cookie": "a\x00b"})
+            with pytest.raises(ChannelError, match="cannot be forwarded"):
+                await channel.get("/ui/ x", {})
+            assert (await channel.get("/ui/", {})).body == b"page /ui/"
+            assert accepted == [0]  # the kept connection served both good requests
+            await channel.close()
+
+    run(check())
