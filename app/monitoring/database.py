@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 import time
 from typing import Any
 
@@ -26,6 +27,7 @@ from app.monitoring.tables import (
 log = logging.getLogger("commitrisk.database")
 
 MIGRATION_ATTEMPTS = 5
+WAL_ATTEMPTS = 20  # ≈ 10 s of retries in all
 MIGRATION_LOCK = 4242000001  # PostgreSQL advisory key that serialises migrations across processes
 EXAMPLE_URLS = "sqlite:///commitrisk.db or postgresql+psycopg://user:password@host:5432/db"
 
@@ -33,9 +35,18 @@ EXAMPLE_URLS = "sqlite:///commitrisk.db or postgresql+psycopg://user:password@ho
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets the API read while the writer thread (or another worker) appends; NORMAL is durable in WAL.
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Switching a new file to WAL needs an exclusive lock that SQLite does not wait for (no busy handler): workers
+    # opening a new database at once retry it instead of failing with "database is locked".
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
