@@ -163,8 +163,8 @@ def test_the_repository_page_lists_the_posted_commits_and_filters_narrow_it(
     visit: Visit, served: dict[str, Any]
 ) -> None:
     visit.open("/ui/", "overview-before-click")
-    visit.page.click(f"text={REPO}")
-    visit.page.wait_for_load_state("networkidle")
+    with visit.page.expect_navigation(wait_until="networkidle"):  # this navigation, not the idle page before it
+        visit.page.click(f"text={REPO}")
     visit.screenshot("repository")
     assert visit.problems == []
     assert visit.listed() == posted_newest_first(served)
@@ -173,8 +173,8 @@ def test_the_repository_page_lists_the_posted_commits_and_filters_narrow_it(
 
     high = posted_newest_first(served, lambda a: a["risk_band"] == "high")
     visit.page.select_option("select[name=band]", "high")
-    visit.page.click("button[type=submit]")
-    visit.page.wait_for_load_state("networkidle")
+    with visit.page.expect_navigation(wait_until="networkidle"):  # this navigation, not the idle page before it
+        visit.page.click("button[type=submit]")
     visit.screenshot("repository-high")
     assert visit.listed() == high and 0 < len(high) < 12, "the synthetic commits span several bands"
     bands = visit.page.eval_on_selector_all("#commit-list .band", "els => els.map(e => e.textContent)")
@@ -183,8 +183,8 @@ def test_the_repository_page_lists_the_posted_commits_and_filters_narrow_it(
     target = served["answers"][4]["commit_id"]
     visit.open(f"/ui/repositories/{REPO}", "repository-again")
     visit.page.fill("input[name=sha]", target[: len(REPO) + 4].upper())  # a prefix, as git abbreviates; any case
-    visit.page.keyboard.press("Enter")  # submits the form without JavaScript
-    visit.page.wait_for_load_state("networkidle")
+    with visit.page.expect_navigation(wait_until="networkidle"):  # this navigation, not the idle page before it
+        visit.page.keyboard.press("Enter")  # submits the form without JavaScript
     visit.screenshot("repository-sha")
     assert visit.listed() == [target]
     assert visit.problems == []
@@ -193,8 +193,8 @@ def test_the_repository_page_lists_the_posted_commits_and_filters_narrow_it(
 def test_the_commit_page_shows_the_metrics_and_the_factors_of_the_answer(visit: Visit, served: dict[str, Any]) -> None:
     answer = next(a for a in served["answers"] if len(a["factors"]) >= 2)
     visit.open(f"/ui/repositories/{REPO}", "repository-for-commit")
-    visit.page.click(f'#commit-list tr[data-commit-id="{answer["commit_id"]}"] td a')
-    visit.page.wait_for_load_state("networkidle")
+    with visit.page.expect_navigation(wait_until="networkidle"):  # this navigation, not the idle page before it
+        visit.page.click(f'#commit-list tr[data-commit-id="{answer["commit_id"]}"] td a')
     visit.screenshot("commit")
     page = visit.page
     assert visit.problems == [] and page.inner_text("h1") == answer["commit_id"]
@@ -228,8 +228,8 @@ def test_the_pages_work_from_the_keyboard(visit: Visit, served: dict[str, Any]) 
             break
     name = page.evaluate("document.activeElement.textContent")
     assert name in (REPO, "org/lib")
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("networkidle")
+    with page.expect_navigation(wait_until="networkidle"):  # this navigation, not the idle page before it
+        page.keyboard.press("Enter")
     assert page.inner_text("h1") == name and visit.problems == []
 
 
