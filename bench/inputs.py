@@ -1,6 +1,6 @@
 """Inputs that transfer across repositories, and what the relative churn step costs at serving time.
 
-    .venv/bin/python -m bench.inputs [--only transfer|latency] [--variant NAME-PART ...] [--repeats 2000]
+    .venv/bin/python -m bench.inputs [--only transfer|latency] [--variant NAME-PART ...] [--repeats 2000] [--no-append]
 
 Transfer: the input variants the cross-project JIT literature suggests, each a class-balanced logistic regression
 (C from the same grid as `commitrisk train`, best mean fold ROC AUC on the folds before the published test
@@ -29,7 +29,7 @@ import onnxruntime as ort
 import pandas as pd
 
 from app.contract import FEATURES, INPUT_NAME, PROBABILITY_OUTPUT
-from bench.machine import append, table
+from bench.machine import publish, table
 from bench.train import SHARED
 from bench.variants import variants
 from training import choice, data, evaluate, export, model, protocol
@@ -157,12 +157,13 @@ def main() -> None:
     parser.add_argument(
         "--variant", action="append", default=[], help="transfer: only variants whose name contains this (repeatable)"
     )
+    parser.add_argument("--no-append", action="store_true", help="print only (a trial run)")
     parser.add_argument("--repeats", type=int, default=2000, help="timed calls per cell (batch cells: a tenth)")
     args = parser.parse_args()
     if args.only != "latency":
-        append("Inputs that transfer (`bench/inputs.py`)", transfer(args.variant))
+        publish("Inputs that transfer (`bench/inputs.py`)", transfer(args.variant), args.no_append)
     if args.only != "transfer":
-        append("Relative churn at serving time (`bench/inputs.py`)", latency(args.repeats))
+        publish("Relative churn at serving time (`bench/inputs.py`)", latency(args.repeats), args.no_append)
 
 
 if __name__ == "__main__":
