@@ -38,8 +38,12 @@ def mine_command(
     labels: Annotated[bool, typer.Option(help="SZZ labels (buggy, fixed_by); --no-labels is faster")] = True,
     fix_shas: Annotated[Path | None, typer.Option(help="file of issue-tracker fix SHAs, one a line")] = None,
     fix_rule: Annotated[
-        str, typer.Option(help="fixes: keywords (METRICS.md, plus --fix-shas) or listed (--fix-shas only)")
-    ] = "keywords",
+        str,
+        typer.Option(
+            help="fixes: datasets (the published datasets' message rule), keywords (METRICS.md's), each plus "
+            "--fix-shas, or listed (--fix-shas only)"
+        ),
+    ] = "datasets",
     szz: Annotated[str, typer.Option(help="SZZ linking: strict (window + tangled-fix rule) or plain")] = "strict",
     repository_id: Annotated[str | None, typer.Option(help="repository_id (default: dir name)")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="blame processes (default: CPU count)")] = None,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from training.mining.dataset import parse_since, walk_all
 from training.mining.promisor import MissingObject
 from training.mining.repository import MiningError, open_repository, repository_name, resolve_commit
-from training.mining.state import MiningState, load_state
+from training.mining.state import MiningState, previous_state
 from training.mining.writer import CommitRow
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def range_rows(
         start, end = _resolve(repo, first, span), _resolve(repo, last, span)
     else:
         end = resolve_commit(repo, rev)
-    state = load_state(state_path) if state_path is not None and state_path.exists() else None
+    state = previous_state(state_path, lambda _: None)  # an outdated state only saves less of the walk
     state = state or MiningState("HEAD", labels=False)
     state.labels = False  # scores need metrics only: no blame; the state file is read, never written back
     began = time.perf_counter()

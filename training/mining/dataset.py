@@ -25,7 +25,7 @@ from training.mining.repository import (
     resolve_commit,
     start_points,
 )
-from training.mining.state import MiningState, load_state, save_state
+from training.mining.state import MiningState, previous_state, save_state
 from training.mining.szz import FIX_RULES, SZZ_RULES, BlameError, read_fix_shas
 from training.mining.writer import CommitRow, write_rows
 
@@ -85,7 +85,7 @@ def mine(
     state_path: Path | None = None,
     labels: bool = True,
     fix_shas: Path | None = None,
-    fix_rule: str = "keywords",
+    fix_rule: str = "datasets",
     szz: str = "strict",
     repository_id: str | None = None,
     workers: int | None = None,
@@ -119,12 +119,10 @@ def mine(
         repo = open_repository(repo_path)
         starts = start_points(repo, refs)
         fresh = MiningState(refs, labels, listed, fix_rule, szz)
-        state = None
-        if state_path is not None and state_path.exists():
-            state = load_state(state_path)
-            if not state.compatible(fresh):
-                note(f"{state_path}: mined with other options; mining from scratch")
-                state = None
+        state = previous_state(state_path, note)
+        if state is not None and not state.compatible(fresh):
+            note(f"{state_path}: mined with other options; mining from scratch")
+            state = None
         state = state or fresh
         began = time.perf_counter()
         save: Checkpoint | None = None
@@ -200,7 +198,7 @@ def commit_row(repo: pygit2.Repository, sha: str, state_path: Path | None) -> Co
     """The commit's metrics, from the state when it has them, else by walking only what is missing."""
     import pygit2
 
-    state = load_state(state_path) if state_path is not None and state_path.exists() else None
+    state = previous_state(state_path, lambda _: None)  # an outdated state only saves less of the walk
     if state is not None and sha in state.rows:
         return state.rows[sha]
     state = state or MiningState("HEAD", labels=False)

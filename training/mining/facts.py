@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from training.mining.diff import FileChange, PatchCache, decode_path, file_changes
 from training.mining.language import Classifier
 from training.mining.promisor import MissingObject, fetch_object, missing_oid
-from training.mining.szz import has_fix_keyword
+from training.mining.szz import message_rules
 from training.mining.writer import first_line
 
 _CHUNK = 128  # commits per worker task: large enough to amortise pickling, small enough to stream
@@ -35,7 +35,7 @@ class CommitFacts:
     name: str
     time: int
     summary: str  # the message's first line, cut
-    keyword_fix: bool  # METRICS.md's keywords appear in the message
+    fix_rules: frozenset[str]  # the message rules (szz.MESSAGE_RULES) the message satisfies
 
 
 def commit_facts(
@@ -68,7 +68,7 @@ def _facts(repo: pygit2.Repository, classifier: Classifier, sha: bytes, cache: P
     return CommitFacts(
         file_changes(repo, commit, classifier, len(commit.parent_ids) < 2, cache), decode_path(author.raw_email),
         _decode(author.raw_name, commit.message_encoding),
-        author.time, first_line(message), has_fix_keyword(message),
+        author.time, first_line(message), message_rules(message),
     )  # fmt: skip
 
 

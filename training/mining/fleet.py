@@ -41,7 +41,7 @@ class FleetOptions:
 
     refs: str = "all"
     labels: bool = True
-    fix_rule: str = "keywords"
+    fix_rule: str = "datasets"
     szz: str = "strict"
     since: str | None = None
     workers: int = 1

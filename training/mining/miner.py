@@ -173,7 +173,7 @@ def _commit(
     if metrics["nf"] < 1:
         return None
     hexsha = sha.hex()
-    fix = is_fix(fact.keyword_fix, metrics, merge, hexsha in state.listed_fixes, state.fix_rule)
+    fix = is_fix(fact.fix_rules, metrics, merge, hexsha in state.listed_fixes, state.fix_rule)
     rows[hexsha] = CommitRow(
         hexsha, fact.time, printable(fact.name), printable(fact.email), printable(fact.summary), fix,
         [printable(ch.path) for ch in changes], metrics,

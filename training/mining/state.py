@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from training.mining.repository import MiningError
 from training.mining.writer import CommitRow
 
 # Bump when the layout or any metric's definition changes: an old state must not mix with new rules.
-FORMAT = 2
+FORMAT = 3  # 3: the datasets' fix rule, strict SZZ of 730 days / 8 commits
 _MAGIC = b"commitrisk-mine-state\n"
 
 
@@ -23,7 +24,7 @@ class MiningState:
     refs: str  # --refs: which refs the walk starts from
     labels: bool
     listed_fixes: frozenset[str] = frozenset()
-    fix_rule: str = "keywords"  # --fix-rule
+    fix_rule: str = "datasets"  # --fix-rule
     szz: str = "strict"  # --szz
     history: History = field(default_factory=History)
     rows: dict[str, CommitRow] = field(default_factory=dict)
@@ -68,6 +69,24 @@ def load_state(path: Path) -> MiningState:
             version, state = pickle.load(handle)  # our own file format, written by save_state
     except (OSError, EOFError, pickle.UnpicklingError, ValueError, AttributeError) as exc:
         raise MiningError(f"{path}: unreadable mining state ({exc})") from exc
-    if version != FORMAT or not isinstance(state, MiningState):
-        raise MiningError(f"{path}: mining state format {version}, expected {FORMAT}; delete it to re-mine")
+    if not isinstance(state, MiningState):
+        raise MiningError(f"{path}: not a commitrisk mining state file")
+    if version != FORMAT:
+        raise OutdatedState(f"{path}: mining state format {version}, expected {FORMAT} (another commitrisk version)")
     return state
+
+
+def previous_state(path: Path | None, note: Callable[[str], None]) -> MiningState | None:
+    """The state saved at `path`; None when there is none, or when another commitrisk version wrote it (`note`
+    hears why: the caller starts over, and a mine then replaces it)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        return load_state(path)
+    except OutdatedState as exc:
+        note(f"{exc}; mining from scratch")
+        return None
+
+
+class OutdatedState(MiningError):
+    """Our own state file, of another format version: safe to replace by mining from scratch (its rules changed)."""

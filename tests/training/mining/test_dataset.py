@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import pickle
 import subprocess
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from tests.support import ROOT, GitScript, blobless_clone, build_history
 from training.mining.dataset import mine, mine_commit, parse_since
 from training.mining.repository import MiningError, open_repository
+from training.mining.state import FORMAT, MiningState, load_state
 from training.mining.writer import COLUMNS
 
 
@@ -24,7 +26,7 @@ def read(path: Path) -> list[dict[str, str]]:
 def grow(script: GitScript, start_day: int) -> None:
     """More history on top of build_history: a branch off an old commit is *not* made here."""
     script.write("lib/Helpers.py", script.read("lib/Helpers.py").replace("h1 = 1\n", ""))
-    script.commit("Fix helper off-by-one", "bob@x.org", start_day)  # blames c8 (which added h1)
+    script.commit("Helper off-by-one fix", "bob@x.org", start_day)  # blames c8 (which added h1)
     script.switch("topic", create=True)
     script.write("src/core/App.java", script.read("src/core/App.java") + "int a99 = 99;\n")
     script.commit("Topic work", "carol@x.org", start_day + 1)
@@ -51,7 +53,7 @@ def test_a_second_mine_continues_and_equals_a_full_mine(script: GitScript, tmp_p
     assert out.read_bytes() == full.read_bytes()
     rows = {r["commit_hash"]: r for r in read(full)}
     assert rows[sha["c8"]]["buggy"] == "true"  # labelled by a fix mined in the second run
-    fix = next(h for h, r in rows.items() if r["commit_message"] == "Fix helper off-by-one")
+    fix = next(h for h, r in rows.items() if r["commit_message"] == "Helper off-by-one fix")
     assert rows[sha["c8"]]["fixed_by"] == fix
 
 
@@ -90,7 +92,7 @@ def test_a_deleted_branch_disappears_from_a_continued_mine(script: GitScript, tm
     script.switch("doomed", create=True)
     text = script.read("src/core/App.java").splitlines(keepends=True)
     script.write("src/core/App.java", "".join(text[:3] + text[4:]))  # deletes line 4 (from c1)
-    doomed = script.commit("Fix a4 on a doomed branch", "bob@x.org", 20)
+    doomed = script.commit("A fix of a4 on a doomed branch", "bob@x.org", 20)
     script.switch("main")
     state, out = tmp_path / "mine.state", tmp_path / "out.csv"
     mine(script.path, out, state_path=state)
@@ -139,7 +141,7 @@ def test_since_is_an_iso_date_in_utc_unless_it_has_an_offset(value: str, seconds
     [({"since": "last week"}, "--since: 'last week' is not an ISO date"),
      ({"fix_shas": Path("/nonexistent/fixes.txt")}, "/nonexistent/fixes.txt: "),
      ({"refs": "both"}, "--refs: expected one of all, branches, tags, HEAD, got 'both'"),
-     ({"fix_rule": "magic"}, "--fix-rule: expected one of keywords, listed, got 'magic'"),
+     ({"fix_rule": "magic"}, "--fix-rule: expected one of datasets, keywords, listed, got 'magic'"),
      ({"szz": "loose"}, "--szz: expected one of strict, plain, got 'loose'"),
      ({"fix_rule": "listed"}, "--fix-rule: 'listed' marks only the fixes of --fix-shas FILE")],
 )  # fmt: skip
@@ -287,6 +289,31 @@ def test_options_that_change_labels_re_mine_and_the_listed_rule_takes_the_list_o
     again = mine(script.path, out, state_path=state, fix_shas=fixes, fix_rule="listed", szz="plain", note=notes.append)
     assert again.walked == commit_count(script) and notes == [f"{state}: mined with other options; mining from scratch"]
     assert {r["commit_hash"] for r in read(out) if r["is_fix_commit"] == "true"} == {sha["c13"]}
+
+
+def test_a_state_of_an_older_version_is_mined_again_and_replaced(script: GitScript, tmp_path: Path) -> None:
+    build_history(script)
+    out, state = tmp_path / "o.csv", tmp_path / "s.state"
+    state.write_bytes(b"commitrisk-mine-state\n" + pickle.dumps((FORMAT - 1, MiningState("all", True))))
+    notes: list[str] = []
+    result = mine(script.path, out, state_path=state, note=notes.append)
+    assert result.walked == commit_count(script)
+    assert notes == [f"{state}: mining state format {FORMAT - 1}, expected {FORMAT} (another commitrisk version); "
+                     "mining from scratch"]  # fmt: skip
+    assert load_state(state).rows  # replaced by this version's state
+    full = tmp_path / "full.csv"
+    mine(script.path, full)
+    assert out.read_bytes() == full.read_bytes()
+
+
+def test_the_fix_rule_decides_which_messages_are_fixes(script: GitScript, tmp_path: Path) -> None:
+    sha = build_history(script)
+    default, keywords = tmp_path / "d.csv", tmp_path / "k.csv"
+    mine(script.path, default)
+    mine(script.path, keywords, fix_rule="keywords")
+    fixes = {p: {r["commit_hash"] for r in read(p) if r["is_fix_commit"] == "true"} for p in (default, keywords)}
+    assert fixes[default] == {sha["c7"]}  # "Fix wrong value in App": the datasets' rule finds "wrong"
+    assert fixes[keywords] == {sha["c7"], sha["c9"]}  # "Correct the helper": METRICS.md's keywords ignore case
 
 
 class Killed(Exception):

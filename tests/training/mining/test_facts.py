@@ -24,8 +24,8 @@ def test_facts_of_one_commit(script: GitScript) -> None:
     sha = build_history(script)
     repo = open_repository(script.path)
     facts = commit_facts(repo, Classifier(), bytes.fromhex(sha["c7"]))
-    assert (facts.email, facts.time, facts.summary, facts.keyword_fix) == (
-        ALICE, T0 + 8 * 86400, "Fix wrong value in App", True,
+    assert (facts.email, facts.time, facts.summary, facts.fix_rules) == (
+        ALICE, T0 + 8 * 86400, "Fix wrong value in App", {"datasets", "keywords"},
     )  # fmt: skip
     (change,) = facts.changes
     assert (change.path, change.la, change.ld, change.deleted) == ("src/core/App.java", 0, 2, ((2, 2),))

@@ -39,7 +39,8 @@ EXPECTED: dict[str, tuple[str, int, str, bool, list[str], tuple[float, ...], lis
            (1, 1, 1, 0, 0, 2, 0, 1, 10, 3, 2.0, 5, 3, 1 / 2 + 1 / 4 + 1 / 8, 3), []),
     "c8": (BOB, 9, "Re-add helpers", False, ["README.md", "lib/Helpers.py"],
            (1, 1, 1, 0, 5, 0, 1, 0, 5, 3, 0, 4, 2, 1 / 2 + 1 / 8, 2), []),  # re-added: continues into c6, c5, c3, c2
-    "c9": (ALICE, 10, "Correct the helper", True, ["lib/Helpers.py"],
+    # Not a fix by the default rule (the datasets'): "Correct" is capitalised; METRICS.md's keywords take it.
+    "c9": (ALICE, 10, "Correct the helper", False, ["lib/Helpers.py"],
            (1, 1, 1, 0, 1, 0, 1, 0, 6, 1, 1.0, 1, 4, 0, 1), []),  # sexp: c5 touched lib/ (chain, not history)
     "c10": (BOB, 11, "Extend app on feature", False, ["src/core/App.java"],
             (1, 1, 1, 0, 1, 0, 1, 0, 11, 3, 3.0, 6, 3, 1 / 10, 1), []),

@@ -1,4 +1,4 @@
-"""The state file round-trips, and foreign or outdated files are refused with one line."""
+"""The state file round-trips; foreign files are refused with one line, outdated ones are replaced by a re-mine."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from training.mining.state import FORMAT, MiningState, load_state, save_state
+from training.mining.repository import MiningError
+from training.mining.state import FORMAT, MiningState, OutdatedState, load_state, previous_state, save_state
 from training.mining.writer import CommitRow
 
 
@@ -30,7 +31,7 @@ def test_state_round_trips(tmp_path: Path) -> None:
     assert list(tmp_path.joinpath("deep").iterdir()) == [path]  # no temp file left behind
 
 
-def test_foreign_truncated_and_outdated_files_are_refused(tmp_path: Path) -> None:
+def test_foreign_and_truncated_files_are_refused_an_outdated_one_is_not_reused(tmp_path: Path) -> None:
     foreign = tmp_path / "foreign"
     foreign.write_text("hello")
     with pytest.raises(Exception, match="not a commitrisk mining state file"):
@@ -42,5 +43,12 @@ def test_foreign_truncated_and_outdated_files_are_refused(tmp_path: Path) -> Non
         load_state(truncated)
     outdated = tmp_path / "outdated"
     outdated.write_bytes(b"commitrisk-mine-state\n" + pickle.dumps((FORMAT + 1, MiningState("all", False))))
-    with pytest.raises(Exception, match="delete it to re-mine"):
+    with pytest.raises(OutdatedState, match=f"mining state format {FORMAT + 1}, expected {FORMAT}"):
         load_state(outdated)
+    notes: list[str] = []
+    assert previous_state(outdated, notes.append) is None
+    assert notes == [f"{outdated}: mining state format {FORMAT + 1}, expected {FORMAT} (another commitrisk version); "
+                     "mining from scratch"]  # fmt: skip
+    assert previous_state(tmp_path / "absent", notes.append) is None and len(notes) == 1
+    with pytest.raises(MiningError, match="not a commitrisk mining state file"):
+        previous_state(foreign, notes.append)  # a foreign file is never replaced

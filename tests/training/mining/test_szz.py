@@ -11,10 +11,12 @@ from training.mining.szz import (
     WINDOW_DAYS,
     BlameError,
     blame_lines,
+    has_dataset_word,
     has_fix_keyword,
     inducing,
     is_fix,
     linkable,
+    message_rules,
     read_fix_shas,
 )
 
@@ -39,21 +41,57 @@ def test_keywords_match_whole_words_case_insensitively(message: str, expected: b
     assert has_fix_keyword(message) is expected
 
 
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("Fix #12: pool leak", False),  # the datasets' rule is case-sensitive: a capitalised "Fix" alone is not a fix
+        ("Fixes #791 fix interrupted thread handling", True),
+        ("bugfix", True),  # inside words too
+        ("Timeout when the connection is failing", True),
+        ("Incorrect pool size", True),
+        ("prefix handling", True),  # …which is what the datasets did
+        ("Resolves a race\n\nthe body: a problem with close()", True),  # the whole message counts
+        ("NPE in pool", False),
+        ("Handle the error case", False),  # 'error' is not one of the datasets' strings
+        ("Add feature", False),
+    ],
+)
+def test_the_datasets_rule_matches_lower_case_strings_anywhere(message: str, expected: bool) -> None:
+    assert has_dataset_word(message) is expected
+
+
+def test_message_rules_names_each_rule_a_message_satisfies() -> None:
+    assert message_rules("Fix #12: pool leak") == {"keywords"}
+    assert message_rules("prefix handling") == {"datasets"}
+    assert message_rules("fix the leak") == {"datasets", "keywords"}
+    assert message_rules("Add feature") == frozenset()
+
+
+BOTH = frozenset({"datasets", "keywords"})
+
+
 def test_very_large_changes_and_merges_are_never_fixes() -> None:
-    assert is_fix(True, SMALL, merge=False)
-    assert not is_fix(True, SMALL, merge=True)
-    assert not is_fix(True, {**SMALL, "ld": 5000}, merge=False)
-    assert not is_fix(True, {**SMALL, "hd": 100}, merge=False)
-    assert not is_fix(True, {**SMALL, "nf": 50}, merge=False)
-    assert is_fix(True, {"ld": 4999, "hd": 99, "nf": 49}, merge=False)
-    assert is_fix(False, SMALL, merge=False, listed=True)  # issue-tracker label
-    assert not is_fix(False, SMALL, merge=False)
+    assert is_fix(BOTH, SMALL, merge=False)
+    assert not is_fix(BOTH, SMALL, merge=True)
+    assert not is_fix(BOTH, {**SMALL, "ld": 5000}, merge=False)
+    assert not is_fix(BOTH, {**SMALL, "hd": 100}, merge=False)
+    assert not is_fix(BOTH, {**SMALL, "nf": 50}, merge=False)
+    assert is_fix(BOTH, {"ld": 4999, "hd": 99, "nf": 49}, merge=False)
+    assert is_fix(frozenset(), SMALL, merge=False, listed=True)  # issue-tracker label
+    assert not is_fix(frozenset(), SMALL, merge=False)
+
+
+def test_each_rule_takes_its_own_message_match() -> None:
+    assert is_fix(frozenset({"datasets"}), SMALL, merge=False)  # the default rule
+    assert not is_fix(frozenset({"keywords"}), SMALL, merge=False)
+    assert is_fix(frozenset({"keywords"}), SMALL, merge=False, rule="keywords")
+    assert not is_fix(frozenset({"datasets"}), SMALL, merge=False, rule="keywords")
 
 
 def test_the_listed_rule_takes_only_issue_tracker_fixes() -> None:
-    assert is_fix(False, SMALL, merge=False, listed=True, rule="listed")
-    assert not is_fix(True, SMALL, merge=False, listed=False, rule="listed")  # a keyword alone is not enough
-    assert not is_fix(False, {**SMALL, "nf": 50}, merge=False, listed=True, rule="listed")  # still no huge change
+    assert is_fix(frozenset(), SMALL, merge=False, listed=True, rule="listed")
+    assert not is_fix(BOTH, SMALL, merge=False, listed=False, rule="listed")  # a keyword alone is not enough
+    assert not is_fix(frozenset(), {**SMALL, "nf": 50}, merge=False, listed=True, rule="listed")  # no huge change
 
 
 DAY = 86400
