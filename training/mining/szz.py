@@ -26,7 +26,7 @@ BlameJob = tuple[str, str, list[tuple[bytes, list[tuple[int, int]]]], int | None
 FIX_RULES = ("datasets", "keywords", "listed")
 MESSAGE_RULES = ("datasets", "keywords")  # the rules a message alone can satisfy
 SZZ_RULES = ("strict", "plain")  # --szz: see inducing()
-WINDOW_DAYS = 730  # strict: a fix links commits at most this much older than itself
+WINDOW_DAYS = 365  # strict: a fix links commits at most this much older than itself
 TANGLED = 8  # strict: a fix whose blame reaches more earlier commits than this links none
 
 
