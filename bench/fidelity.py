@@ -9,7 +9,8 @@ share of common rows equal (exact: |Δ| ≤ 1e-9·max(1, |x|)) and within 5 %, a
 `is_fix_commit`): agreement, precision, recall and Cohen's κ of the mined label against the dataset's, with
 both label rates. `--variants` also mines with the other label options — `--szz plain`, and the dataset's own
 fix commits given as an issue tracker's list (`--fix-shas`, `--fix-rule listed`) with each `--szz` rule — and
-compares their labels. `--mined NAME=CSV` compares an existing CSV instead of mining (default options only).
+compares their labels, and whether each label source changes a model trained on it (`bench/label_effect.py`).
+`--mined NAME=CSV` compares an existing CSV instead of mining (default options only).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.label_effect import label_effect  # noqa: E402
 from bench.machine import publish, table  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -201,6 +203,7 @@ def main() -> None:
     results: list[Fidelity] = []
     labels: list[tuple[str, Fidelity]] = []
     seconds: list[str] = []
+    mined: dict[str, dict[str, Path]] = {}  # variant → repository → its CSV
     for name in args.names:
         dataset = read(SHARED / "data" / "commits" / f"{name}.csv")
         options = variants(name, args.work) if args.variants and name not in given else {"default": []}
@@ -211,6 +214,7 @@ def main() -> None:
                 out, wall = mine(name, args.work, extra, tag=f"-{index}" if index else "")
                 if index == 0:
                     seconds.append(f"{name} {wall:.1f} s")
+            mined.setdefault(variant, {})[name] = out
             fidelity = compare(name, read(out), dataset)
             if index == 0:
                 results.append(fidelity)
@@ -219,6 +223,8 @@ def main() -> None:
     if seconds:
         body += f" Mining wall time (metrics + labels, default options): {', '.join(seconds)}."
     body += f" 1-min load average at the end: {os.getloadavg()[0]:.2f}."
+    if args.variants:
+        body += "\n\n" + label_effect({"the datasets' own labels": None, **mined}, args.names, SHARED)
     publish("Mining fidelity (`bench/fidelity.py`)", body, args.no_append)
 
 
