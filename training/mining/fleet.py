@@ -21,6 +21,7 @@ from pathlib import Path
 from training.mining.dataset import MineResult, mine
 from training.mining.mirror import is_url, local_copy
 from training.mining.repository import MiningError, open_repository, start_points
+from training.mining.state import FORMAT
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a file name on every filesystem, no hidden files
 MARKERS = ".fleet"
@@ -96,9 +97,10 @@ def marker_path(out_dir: Path, repository_id: str) -> Path:
 
 
 def _done_as(tips: list[str], options: FleetOptions) -> dict[str, object]:
-    # Processes and checkpoint spacing change how a run goes, not what it writes.
+    # Processes and checkpoint spacing change how a run goes, not what it writes; the state format changes with
+    # the rules (a metric's or a label's definition), so an upgrade that changes them mines the fleet again.
     kept = {k: v for k, v in asdict(options).items() if k not in ("workers", "checkpoint")}
-    return {"tips": tips, "options": kept}
+    return {"tips": tips, "options": kept, "format": FORMAT}
 
 
 def marker_holds(marker: Path, tips: list[str], options: FleetOptions) -> bool:
@@ -107,7 +109,8 @@ def marker_holds(marker: Path, tips: list[str], options: FleetOptions) -> bool:
         content = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return {k: content.get(k) for k in ("tips", "options")} == _done_as(tips, options)
+    expected = _done_as(tips, options)
+    return {k: content.get(k) for k in expected} == expected
 
 
 def is_done(out_dir: Path, repository_id: str, tips: list[str], options: FleetOptions) -> bool:

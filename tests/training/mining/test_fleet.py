@@ -72,6 +72,12 @@ def test_a_path_is_mined_once_per_refs_and_continued_when_they_move(script: GitS
     assert marker["walked"] == first.result.walked and marker["options"]["refs"] == "all"
     assert mine_entry(entry, out_dir, options).skipped
     assert mine_entry(entry, out_dir, FleetOptions(workers=2, checkpoint=3)).skipped  # how, not what: still done
+    older = {**marker, "format": marker["format"] - 1}  # written by a version with other rules
+    marker_path(out_dir, "demo").write_text(json.dumps(older))
+    redone = mine_entry(entry, out_dir, options)
+    assert not redone.skipped and redone.result is not None
+    assert (out_dir / "demo.csv").read_bytes() == single.read_bytes()
+    assert mine_entry(entry, out_dir, options).skipped  # the new marker holds
     script.write("src/core/App.java", script.read("src/core/App.java") + "int more = 1;\n")
     script.commit("More", "bob@x.org", 30)
     again = mine_entry(entry, out_dir, options)
