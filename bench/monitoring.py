@@ -25,6 +25,7 @@ from statistics import median
 
 import httpx
 import pandas as pd
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -90,9 +91,14 @@ class Server:
         raise RuntimeError(f"{self.url} did not become ready")
 
     def metric(self, name: str) -> float:
+        """Sum of every sample of `name`, whatever its labels (the dropped counter has a `reason`)."""
         text = httpx.get(f"{self.url}/metrics").text
-        match = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.M)
-        return float(match.group(1)) if match else float("nan")
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name
+        )
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process (all its threads; not its children)."""
