@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.contract import FEATURES, REFERENCE_FILE
 from app.monitoring.drift import run_drift_job
 from app.monitoring.store import Store
+from bench.fleet_commits import log_cost, write_script
 from bench.machine import load_span, publish, table
 from bench.service import train_champion
 
@@ -63,19 +64,23 @@ def prepare_models(target: Path, source: Path | None) -> Path:
 class Server:
     """One uvicorn process (one worker, no access log) on a free port."""
 
-    def __init__(self, models: Path, database: Path, log: bool) -> None:
+    def __init__(self, models: Path, database: Path, log: bool, flush: float | None = None) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        env = os.environ | {
-            "COMMITRISK_MODELS_DIR": str(models),
-            "COMMITRISK_DATABASE_URL": f"sqlite:///{database}",
-            "COMMITRISK_PREDICTION_LOG": "true" if log else "false",
-            "COMMITRISK_ADMIN_TOKEN": TOKEN,
-            "COMMITRISK_DRIFT_WINDOW_ROWS": "50000",
-            "COMMITRISK_DRIFT_INTERVAL_SECONDS": "86400",  # only the benchmark triggers drift runs
-        }
+        env = (
+            os.environ
+            | {
+                "COMMITRISK_MODELS_DIR": str(models),
+                "COMMITRISK_DATABASE_URL": f"sqlite:///{database}",
+                "COMMITRISK_PREDICTION_LOG": "true" if log else "false",
+                "COMMITRISK_ADMIN_TOKEN": TOKEN,
+                "COMMITRISK_DRIFT_WINDOW_ROWS": "50000",
+                "COMMITRISK_DRIFT_INTERVAL_SECONDS": "86400",  # only the benchmark triggers drift runs
+            }
+            | ({"COMMITRISK_LOG_FLUSH_SECONDS": str(flush)} if flush is not None else {})
+        )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:create_app_from_env", "--factory", "--port",
              str(self.port), "--no-access-log", "--log-level", "warning"],
@@ -307,6 +312,16 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         body, on = log_on_vs_off(models, work, script, args)
         sections.append("### /predict throughput, prediction log on vs off\n\n" + body)
+        fleet = write_script(commit, work / "fleet.lua")
+        servers = {
+            "off": lambda: Server(models, work / "fleet-off.db", log=False),
+            "on": lambda: Server(models, work / "fleet-on.db", log=True),
+            "on, COMMITRISK_LOG_FLUSH_SECONDS=0.05": lambda: Server(
+                models, work / "fleet-005.db", log=True, flush=0.05
+            ),
+        }
+        cost = log_cost(servers, fleet, args.rounds, args.seconds, args.connections)  # type: ignore[arg-type]
+        sections.append("### /predict throughput with a fleet's commits (bench/fleet_commits.py)\n\n" + cost)
         try:
             sections.append("### /predict latency while a drift job runs\n\n" + p99_during_drift(on, script, args))
         finally:

@@ -29,6 +29,11 @@ SWITCH_INTERVAL = 0.001
 # written back in 8.6 vs 5.7 s).
 PACK_ROWS = 1_000
 HELD_ROWS = 2_000
+# After a transaction smaller than the batch, the writer gathers rows for `flush_seconds`, at most this long (it was
+# 0.05 s). Each transaction writes every index page its rows touched: with a fleet's commits (a new SHA each, many
+# repositories) a row cost SQLite ~150 µs in 200-row transactions and ~80 µs in 2,000-row ones, and the writer
+# thread took 30 % of a loaded worker's samples at 0.05 s, 23 % at 0.5 s (bench/fleet_commits.py measures it).
+ACCUMULATE_SECONDS = 0.5
 
 
 class RequestIds:
@@ -223,7 +228,7 @@ class PredictionLog:
                 self._write(batch)
                 # Let small trickles accumulate into fewer, larger transactions.
                 if sum(e.rows for e in batch) < self.batch_rows and not self._held:
-                    self._stop.wait(min(self.flush_seconds, 0.05))
+                    self._stop.wait(min(self.flush_seconds, ACCUMULATE_SECONDS))
         while batch := self._take(block=False):
             self._write(batch)
 
