@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from statistics import median
 from typing import Any, Protocol
@@ -46,7 +46,7 @@ def write_script(commit: dict[str, Any], path: Path) -> Path:
 
 
 def log_cost(
-    servers: dict[str, Callable[[], LoadedServer]], script: Path, rounds: int, seconds: int, connections: int
+    servers: Mapping[str, Callable[[], LoadedServer]], script: Path, rounds: int, seconds: int, connections: int
 ) -> str:
     """Interleaved wrk rounds against every server (name → factory); a table with each one's ratio to the first."""
     started = {name: make() for name, make in servers.items()}

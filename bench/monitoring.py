@@ -320,7 +320,7 @@ def main() -> None:
                 models, work / "fleet-005.db", log=True, flush=0.05
             ),
         }
-        cost = log_cost(servers, fleet, args.rounds, args.seconds, args.connections)  # type: ignore[arg-type]
+        cost = log_cost(servers, fleet, args.rounds, args.seconds, args.connections)
         sections.append("### /predict throughput with a fleet's commits (bench/fleet_commits.py)\n\n" + cost)
         try:
             sections.append("### /predict latency while a drift job runs\n\n" + p99_during_drift(on, script, args))

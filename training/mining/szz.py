@@ -24,7 +24,6 @@ BlameJob = tuple[str, str, list[tuple[bytes, list[tuple[int, int]]]], int | None
 
 # --fix-rule: the datasets' message rule or METRICS.md's keywords (each plus the listed SHAs), or the listed only.
 FIX_RULES = ("datasets", "keywords", "listed")
-MESSAGE_RULES = ("datasets", "keywords")  # the rules a message alone can satisfy
 SZZ_RULES = ("strict", "plain")  # --szz: see inducing()
 WINDOW_DAYS = 365  # strict: a fix links commits at most this much older than itself
 TANGLED = 8  # strict: a fix whose blame reaches more earlier commits than this links none
@@ -43,11 +42,13 @@ def has_dataset_word(message: str) -> bool:
     return any(word in message for word in _DATASET_WORDS)
 
 
+_MESSAGE_MATCHERS: dict[str, Callable[[str], bool]] = {"datasets": has_dataset_word, "keywords": has_fix_keyword}
+MESSAGE_RULES = tuple(_MESSAGE_MATCHERS)  # the rules a message alone can satisfy
+
+
 def message_rules(message: str) -> frozenset[str]:
-    """The message rules ("datasets", "keywords") this message satisfies."""
-    return frozenset(
-        rule for rule, hit in (("datasets", has_dataset_word(message)), ("keywords", has_fix_keyword(message))) if hit
-    )
+    """The message rules (MESSAGE_RULES) this message satisfies."""
+    return frozenset(rule for rule, matches in _MESSAGE_MATCHERS.items() if matches(message))
 
 
 def is_fix(
