@@ -1,9 +1,9 @@
 """Fleet mining and backfill scoring (issue 17), on generated repositories (`bench/make_repo.py`).
 
 1. Fleet: `--repos` generated repositories mined with `commitrisk mine --repos LIST --jobs N` (one process per
-   repository, labels on), `--jobs 1` and `--jobs 2` with one blame process per job (`--workers 1`), alternating
-   for `--rounds` rounds: total commits/s of each and their ratio (target ≥ 1.8× on 2 cores), peak RSS per job
-   (the kernel's, per repository process). For reference, `--jobs 1` with the default workers (all cores).
+   repository, labels on), `--jobs 1` and `--jobs 2` with one process per job (`--workers 1`: no diff workers),
+   alternating for `--rounds` rounds: total commits/s of each and their ratio (target ≥ 1.8× on 2 cores), peak
+   RSS per job (the kernel's, per repository process). For reference, `--jobs 1` with the default workers (all cores).
 2. Backfill: `commitrisk score --since 1970-01-01` of a `--backfill-commits` repository against a real server
    (SQLite log): commits/s end to end — one walk, chunks through /predict/batch, until the last row is in the
    log (target ≥ 1,500/s); then the re-run, which scores nothing.
@@ -90,12 +90,12 @@ def bench_fleet(work: Path, repos: int, commits: int, rounds: int) -> str:
                      f"{statistics.median(rss):.0f} / {max(rss):.0f}"])  # fmt: skip
     ratio = rates["2"] / rates["1"]
     verdict = "met" if ratio >= 1.8 else "not met"
-    header = ["run", "blame processes per job", "commits", "wall s (best of rounds)", "commits/s", "CPU s",
+    header = ["run", "processes per job", "commits", "wall s (best of rounds)", "commits/s", "CPU s",
               "cores used (CPU s / wall s)", "commits per CPU s", "peak RSS per job MiB (median / max)"]  # fmt: skip
     return (
         f"### Fleet mining: {repos} generated repositories × {commits:,} commits, labels on\n\n"
         + table(header, rows)
-        + f"\n\n`--jobs 2` / `--jobs 1` (one blame process per job): **{ratio:.2f}×** (target ≥ 1.8×: {verdict}); "
+        + f"\n\n`--jobs 2` / `--jobs 1` (one process per job): **{ratio:.2f}×** (target ≥ 1.8×: {verdict}); "
         f"best of {rounds} alternating rounds. Load average before / after: {load_before} / {load()}. "
         "`cores used` near 2 for `--jobs 2` means both cores were ours; well below 1.0 for both runs means the "
         "machine was busy with other work (with the kernel's autogroup scheduling a session gets one share of the "

@@ -46,7 +46,9 @@ def mine_command(
     ] = "datasets",
     szz: Annotated[str, typer.Option(help="SZZ linking: strict (window + tangled-fix rule) or plain")] = "strict",
     repository_id: Annotated[str | None, typer.Option(help="repository_id (default: dir name)")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="blame processes (default: CPU count)")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="diff processes for histories of 2,000+ commits (default: CPU count)")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
     repos: Annotated[
         Path | None, typer.Option(help="fleet: repository list, `URL-or-path [ID]` a line", show_default=False)

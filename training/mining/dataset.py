@@ -26,7 +26,7 @@ from training.mining.repository import (
     start_points,
 )
 from training.mining.state import MiningState, previous_state, save_state
-from training.mining.szz import FIX_RULES, SZZ_RULES, BlameError, read_fix_shas
+from training.mining.szz import FIX_RULES, SZZ_RULES, read_fix_shas
 from training.mining.writer import CommitRow, write_rows
 
 if TYPE_CHECKING:
@@ -135,8 +135,6 @@ def mine(
         written = write_rows(out, rows, repo_id, state.labels_of())
         if state_path is not None:
             save_state(state_path, state)
-    except BlameError as exc:
-        raise MiningError(str(exc)) from exc
     except MissingObject as exc:
         raise MiningError(f"{repo_path}: {exc}") from None
     except OSError as exc:  # unwritable output or state file, full disk, …

@@ -18,8 +18,13 @@ _CACHE_LIMIT = 50_000
 # commit) and, past its limit of 200 pairs, pairs the first ones by path order anyway (docs/mining.md).
 HUGE_COMMIT = 1000
 
-# (la, ld, ha, hd, deleted ranges) of one blob pair's whitespace-ignored 0-context patch.
-LineStats = tuple[int, int, int, int, tuple[tuple[int, int], ...]]
+# (old_start, old_lines, new_start, new_lines) of a 0-context hunk, as git numbers them: 1-based, and a hunk that
+# adds lines only has old_start = the old line after which they go (0: at the top), one deleting only the like.
+Hunk = tuple[int, int, int, int]
+# (la, ld, ha, hd, deleted ranges) of one blob pair's whitespace-ignored 0-context patch, and the hunks of its
+# plain patch when line origins are tracked (None: a binary pair, or origins not asked for).
+LineStats = tuple[int, int, int, int, tuple[tuple[int, int], ...], tuple[Hunk, ...] | None]
+Hunks = tuple[Hunk, ...] | None  # a plain 0-context patch's hunks; None: binary (origins cannot follow it)
 
 
 class PatchCache(dict[tuple[bytes, bytes], LineStats]):
@@ -57,6 +62,10 @@ class FileChange:
     hd: int = 0
     lines: int = 0  # line count after the change (before it for a deletion)
     deleted: tuple[tuple[int, int], ...] = ()  # (old_start, old_lines) of hunks deleting lines: SZZ input
+    # Line origins (origins.py), only when asked for: the plain (whitespace-sensitive, as git blame's) patch
+    # against the first parent, and a merge's against each other parent at the same path (None: not there).
+    hunks: Hunks = ()
+    sides: tuple[Hunks, ...] = ()
 
     @property
     def counted(self) -> bool:
@@ -88,10 +97,13 @@ def file_changes(
     classifier: Classifier,
     patches: bool = True,
     cache: PatchCache | None = None,
+    origins: bool = False,
 ) -> list[FileChange]:
     """Every delta of the commit, with line statistics computed only for source files (and not at all with
-    `patches=False`: a merge is no row, its history needs only which counted-type paths it touched)."""
+    `patches=False`: a merge is no row, its history needs only which counted-type paths it touched); with
+    `origins`, also each source file's plain hunks (FileChange.hunks, .sides). A cache serves one `origins` value."""
     diff = tree_diff(repo, commit)
+    others = [repo[p].tree for p in commit.parent_ids[1:]] if origins else []
     changes: list[FileChange] = []
     for index, delta in enumerate(diff.deltas):
         status = delta.status_char()
@@ -109,22 +121,56 @@ def file_changes(
         if not classifier.is_source(printable(path), data):
             changes.append(FileChange(status, path, old_path, False))
             continue
+        old_id = None if status == "A" else delta.old_file.id
         if not patches:
-            changes.append(FileChange(status, path, old_path, True))
+            hunks: Hunks = ()
+            sides: tuple[Hunks, ...] = ()
+            if origins and status != "D":
+                hunks = plain_hunks(repo, old_id, side.id, data)
+                sides = tuple(_side_hunks(repo, tree, side.raw_path, side.id, data) for tree in others)
+            changes.append(FileChange(status, path, old_path, True, hunks=hunks, sides=sides))
             continue
         key = (delta.old_file.id.raw, delta.new_file.id.raw)
         stats = cache.get(key) if cache is not None else None
         if stats is None:
-            stats = _line_stats(diff, index)
+            plain = plain_hunks(repo, old_id, side.id, data) if origins and status != "D" else ()
+            stats = (*_line_stats(diff, index), plain)
             if cache is not None:
                 cache.remember(key, stats)
-        la, ld, ha, hd, deleted = stats
+        la, ld, ha, hd, deleted, plain = stats
         lines = line_count(data) if la + ld else 0
-        changes.append(FileChange(status, path, old_path, True, la, ld, ha, hd, lines, deleted))
+        changes.append(FileChange(status, path, old_path, True, la, ld, ha, hd, lines, deleted, plain))
     return changes
 
 
-def _line_stats(diff: pygit2.Diff, index: int) -> LineStats:
+def plain_hunks(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid, data: bytes) -> Hunks:
+    """The hunks taking blob `old` (None: an addition) to blob `new` (`data`), as git blame's diff finds them:
+    whitespace counts, 0 context lines, the indent heuristic; None for a binary pair."""
+    if old is None:
+        lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+        return ((0, 0, 1, lines),) if lines else ()
+    if old == new:
+        return ()
+    from pygit2.enums import DiffOption
+
+    patch = repo[old].diff(repo[new], DiffOption.INDENT_HEURISTIC, context_lines=0, interhunk_lines=0)  # type: ignore[attr-defined]
+    if patch.delta.is_binary:
+        return None
+    return tuple((h.old_start, h.old_lines, h.new_start, h.new_lines) for h in patch.hunks)
+
+
+def _side_hunks(repo: pygit2.Repository, tree: pygit2.Tree, raw_path: bytes, new: pygit2.Oid, data: bytes) -> Hunks:
+    """A merge's hunks from another parent's version of the same path; None where that parent has no such file."""
+    try:
+        entry = tree[decode_path(raw_path)]
+    except (KeyError, UnicodeError):  # not there (or a non-UTF-8 path pygit2 cannot look up: origins unknown)
+        return None
+    if entry.type_str != "blob":
+        return None
+    return plain_hunks(repo, entry.id, new, data)
+
+
+def _line_stats(diff: pygit2.Diff, index: int) -> tuple[int, int, int, int, tuple[tuple[int, int], ...]]:
     """Added/deleted lines and hunks of one delta's patch (0 context lines: a hunk's old/new line counts are
     exactly its deleted/added lines)."""
     patch = diff[index]

@@ -39,16 +39,17 @@ class CommitFacts:
 
 
 def commit_facts(
-    repo: pygit2.Repository, classifier: Classifier, sha: bytes, cache: PatchCache | None = None
+    repo: pygit2.Repository, classifier: Classifier, sha: bytes, cache: PatchCache | None = None, origins: bool = False
 ) -> CommitFacts:
-    """Diff, classification and metadata of one commit; an object a partial clone still lacks is fetched
-    (one at a time, through git), one that cannot be had is a MissingObject naming it and the commit."""
+    """Diff, classification and metadata of one commit (with `origins`, the hunks line origins need); an object
+    a partial clone still lacks is fetched (one at a time, through git), one that cannot be had is a
+    MissingObject naming it and the commit."""
     import pygit2
 
     fetched: set[str] = set()
     while True:
         try:
-            return _facts(repo, classifier, sha, cache)
+            return _facts(repo, classifier, sha, cache, origins)
         except (KeyError, pygit2.GitError) as exc:
             oid = missing_oid(exc)
             if oid is None:
@@ -58,7 +59,9 @@ def commit_facts(
             fetched.add(oid)
 
 
-def _facts(repo: pygit2.Repository, classifier: Classifier, sha: bytes, cache: PatchCache | None) -> CommitFacts:
+def _facts(
+    repo: pygit2.Repository, classifier: Classifier, sha: bytes, cache: PatchCache | None, origins: bool
+) -> CommitFacts:
     import pygit2
 
     commit = repo[pygit2.Oid(raw=sha)]
@@ -66,7 +69,8 @@ def _facts(repo: pygit2.Repository, classifier: Classifier, sha: bytes, cache: P
     message = _decode(commit.raw_message, commit.message_encoding)
     author = commit.author
     return CommitFacts(
-        file_changes(repo, commit, classifier, len(commit.parent_ids) < 2, cache), decode_path(author.raw_email),
+        file_changes(repo, commit, classifier, len(commit.parent_ids) < 2, cache, origins),
+        decode_path(author.raw_email),
         _decode(author.raw_name, commit.message_encoding),
         author.time, first_line(message), message_rules(message),
     )  # fmt: skip
@@ -80,6 +84,7 @@ class _Worker:
     repo: pygit2.Repository
     classifier: Classifier
     cache: PatchCache
+    origins: bool
     since_open: int = 0
 
 
@@ -89,14 +94,14 @@ _worker: _Worker | None = None
 _REOPEN_EVERY = 2048
 
 
-def _open_worker(path: str) -> None:
+def _open_worker(path: str, origins: bool) -> None:
     global _worker
     import pygit2
 
     from training.mining.repository import tune_libgit2
 
     tune_libgit2()
-    _worker = _Worker(path, pygit2.Repository(path), Classifier(), PatchCache())
+    _worker = _Worker(path, pygit2.Repository(path), Classifier(), PatchCache(), origins)
 
 
 def _facts_in_worker(shas: list[bytes]) -> list[CommitFacts]:
@@ -107,15 +112,18 @@ def _facts_in_worker(shas: list[bytes]) -> list[CommitFacts]:
         _worker.repo.free()
         _worker.repo, _worker.since_open = pygit2.Repository(_worker.path), 0
     _worker.since_open += len(shas)
-    return [commit_facts(_worker.repo, _worker.classifier, sha, _worker.cache) for sha in shas]
+    worker = _worker
+    return [commit_facts(worker.repo, worker.classifier, sha, worker.cache, worker.origins) for sha in shas]
 
 
-def facts_stream(repo: pygit2.Repository, shas: list[bytes], workers: int) -> Iterator[CommitFacts]:
-    """CommitFacts in `shas` order: in this process, or from worker processes in bounded chunks."""
+def facts_stream(
+    repo: pygit2.Repository, shas: list[bytes], workers: int, origins: bool = False
+) -> Iterator[CommitFacts]:
+    """CommitFacts in `shas` order (see commit_facts): in this process, or from worker processes in bounded chunks."""
     if workers <= 1:
         classifier, cache = Classifier(), PatchCache()
         for sha in shas:
-            yield commit_facts(repo, classifier, sha, cache)
+            yield commit_facts(repo, classifier, sha, cache, origins)
         return
     import multiprocessing
     from collections import deque
@@ -124,7 +132,7 @@ def facts_stream(repo: pygit2.Repository, shas: list[bytes], workers: int) -> It
     chunks = [shas[i : i + _CHUNK] for i in range(0, len(shas), _CHUNK)]
     context = multiprocessing.get_context("spawn")  # no fork of libgit2 handles or threads
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_open_worker,
-                             initargs=(str(Path(repo.path)),)) as pool:  # fmt: skip
+                             initargs=(str(Path(repo.path)), origins)) as pool:  # fmt: skip
         queue: deque[Future[list[CommitFacts]]] = deque()
         for chunk in chunks:
             queue.append(pool.submit(_facts_in_worker, chunk))

@@ -12,6 +12,7 @@ from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from training.mining import origins
 from training.mining.diff import FileChange
 from training.mining.language import subsystem
 
@@ -32,10 +33,12 @@ class Tip:
     # author → {subsystems one chain commit touched: number of such commits}. An author's inner dict is
     # replaced, never changed in place, so a shallow copy of the outer dict is a safe copy.
     subsystems: dict[int, dict[frozenset[str], int]] = field(default_factory=dict)
+    # Each source file's line origins (origins.py) when labels are mined; arrays are replaced, never changed.
+    lines: origins.Origins = field(default_factory=dict)
 
     def copy(self) -> Tip:
         """A copy that can be changed without touching this one (history nodes stay shared)."""
-        return Tip(dict(self.files), dict(self.authors), dict(self.subsystems))
+        return Tip(dict(self.files), dict(self.authors), dict(self.subsystems), dict(self.lines))
 
 
 @dataclass
@@ -87,8 +90,10 @@ class History:
         when: int,
         changes: list[FileChange],
         keep: bool,
+        lines: bool = False,
     ) -> dict[str, float]:
-        """Record one commit; return its history metrics (computed for every commit, used for rows)."""
+        """Record one commit; return its history metrics (computed for every commit, used for rows). `lines`:
+        also carry the line origins on (the changes carry hunks: diff.file_changes with `origins`)."""
         author = self.emails.setdefault(email, len(self.emails))
         c = len(self.shas)
         self.index[sha] = c
@@ -96,6 +101,7 @@ class History:
         self.author.append(author)
         self.time.append(when)
 
+        carried = origins.advance([self.tips[p].lines for p in parents], changes, c) if lines else {}
         tip = Tip()
         for parent in parents:
             taken = self._consume(parent, parent == followed)
@@ -105,12 +111,18 @@ class History:
             a = self.emails.setdefault(other, len(self.emails))
             tip.authors[a] = tip.authors.get(a, 0) + 1
 
+        tip.lines = carried
         metrics = self._metrics(tip, author, when, changes)
         self._update(tip, c, author, changes)
         tip.authors[author] = tip.authors.get(author, 0) + 1
         if keep or self.pending.get(sha, 0) > 0:
             self.tips[sha] = tip
         return metrics
+
+    def blame(self, parent: bytes, deleted: Iterable[tuple[str, tuple[tuple[int, int], ...]]]) -> set[bytes]:
+        """The commits that last changed the given lines of `parent` (a processed commit whose state is kept):
+        per old path, (start, count) ranges, 1-based — SZZ's blame of a fix's deleted lines."""
+        return {self.shas[c] for c in origins.blamed(self.tips[parent].lines, deleted)}
 
     def _history(self, files: dict[str, int], path: str) -> Iterator[int]:
         """The commits in the history of `path` on a tip's chain, nearest first (METRICS.md)."""

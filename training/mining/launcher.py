@@ -65,7 +65,7 @@ def run_one(command: list[str], entry: FleetEntry, log: Path) -> JobOutcome:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err)
         assert process.stdout is not None
         out = process.stdout.read()
-        # wait4, not wait(): the kernel's peak RSS of this child (its largest process, blame workers included).
+        # wait4, not wait(): the kernel's peak RSS of this child (its largest process, diff workers included).
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = code = os.waitstatus_to_exitcode(status)
     rss = usage.ru_maxrss / 1024

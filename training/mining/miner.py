@@ -1,17 +1,15 @@
-"""The walk: every commit once, in topological order, feeding diffs to history, rows and SZZ jobs."""
+"""The walk: every commit once, in topological order, feeding diffs to history, line origins, rows and SZZ."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from pathlib import Path
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from training.mining.blamer import Blamer, RowTimes
 from training.mining.diff import decode_path, printable, size_metrics
 from training.mining.facts import CommitFacts, facts_stream
 from training.mining.history import History
 from training.mining.state import MiningState
-from training.mining.szz import WINDOW_DAYS, BlameJob, inducing, is_fix
+from training.mining.szz import inducing, is_fix
 from training.mining.writer import CommitRow
 
 _PARALLEL_FROM = 2000  # fewer commits than this are diffed in-process
@@ -108,44 +106,23 @@ def walk(
     """Process `commits` (from pending_commits) into `state`; return the rows of the new commits.
 
     Diffs run in `diff_workers` processes (default: `workers` for long walks, none for short ones, where
-    starting processes costs more than it saves); history is updated here, in topological order.
-    `planned`: the history already counted these commits' children (a slice of a walk planned as a whole).
+    starting processes costs more than it saves); history, line origins and SZZ links are updated here, in
+    topological order. `planned`: the history already counted these commits' children (a slice of a walk
+    planned as a whole).
     """
     if not planned:
         state.history.plan(commits)
     if diff_workers is None:
         diff_workers = workers if len(commits) >= _PARALLEL_FROM else 1
     rows: dict[str, CommitRow] = {}
-    blamer: Blamer | None = None  # started at the first fix: no process start-up when there is none
-    fix_times: dict[str, int] = {}
-    strict = state.labels and state.szz == "strict"
-    fresh: RowTimes = []  # row times the blamer has not had yet (the strict rule's early stop reads them)
-    try:
-        with _progress(len(commits), progress) as bar:
-            task = bar.add_task("mining", total=len(commits))
-            facts = facts_stream(repo, [sha for sha, _ in commits], diff_workers)
-            for done, ((sha, parents), fact) in enumerate(zip(commits, facts, strict=True), 1):
-                before = len(rows)
-                job = _commit(repo, state, sha, parents, fact, keep_tips, rows)
-                if strict and len(rows) > before:
-                    fresh.append((sha.hex(), fact.time))
-                if job is not None:
-                    if blamer is None:
-                        known = [(s, row.author_date) for s, row in state.rows.items()] if strict else []
-                        blamer = Blamer(str(Path(repo.path)), workers, strict, known)
-                    blamer.rows(fresh)
-                    fresh = []
-                    fix_times[job[0]] = rows[job[0]].author_date
-                    blamer.submit(job, fix_times[job[0]])
-                if done % 512 == 0:
-                    bar.update(task, completed=done)
-            bar.update(task, completed=len(commits))
-            if blamer is not None:
-                blamed = bar.add_task("SZZ blame", total=len(fix_times), unit="fixes")
-                _link(state, blamer, fix_times, rows, lambda: bar.advance(blamed))
-    finally:
-        if blamer is not None:
-            blamer.close()
+    with _progress(len(commits), progress) as bar:
+        task = bar.add_task("mining", total=len(commits))
+        facts = facts_stream(repo, [sha for sha, _ in commits], diff_workers, state.labels)
+        for done, ((sha, parents), fact) in enumerate(zip(commits, facts, strict=True), 1):
+            _commit(repo, state, sha, parents, fact, keep_tips, rows)
+            if done % 512 == 0:
+                bar.update(task, completed=done)
+        bar.update(task, completed=len(commits))
     state.rows.update(rows)
     return rows
 
@@ -158,35 +135,37 @@ def _commit(
     fact: CommitFacts,
     keep_tips: bool,
     rows: dict[str, CommitRow],
-) -> BlameJob | None:
-    """Advance the history by one commit; add its row when it is one; return its blame job if a fix."""
+) -> None:
+    """Advance the history by one commit; add its row when it is one; link it to what it fixes if a fix."""
     changes = fact.changes
     merge = len(parents) > 1
     followed: bytes | None = parents[0] if parents else None
     merged: list[str] = []
     if merge:
         followed, merged = _followed_and_merged(repo, parents)
-    metrics = state.history.advance(sha, parents, followed, merged, fact.email, fact.time, changes, keep_tips)
-    if merge:
-        return None
-    metrics.update(size_metrics(changes))
-    if metrics["nf"] < 1:
-        return None
+    size = size_metrics(changes) if not merge else {}
+    row = not merge and size["nf"] >= 1
     hexsha = sha.hex()
-    fix = is_fix(fact.fix_rules, metrics, merge, hexsha in state.listed_fixes, state.fix_rule)
+    fix = row and is_fix(fact.fix_rules, size, merge, hexsha in state.listed_fixes, state.fix_rule)
+    blamed: set[bytes] = set()
+    if fix and state.labels and parents:
+        # Blamed at the first parent, before this commit moves the origins on: every deleted line of a
+        # counted file (whitespace-only changes are no deletion: METRICS.md's ld).
+        blamed = state.history.blame(parents[0], [(ch.old_path, ch.deleted) for ch in changes if ch.counted])
+    metrics = state.history.advance(
+        sha, parents, followed, merged, fact.email, fact.time, changes, keep_tips, state.labels
+    )
+    if not row:
+        return
+    metrics.update(size)
     rows[hexsha] = CommitRow(
         hexsha, fact.time, printable(fact.name), printable(fact.email), printable(fact.summary), fix,
         [printable(ch.path) for ch in changes], metrics,
     )  # fmt: skip
-    if not (fix and state.labels and parents):
-        return None
-    files = [(ch.old_path.encode("utf-8", "surrogateescape"), list(ch.deleted))
-             for ch in changes if ch.counted and ch.deleted]  # fmt: skip
-    # Most deleted lines first: a tangled fix (the strict rule's early stop) usually shows sooner — 2-4%
-    # fewer blames on the benchmark repositories, the same labels (a tangled fix links none either way).
-    files.sort(key=lambda file: -sum(count for _, count in file[1]))
-    since = fact.time - WINDOW_DAYS * 86400 if state.szz == "strict" else None
-    return (hexsha, parents[0].hex(), files, since) if files else None
+    if blamed:
+        times = _row_times(state, rows, (b.hex() for b in blamed))
+        for inducer in inducing(fact.time, times, state.szz):
+            state.fixed_by.setdefault(inducer, {})[hexsha] = fact.time
 
 
 def _row_times(state: MiningState, rows: dict[str, CommitRow], blamed: Iterable[str]) -> dict[str, int]:
@@ -197,14 +176,3 @@ def _row_times(state: MiningState, rows: dict[str, CommitRow], blamed: Iterable[
         if row is not None:
             times[sha] = row.author_date
     return times
-
-
-def _link(
-    state: MiningState, blamer: Blamer, fix_times: dict[str, int], rows: dict[str, CommitRow], tick: Callable[[], None]
-) -> None:
-    """Link each fix to the commits it labels bug-inducing (szz.inducing: only earlier rows, by --szz)."""
-    for fix, blamed in blamer.results():
-        tick()
-        fix_time = fix_times[fix]
-        for sha in inducing(fix_time, _row_times(state, rows, blamed), state.szz):
-            state.fixed_by.setdefault(sha, {})[fix] = fix_time

@@ -1,10 +1,9 @@
-"""Labels: fix commits by a message rule (or an issue tracker's list), bug-inducing commits by SZZ blame
-(run by blamer.py)."""
+"""Labels: fix commits by a message rule (or an issue tracker's list), and which blamed commits a fix labels
+bug-inducing (the blame itself: line origins, origins.py)."""
 
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Callable, Mapping
 
 _FIX_WORDS = re.compile(
@@ -18,18 +17,11 @@ _FIX_WORDS = re.compile(
 # jedis row `mine` shares with them, where METRICS.md's keywords agree on 81 % / 88 % (bench/fidelity.py).
 _DATASET_WORDS = ("bug", "fix", "wrong", "fail", "problem", "correct", "resolve")
 
-# A blame job: the fix's SHA, its first parent's SHA, per old path the (start, count) ranges it deletes, and
-# the oldest author time worth blaming (None: the whole history).
-BlameJob = tuple[str, str, list[tuple[bytes, list[tuple[int, int]]]], int | None]
-
 # --fix-rule: the datasets' message rule or METRICS.md's keywords (each plus the listed SHAs), or the listed only.
 FIX_RULES = ("datasets", "keywords", "listed")
 SZZ_RULES = ("strict", "plain")  # --szz: see inducing()
 WINDOW_DAYS = 365  # strict: a fix links commits at most this much older than itself
 TANGLED = 8  # strict: a fix whose blame reaches more earlier commits than this links none
-
-
-_LINE_HEADER = re.compile(rb"([0-9a-f]{40}) \d+ \d+(?: \d+)?$")
 
 
 def has_fix_keyword(message: str) -> bool:
@@ -91,61 +83,3 @@ def read_fix_shas(text: str) -> set[str]:
             raise ValueError(f"line {number}: not a 40-hex commit SHA: {value[:50]!r}")
         shas.add(value)
     return shas
-
-
-def blame_lines(
-    git_dir: str, job: BlameJob, env: dict[str, str] | None = None, enough: Callable[[set[str]], bool] | None = None
-) -> tuple[str, list[str]]:
-    """Commits that last touched the deleted lines, blamed at the fix's first parent (renames followed).
-
-    `git blame` rather than libgit2's: on long histories libgit2's blame takes seconds per file (6 s vs
-    0.8 s for one file of the 20k-commit benchmark repository), and git's also uses commit-graph Bloom
-    filters when the repository has them. Both follow whole-file renames. With a `since` time the walk stops
-    at commits older than it (lines from before are "boundary" lines, dropped): the strict rule links no
-    older commit, and an old file's full blame is most of SZZ's cost. `enough(found)` true after a file
-    skips the remaining files (the answer can no longer change: a tangled fix).
-    """
-    fix, parent, files, since = job
-    found: set[str] = set()
-    for path, ranges in files:
-        # A repository's blame.ignoreRevsFile would hide commits from SZZ: reset it.
-        command: list[str | bytes] = [
-            "git",
-            "--git-dir",
-            git_dir,
-            "-c",
-            "blame.ignoreRevsFile=",
-            "blame",
-            "--porcelain",
-            "--root",  # a root commit is a commit like any other, not a boundary
-            *([f"--since=@{since}"] if since is not None else []),
-        ]
-        for start, count in ranges:
-            command += ["-L", f"{start},{start + count - 1}"]
-        command += [parent, "--", path]
-        try:
-            done = subprocess.run(command, capture_output=True, check=True, env=env)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            detail = getattr(exc, "stderr", b"") or str(exc).encode()
-            message = detail.decode("utf-8", "replace").strip().splitlines()
-            raise BlameError(f"git blame {path.decode('utf-8', 'replace')} at {parent[:12]}: {message[-1:]}") from exc
-        boundary: set[bytes] = set()
-        current = b""
-        for line in done.stdout.splitlines():
-            # Line headers: "<40-hex sha> <orig line> <final line>[ <lines in group>]", then (the first time a
-            # commit shows) its headers, one of which is "boundary" for a commit the walk stopped at; content
-            # lines start with a tab.
-            header = _LINE_HEADER.match(line)
-            if header is not None:
-                current = header.group(1)
-                found.add(current.decode())
-            elif line == b"boundary":
-                boundary.add(current)
-        found -= {sha.decode() for sha in boundary}
-        if enough is not None and enough(found):
-            break
-    return fix, sorted(found)
-
-
-class BlameError(Exception):
-    """git blame could not run or failed; the message is one line."""

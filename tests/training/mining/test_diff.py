@@ -97,7 +97,7 @@ def test_merges_skip_patches_and_repeated_blob_pairs_reuse_them(script: GitScrip
     (first,) = file_changes(repo, commit, Classifier(), cache=cache)
     assert (first.la, first.ld, first.deleted) == (1, 1, ((1, 1),)) and len(cache) == 1
     key = next(iter(cache))
-    cache[key] = (7, 7, 1, 1, ((1, 7),))  # a planted entry proves the second call reads the cache
+    cache[key] = (7, 7, 1, 1, ((1, 7),), ())  # a planted entry proves the second call reads the cache
     (second,) = file_changes(repo, commit, Classifier(), cache=cache)
     assert (second.la, second.ld) == (7, 7)
 
@@ -121,3 +121,45 @@ def test_a_huge_commit_pairs_only_exact_renames(script: GitScript) -> None:
     renamed = [(c.old_path, c.path) for c in changes if c.status == "R"]
     assert renamed == [("lib/App.java", "core/App.java")]
     assert len(changes) == 2 * count + 1 + 2  # similar pairs stay an addition and a deletion
+
+
+def test_origins_hunks_count_whitespace_as_git_blame_does(script: GitScript) -> None:
+    import pygit2
+
+    script.write("a.py", "x = 1\ny = 2\nz = 3\n")
+    script.commit("add", "a@x.org", 0)
+    script.write("a.py", "x = 1\ny  =  2\nz = 30\n")  # line 2 whitespace only, line 3 changed
+    script.commit("edit", "a@x.org", 1)
+    repo = open_repository(script.path)
+    head = repo.revparse_single("HEAD").peel(pygit2.Commit)
+    (edit,) = file_changes(repo, head, Classifier(), origins=True)
+    assert edit.deleted == ((3, 1),)  # METRICS.md's ld ignores whitespace…
+    assert edit.hunks == ((2, 2, 2, 2),)  # …the origins do not: git blame names the whitespace edit
+    (added,) = file_changes(repo, head.parents[0], Classifier(), origins=True)
+    assert added.hunks == ((0, 0, 1, 3),)
+    assert file_changes(repo, head, Classifier())[0].hunks == ()  # not asked for: not computed
+
+
+def test_a_merge_carries_each_other_parents_hunks(script: GitScript) -> None:
+    import pygit2
+
+    script.write("a.py", "x = 1\nu = 0\nv = 0\nw = 0\ny = 2\n")
+    script.commit("add", "a@x.org", 0)
+    script.switch("side", create=True)
+    script.write("a.py", "x = 1\nu = 0\nv = 0\nw = 0\ny = 20\n")
+    script.write("b.py", "b = 1\n")
+    script.commit("side", "a@x.org", 1)
+    script.switch("main")
+    script.write("a.py", "x = 10\nu = 0\nv = 0\nw = 0\ny = 2\n")
+    script.commit("main", "a@x.org", 2)
+    merge = script.merge("side", "Merge side", "a@x.org", 3)
+    repo = open_repository(script.path)
+    commit = repo.revparse_single(merge).peel(pygit2.Commit)
+    changes = {c.path: c for c in file_changes(repo, commit, Classifier(), patches=False, origins=True)}
+    # against the first parent line 5 changed; against the side branch line 1
+    assert (changes["a.py"].la, changes["a.py"].hunks, changes["a.py"].sides) == (
+        0,
+        ((5, 1, 5, 1),),
+        (((1, 1, 1, 1),),),
+    )
+    assert (changes["b.py"].hunks, changes["b.py"].sides) == (((0, 0, 1, 1),), ((),))  # as on the side branch

@@ -92,3 +92,25 @@ def test_sexp_counts_chain_commits_in_the_subsystems_once_each() -> None:
     h.advance(b"b", [b"a"], b"a", [], "x@y", DAY, [change("lib/other.py", "A")], keep=False)
     c = h.advance(b"c", [b"b"], b"b", [], "x@y", 2 * DAY, [change("lib/a.py"), change("src/b.py")], keep=False)
     assert (c["sexp"], c["nuc"]) == (2, 1)  # a (once, though it touched both) and b (another file of lib/)
+
+
+def test_line_origins_follow_each_branch_and_a_fix_blames_its_parents_lines() -> None:
+    h = History()
+    commits = [(b"a", []), (b"b", [b"a"]), (b"c", [b"a"])]
+    h.plan(commits)
+    added = FileChange("A", "f.py", "f.py", True, la=3, hunks=((0, 0, 1, 3),))
+    h.advance(b"a", [], None, [], "x@y", 0, [added], keep=False, lines=True)
+    edit = FileChange("M", "f.py", "f.py", True, la=1, ld=1, deleted=((2, 1),), hunks=((2, 1, 2, 1),))
+    h.advance(b"b", [b"a"], b"a", [], "x@y", DAY, [edit], keep=True, lines=True)
+    assert h.blame(b"b", [("f.py", ((1, 2),))]) == {b"a", b"b"}  # line 1 from a, line 2 rewritten by b
+    assert h.blame(b"b", [("g.py", ((1, 1),))]) == set()  # no such file: nothing blamed
+    h.advance(b"c", [b"a"], b"a", [], "z@y", 2 * DAY, [], keep=True, lines=True)
+    assert h.blame(b"c", [("f.py", ((1, 3),))]) == {b"a"}  # b's edit is on another branch
+
+
+def test_without_lines_no_origins_are_kept() -> None:
+    h = History()
+    h.plan([(b"a", [])])
+    h.advance(b"a", [], None, [], "x@y", 0, [FileChange("A", "f.py", "f.py", True, la=3, hunks=((0, 0, 1, 3),))],
+              keep=True)  # fmt: skip
+    assert h.tips[b"a"].lines == {}

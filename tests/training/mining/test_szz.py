@@ -1,16 +1,12 @@
-"""Fix detection and SZZ blame."""
+"""Fix detection and which blamed commits a fix labels."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support import GitScript
-from training.mining.repository import open_repository
 from training.mining.szz import (
     TANGLED,
     WINDOW_DAYS,
-    BlameError,
-    blame_lines,
     has_dataset_word,
     has_fix_keyword,
     inducing,
@@ -114,53 +110,3 @@ def test_fix_sha_files_are_validated() -> None:
     assert read_fix_shas(f"# from JIRA\n\n{sha.upper()}  # PROJ-1\n") == {sha}
     with pytest.raises(ValueError, match="line 2: not a 40-hex commit SHA"):
         read_fix_shas(f"{sha}\nPROJ-12\n")
-
-
-def test_blame_finds_the_commits_of_deleted_lines_through_a_rename(script: GitScript) -> None:
-    script.write("old/a.py", "".join(f"v{i} = {i}\n" for i in range(20)))
-    first = script.commit("add", "a@x.org", 0)
-    script.write("old/a.py", "".join(f"v{i} = {i * (i == 5 or 1)}\n" for i in range(20)).replace("v7 = 7", "v7 = 70"))
-    second = script.commit("change v7", "b@x.org", 1)
-    script.move("old/a.py", "new/a.py")
-    moved = script.commit("move", "a@x.org", 2)
-    git_dir = open_repository(script.path).path
-    # the fix (not committed here) deletes line 3 (v2, from `first`) and line 8 (v7, from `second`)
-    fix, found = blame_lines(git_dir, ("f" * 40, moved, [(b"new/a.py", [(3, 1), (8, 1)])], None))
-    assert fix == "f" * 40
-    assert found == sorted([first, second])
-    assert blame_lines(git_dir, ("f" * 40, moved, [(b"new/a.py", [(9, 2)])], None))[1] == [first]
-
-
-def test_blame_since_a_time_drops_lines_from_before_it(script: GitScript) -> None:
-    script.write("a.py", "".join(f"v{i} = {i}\n" for i in range(6)))
-    root = script.commit("add", "a@x.org", 0)  # the root commit is blamed like any other (not a boundary)
-    script.write("a.py", "".join(f"v{i} = {i}\n" for i in range(6)).replace("v4 = 4", "v4 = 40"))
-    recent = script.commit("change v4", "b@x.org", 400)
-    git_dir = open_repository(script.path).path
-    job = ("f" * 40, recent, [(b"a.py", [(2, 1), (5, 1)])])
-    assert blame_lines(git_dir, (*job, None))[1] == sorted([root, recent])
-    since = int(script.git("show", "-s", "--format=%at", recent)) - 10 * DAY
-    assert blame_lines(git_dir, (*job, since))[1] == [recent]  # v1's line predates the window: dropped
-
-
-def test_blame_stops_early_once_the_answer_is_known(script: GitScript) -> None:
-    script.write("a.py", "x = 1\n")
-    script.write("b.py", "y = 1\n")
-    sha = script.commit("add", "a@x.org", 0)
-    git_dir = open_repository(script.path).path
-    seen: list[set[str]] = []
-
-    def enough(found: set[str]) -> bool:
-        seen.append(set(found))
-        return True
-
-    job = ("f" * 40, sha, [(b"a.py", [(1, 1)]), (b"missing.py", [(1, 1)])], None)
-    assert blame_lines(git_dir, job, enough=enough)[1] == [sha]  # missing.py was never blamed (it would fail)
-    assert seen == [{sha}]
-
-
-def test_a_failing_blame_is_one_line(script: GitScript) -> None:
-    script.write("a.py", "x = 1\n")
-    sha = script.commit("add", "a@x.org", 0)
-    with pytest.raises(BlameError, match=r"^git blame missing.py at .{12}: \['fatal: no such path"):
-        blame_lines(open_repository(script.path).path, ("f" * 40, sha, [(b"missing.py", [(1, 1)])], None))
