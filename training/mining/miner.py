@@ -64,6 +64,16 @@ def _followed_and_merged(repo: pygit2.Repository, parents: list[bytes]) -> tuple
     import pygit2
 
     oids = [pygit2.Oid(raw=p) for p in parents]
+    if len(oids) == 2:
+        # One walk answers both questions (repo.descendant_of cost as much again, ~1 ms a merge on jedis): the
+        # commits the second parent brings in, and whether the first parent is a parent of one of them — then
+        # the second descends from it (a merge git could have fast-forwarded) and the first brings nothing new.
+        walker = repo.walk(oids[1])
+        walker.hide(oids[0])
+        brought = list(walker)
+        if any(oids[0] in c.parent_ids for c in brought):
+            return oids[1].raw, []
+        return oids[0].raw, [decode_path(c.author.raw_email) for c in brought]
     followed = oids[0]
     for other in oids[1:]:
         if repo.descendant_of(other, followed):

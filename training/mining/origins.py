@@ -49,21 +49,26 @@ def combine(first: array, hunks: Sequence[Hunk], sides: Iterable[tuple[array, Se
     """A merge's origins for one file: each line from the first parent in which it is unchanged (`first` with the
     first parent's hunks, then each other parent's origins and hunks), else the merge's own (git blame's order)."""
     new = carry(first, hunks, _PENDING)
-    holes = [i for _, _, start, count in hunks for i in range(start - 1, start - 1 + count)]
+    holes = [(start - 1, start - 1 + count) for _, _, start, count in hunks if count]  # [begin, end) of new lines
     for old, side_hunks in sides:
         if not holes:
             break
         candidate = carry(old, side_hunks, _PENDING)
         left = []
-        for i in holes:
-            origin = candidate[i] if i < len(candidate) else _PENDING
-            if origin == _PENDING:
-                left.append(i)
-            else:
-                new[i] = origin
+        for begin, end in holes:
+            taken = candidate[begin:end]
+            if len(taken) == end - begin and _PENDING not in taken:
+                new[begin:end] = taken  # the usual case: the side parent has the whole range (one slice)
+                continue
+            for i in range(begin, end):
+                origin = candidate[i] if i < len(candidate) else _PENDING
+                if origin == _PENDING:
+                    left.append((i, i + 1))
+                else:
+                    new[i] = origin
         holes = left
-    for i in holes:
-        new[i] = own
+    for begin, end in holes:
+        new[begin:end] = array("i", [own]) * (end - begin)
     return new
 
 
