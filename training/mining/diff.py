@@ -126,7 +126,9 @@ def file_changes(
             hunks: Hunks = ()
             sides: tuple[Hunks, ...] = ()
             if origins and status != "D":
-                hunks = plain_hunks(repo, old_id, side.id, data)
+                # A merge of an unchanged base often repeats a branch commit's blob pair: its cached hunks serve.
+                known = cache.get((delta.old_file.id.raw, delta.new_file.id.raw)) if cache is not None else None
+                hunks = known[5] if known is not None else plain_hunks(repo, old_id, side.id, data)
                 sides = tuple(_side_hunks(repo, tree, side.raw_path, side.id, data) for tree in others)
             changes.append(FileChange(status, path, old_path, True, hunks=hunks, sides=sides))
             continue

@@ -163,3 +163,24 @@ def test_a_merge_carries_each_other_parents_hunks(script: GitScript) -> None:
         (((1, 1, 1, 1),),),
     )
     assert (changes["b.py"].hunks, changes["b.py"].sides) == (((0, 0, 1, 1),), ((),))  # as on the side branch
+
+
+def test_a_merge_reads_a_branch_commits_cached_hunks(script: GitScript) -> None:
+    import pygit2
+
+    script.write("a.py", "x = 1\n")
+    script.commit("add", "a@x.org", 0)
+    script.switch("side", create=True)
+    script.write("a.py", "x = 2\n")
+    script.commit("side", "a@x.org", 1)
+    script.switch("main")
+    merge = script.merge("side", "Merge side", "a@x.org", 2)  # main has not moved: the side commit's blob pair
+    repo = open_repository(script.path)
+    cache = PatchCache()
+    (edit,) = file_changes(repo, repo.revparse_single("side").peel(pygit2.Commit), Classifier(), cache=cache,
+                           origins=True)  # fmt: skip
+    key = next(iter(cache))
+    cache[key] = (*cache[key][:5], ((1, 1, 1, 1), (9, 0, 10, 1)))  # planted: proves the merge reads the cache
+    commit = repo.revparse_single(merge).peel(pygit2.Commit)
+    (merged,) = file_changes(repo, commit, Classifier(), patches=False, cache=cache, origins=True)
+    assert edit.hunks == ((1, 1, 1, 1),) and merged.hunks == ((1, 1, 1, 1), (9, 0, 10, 1))
