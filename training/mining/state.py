@@ -13,7 +13,7 @@ from training.mining.repository import MiningError
 from training.mining.writer import CommitRow
 
 # Bump when the layout or any metric's definition changes: an old state must not mix with new rules.
-FORMAT = 4  # 3: the datasets' fix rule, strict SZZ tangled above 8 commits (not 3); 4: line origins in the tips
+FORMAT = 5  # 3: the datasets' fix rule, strict SZZ tangled above 8 commits (not 3); 4: line origins; 5: 730-day window
 _MAGIC = b"commitrisk-mine-state\n"
 
 

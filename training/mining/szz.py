@@ -20,7 +20,7 @@ _DATASET_WORDS = ("bug", "fix", "wrong", "fail", "problem", "correct", "resolve"
 # --fix-rule: the datasets' message rule or METRICS.md's keywords (each plus the listed SHAs), or the listed only.
 FIX_RULES = ("datasets", "keywords", "listed")
 SZZ_RULES = ("strict", "plain")  # --szz: see inducing()
-WINDOW_DAYS = 365  # strict: a fix links commits at most this much older than itself
+WINDOW_DAYS = 730  # strict: a fix links commits at most this much older than itself (docs/mining.md#labels)
 TANGLED = 8  # strict: a fix whose blame reaches more earlier commits than this links none
 
 
