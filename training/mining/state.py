@@ -13,8 +13,11 @@ from training.mining.repository import MiningError
 from training.mining.writer import CommitRow
 
 # Bump when the layout or any metric's definition changes: an old state must not mix with new rules.
-FORMAT = 5  # 3: the datasets' fix rule, strict SZZ tangled above 8 commits (not 3); 4: line origins; 5: 730-day window
+FORMAT = 6  # 3: the datasets' fix rule, tangled above 8; 4: line origins; 5: 730-day window; 6: the format line
 _MAGIC = b"commitrisk-mine-state\n"
+# The format on a line of its own before the pickled state, so that any version can tell a state of another format
+# without unpickling it (its classes may not match this version's). Formats 1–5 pickled (format, state) instead.
+_FORMAT_LINE = b"format "
 
 
 @dataclass
@@ -51,8 +54,8 @@ def save_state(path: Path, state: MiningState) -> None:
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with temp.open("wb") as handle:
-            handle.write(_MAGIC)
-            pickle.dump((FORMAT, state), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.write(_MAGIC + _FORMAT_LINE + b"%d\n" % FORMAT)
+            pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
         temp.replace(path)
     except OSError as exc:
         temp.unlink(missing_ok=True)  # nothing half-written stays behind
@@ -66,13 +69,18 @@ def load_state(path: Path) -> MiningState:
         with path.open("rb") as handle:
             if handle.read(len(_MAGIC)) != _MAGIC:
                 raise MiningError(f"{path}: not a commitrisk mining state file")
-            version, state = pickle.load(handle)  # our own file format, written by save_state
+            if handle.read(len(_FORMAT_LINE)) != _FORMAT_LINE:
+                raise OutdatedState(f"{path}: mining state format 1-5, expected {FORMAT} (another commitrisk version)")
+            version = int(handle.readline(20))
+            if version != FORMAT:
+                raise OutdatedState(
+                    f"{path}: mining state format {version}, expected {FORMAT} (another commitrisk version)"
+                )
+            state = pickle.load(handle)  # our own file format, written by save_state
     except (OSError, EOFError, pickle.UnpicklingError, ValueError, AttributeError) as exc:
         raise MiningError(f"{path}: unreadable mining state ({exc})") from exc
     if not isinstance(state, MiningState):
         raise MiningError(f"{path}: not a commitrisk mining state file")
-    if version != FORMAT:
-        raise OutdatedState(f"{path}: mining state format {version}, expected {FORMAT} (another commitrisk version)")
     return state
 
 

@@ -294,11 +294,12 @@ def test_options_that_change_labels_re_mine_and_the_listed_rule_takes_the_list_o
 def test_a_state_of_an_older_version_is_mined_again_and_replaced(script: GitScript, tmp_path: Path) -> None:
     build_history(script)
     out, state = tmp_path / "o.csv", tmp_path / "s.state"
-    state.write_bytes(b"commitrisk-mine-state\n" + pickle.dumps((FORMAT - 1, MiningState("all", True))))
+    # as the versions before the format line wrote it (format 5, the last of them)
+    state.write_bytes(b"commitrisk-mine-state\n" + pickle.dumps((5, MiningState("all", True))))
     notes: list[str] = []
     result = mine(script.path, out, state_path=state, note=notes.append)
     assert result.walked == commit_count(script)
-    assert notes == [f"{state}: mining state format {FORMAT - 1}, expected {FORMAT} (another commitrisk version); "
+    assert notes == [f"{state}: mining state format 1-5, expected {FORMAT} (another commitrisk version); "
                      "mining from scratch"]  # fmt: skip
     assert load_state(state).rows  # replaced by this version's state
     full = tmp_path / "full.csv"

@@ -42,9 +42,14 @@ def test_foreign_and_truncated_files_are_refused_an_outdated_one_is_not_reused(t
     with pytest.raises(Exception, match="unreadable mining state"):
         load_state(truncated)
     outdated = tmp_path / "outdated"
-    outdated.write_bytes(b"commitrisk-mine-state\n" + pickle.dumps((FORMAT + 1, MiningState("all", False))))
+    # the format line is read before the state: a state this version could not even unpickle is still outdated
+    outdated.write_bytes(b"commitrisk-mine-state\nformat %d\n" % (FORMAT + 1) + b"\x80\x05not a pickle of ours")
     with pytest.raises(OutdatedState, match=f"mining state format {FORMAT + 1}, expected {FORMAT}"):
         load_state(outdated)
+    legacy = tmp_path / "legacy"  # formats 1-5 pickled (format, state)
+    legacy.write_bytes(b"commitrisk-mine-state\n" + pickle.dumps((5, MiningState("all", False))))
+    with pytest.raises(OutdatedState, match=f"mining state format 1-5, expected {FORMAT}"):
+        load_state(legacy)
     notes: list[str] = []
     assert previous_state(outdated, notes.append) is None
     assert notes == [f"{outdated}: mining state format {FORMAT + 1}, expected {FORMAT} (another commitrisk version); "
