@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import KBinsDiscretizer, PolynomialFeatures, SplineTransformer, StandardScaler
 
 from app.contract import FEATURES
+from bench.monotone import monotone_variants
 from bench.weighting import weighted_variants
 from training import data
 from training.features import RelativeChurn
@@ -177,4 +178,5 @@ def variants(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, Callable[[float
         "log1p, no class weights": (logs, lambda C: _logistic(C, balanced=False)),
         "log1p, L1 penalty": (logs, lambda C: _logistic(C, l1=True)),
         **weighted_variants(frame, logs, _logistic),
+        **monotone_variants(frame, logs, _logistic),
     }
