@@ -72,12 +72,11 @@ def generated_head(path: str, content: bytes) -> bytes:
     """The part of `content` go-enry's IsGenerated can look at for this path (all of it when unsure)."""
     if go_extension(path) in _WHOLE_FILE_GENERATED:
         return content
-    end = -1
-    for _ in range(_GENERATED_HEAD_LINES):
-        end = content.find(b"\n", end + 1)
-        if end < 0:
-            return content
-    return content[: end + 1]
+    # One split in C, not a find() per line: half the time on jedis' 16,000 Java versions, the same bytes.
+    parts = content.split(b"\n", _GENERATED_HEAD_LINES)
+    if len(parts) <= _GENERATED_HEAD_LINES:
+        return content  # at most that many lines (the last one may lack its newline)
+    return content[: len(content) - len(parts[-1])]
 
 
 def content_matters(content: bytes) -> bool:

@@ -124,3 +124,12 @@ def test_generated_heads_agree_with_enry_on_a_real_corpus() -> None:
         if enry.is_generated(name, generated_head(name, content)) != enry.is_generated(name, content):
             mismatches.append(name)
     assert mismatches == []
+
+
+def test_the_generated_head_is_the_first_hundred_lines() -> None:
+    lines = [b"x%d\n" % i for i in range(150)]
+    assert generated_head("a/A.java", b"".join(lines)) == b"".join(lines[:100])
+    assert generated_head("a/A.java", b"".join(lines[:100])) == b"".join(lines[:100])  # exactly 100: all of it
+    short = b"".join(lines[:99]) + b"last line without newline"
+    assert generated_head("a/A.java", short) == short
+    assert generated_head("a/A.java", b"") == b""
