@@ -122,17 +122,17 @@ def file_changes(
             changes.append(FileChange(status, path, old_path, False))
             continue
         old_id = None if status == "A" else delta.old_file.id
+        key = (delta.old_file.id.raw, delta.new_file.id.raw)
         if not patches:
             hunks: Hunks = ()
             sides: tuple[Hunks, ...] = ()
             if origins and status != "D":
                 # A merge of an unchanged base often repeats a branch commit's blob pair: its cached hunks serve.
-                known = cache.get((delta.old_file.id.raw, delta.new_file.id.raw)) if cache is not None else None
+                known = cache.get(key) if cache is not None else None
                 hunks = known[5] if known is not None else plain_hunks(repo, old_id, side.id, data)
                 sides = tuple(_side_hunks(repo, tree, side.raw_path, side.id, data) for tree in others)
             changes.append(FileChange(status, path, old_path, True, hunks=hunks, sides=sides))
             continue
-        key = (delta.old_file.id.raw, delta.new_file.id.raw)
         stats = cache.get(key) if cache is not None else None
         if stats is None:
             plain = plain_hunks(repo, old_id, side.id, data) if origins and status != "D" else ()
@@ -148,7 +148,7 @@ def file_changes(
 def plain_hunks(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid, data: bytes) -> Hunks:
     """The hunks taking blob `old` (None: an addition) to blob `new` (`data`), as git blame's diff finds them:
     whitespace counts, 0 context lines, the indent heuristic; None for a binary pair."""
-    if old is None:
+    if old is None:  # git's count: an empty file has no line (language.line_count, lt's, counts it as one)
         lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
         return ((0, 0, 1, lines),) if lines else ()
     if old == new:
