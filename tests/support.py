@@ -725,6 +725,10 @@ class Service:
         """The pids of uvicorn's worker processes (children of the supervisor running the app)."""
         return spawned_workers(self.process.pid)
 
+    def tail(self, lines: int = 40) -> str:
+        """The last `lines` lines of the server's log (for a failing test's message)."""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
     def status_500s(self) -> float:
         """How many 500 answers /metrics counts (the fault suite's target: none)."""
         import httpx
