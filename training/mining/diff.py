@@ -102,6 +102,8 @@ def file_changes(
     """Every delta of the commit, with line statistics computed only for source files (and not at all with
     `patches=False`: a merge is no row, its history needs only which counted-type paths it touched); with
     `origins`, also each source file's plain hunks (FileChange.hunks, .sides). A cache serves one `origins` value."""
+    from pygit2.enums import DiffOption
+
     diff = tree_diff(repo, commit)
     others = [repo[p].tree for p in commit.parent_ids[1:]] if origins else []
     changes: list[FileChange] = []
@@ -121,7 +123,9 @@ def file_changes(
         if not classifier.is_source(printable(path), data):
             changes.append(FileChange(status, path, old_path, False))
             continue
-        old_id = None if status == "A" else delta.old_file.id
+        # Both versions are blobs (a submodule replaced by a file is a deletion and an addition): their patches
+        # come from the blobs already read, where a tree diff's patch would read them again.
+        old = repo[delta.old_file.id] if status not in "AD" else None
         key = (delta.old_file.id.raw, delta.new_file.id.raw)
         if not patches:
             hunks: Hunks = ()
@@ -129,14 +133,19 @@ def file_changes(
             if origins and status != "D":
                 # A merge of an unchanged base often repeats a branch commit's blob pair: its cached hunks serve.
                 known = cache.get(key) if cache is not None else None
-                hunks = known[5] if known is not None else plain_hunks(repo, old_id, side.id, data)
-                sides = tuple(_side_hunks(repo, tree, side.raw_path, side.id, data) for tree in others)
+                hunks = known[5] if known is not None else plain_hunks(old, blob)
+                sides = tuple(_side_hunks(repo, tree, side.raw_path, blob) for tree in others)
             changes.append(FileChange(status, path, old_path, True, hunks=hunks, sides=sides))
             continue
         stats = cache.get(key) if cache is not None else None
         if stats is None:
-            plain = plain_hunks(repo, old_id, side.id, data) if origins and status != "D" else ()
-            stats = (*_line_stats(diff, index), plain)
+            plain = plain_hunks(old, blob) if origins and status != "D" else ()
+            if old is None:
+                patch = diff[index]
+                assert patch is not None
+            else:  # the tree diff's options (METRICS.md)
+                patch = old.diff(blob, DiffOption.IGNORE_WHITESPACE, context_lines=0, interhunk_lines=0)  # type: ignore[attr-defined]
+            stats = (*_line_stats(patch), plain)
             if cache is not None:
                 cache.remember(key, stats)
         la, ld, ha, hd, deleted, plain = stats
@@ -145,23 +154,24 @@ def file_changes(
     return changes
 
 
-def plain_hunks(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid, data: bytes) -> Hunks:
-    """The hunks taking blob `old` (None: an addition) to blob `new` (`data`), as git blame's diff finds them:
+def plain_hunks(old: pygit2.Object | None, new: pygit2.Object) -> Hunks:
+    """The hunks taking blob `old` (None: an addition) to blob `new`, as git blame's diff finds them:
     whitespace counts, 0 context lines, the indent heuristic; None for a binary pair."""
     if old is None:  # git's count: an empty file has no line (language.line_count, lt's, counts it as one)
+        data: bytes = new.data  # type: ignore[attr-defined]
         lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
         return ((0, 0, 1, lines),) if lines else ()
-    if old == new:
+    if old.id == new.id:
         return ()
     from pygit2.enums import DiffOption
 
-    patch = repo[old].diff(repo[new], DiffOption.INDENT_HEURISTIC, context_lines=0, interhunk_lines=0)  # type: ignore[attr-defined]
+    patch = old.diff(new, DiffOption.INDENT_HEURISTIC, context_lines=0, interhunk_lines=0)  # type: ignore[attr-defined]
     if patch.delta.is_binary:
         return None
     return tuple((h.old_start, h.old_lines, h.new_start, h.new_lines) for h in patch.hunks)
 
 
-def _side_hunks(repo: pygit2.Repository, tree: pygit2.Tree, raw_path: bytes, new: pygit2.Oid, data: bytes) -> Hunks:
+def _side_hunks(repo: pygit2.Repository, tree: pygit2.Tree, raw_path: bytes, new: pygit2.Object) -> Hunks:
     """A merge's hunks from another parent's version of the same path; None where that parent has no such file."""
     try:
         entry = tree[decode_path(raw_path)]
@@ -169,14 +179,12 @@ def _side_hunks(repo: pygit2.Repository, tree: pygit2.Tree, raw_path: bytes, new
         return None
     if entry.type_str != "blob":
         return None
-    return plain_hunks(repo, entry.id, new, data)
+    return plain_hunks(repo[entry.id], new)
 
 
-def _line_stats(diff: pygit2.Diff, index: int) -> tuple[int, int, int, int, tuple[tuple[int, int], ...]]:
-    """Added/deleted lines and hunks of one delta's patch (0 context lines: a hunk's old/new line counts are
-    exactly its deleted/added lines)."""
-    patch = diff[index]
-    assert patch is not None
+def _line_stats(patch: pygit2.Patch) -> tuple[int, int, int, int, tuple[tuple[int, int], ...]]:
+    """Added/deleted lines and hunks of one 0-context patch (a hunk's old/new line counts are exactly its
+    deleted/added lines)."""
     la = ld = ha = hd = 0
     deleted: list[tuple[int, int]] = []
     for hunk in patch.hunks:

@@ -184,3 +184,24 @@ def test_a_merge_reads_a_branch_commits_cached_hunks(script: GitScript) -> None:
     commit = repo.revparse_single(merge).peel(pygit2.Commit)
     (merged,) = file_changes(repo, commit, Classifier(), patches=False, cache=cache, origins=True)
     assert edit.hunks == ((1, 1, 1, 1),) and merged.hunks == ((1, 1, 1, 1), (9, 0, 10, 1))
+
+
+def test_a_submodule_replaced_by_a_file_is_a_deletion_and_an_addition(script: GitScript) -> None:
+    import pygit2
+
+    script.write("a.py", "x = 1\n")
+    sha = script.commit("add", "a@x.org", 0)
+    script.git("update-index", "--add", "--cacheinfo", f"160000,{sha},lib.py")  # a gitlink: its commit is no blob
+    script.git("commit", "-q", "-m", "submodule", env=script._env("a@x.org", "a", 1))
+    script.git("update-index", "--force-remove", "lib.py")
+    script.write("lib.py", "def f():\n    return 1\n")
+    script.git("add", "lib.py")
+    script.git("commit", "-q", "-m", "vendored", env=script._env("a@x.org", "a", 2))
+    repo = open_repository(script.path)
+    head = repo.revparse_single("HEAD").peel(pygit2.Commit)
+    changes = file_changes(repo, head, Classifier(), origins=True)
+    # libgit2 reports no type change (T) without being asked: the submodule goes, a new file comes.
+    assert [(c.status, c.source, c.la, c.ld, c.hunks) for c in changes] == [
+        ("D", False, 0, 0, ()),
+        ("A", True, 2, 0, ((0, 0, 1, 2),)),
+    ]
