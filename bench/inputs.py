@@ -94,11 +94,12 @@ def transfer(chosen: Sequence[str] = ()) -> str:
     for name, (inputs, make) in every.items():
         if chosen and name != simplest and not any(part in name for part in chosen):
             continue
-        grid = model.LOGISTIC_C if "forest" not in name else (1.0,)
+        # A factory may carry its own grid (bench/unsupervised.py: none for a ranker, C × weight for a blend).
+        grid: Sequence[Any] = getattr(make, "grid", model.LOGISTIC_C if "forest" not in name else (1.0,))
         tried = {C: fold_probabilities(inputs, make, C, choice_folds, at[id(choice_folds)]) for C in grid}
         aucs = {C: fold_aucs(choice_folds, ps) for C, ps in tried.items()}
         C = max(grid, key=lambda c: aucs[c].mean())
-        arm = choice.Arm("logistic_regression", "raw", {"C": C}, tried[C], aucs[C], 0.0)
+        arm = choice.Arm("logistic_regression", "raw", {"C": str(C)}, tried[C], aucs[C], 0.0)
         arms.append(arm)
         evidence = fold_probabilities(inputs, make, C, all_folds, at[id(all_folds)])
         kinds = np.array([f.protocol for f in all_folds.folds])
@@ -112,7 +113,8 @@ def transfer(chosen: Sequence[str] = ()) -> str:
             verdict = (
                 f"{'wins' if kept else 'loses'}: {wins}/{len(choice_folds.folds)} folds, {gain:+.4f} (SE {se:.4f})"
             )
-        rows.append([name, f"{C:g}" if "forest" not in name else "—", f"{aucs[C].mean():.4f}",
+        shown = "—" if len(grid) == 1 else f"{C:g}" if isinstance(C, float) else str(C)
+        rows.append([name, shown, f"{aucs[C].mean():.4f}",
                      f"{means['forward']:.4f}", f"{means['leave_one_out']:.4f}", verdict])  # fmt: skip
         print(rows[-1], flush=True)
     return "\n\n".join([

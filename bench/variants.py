@@ -21,9 +21,11 @@ from sklearn.preprocessing import KBinsDiscretizer, PolynomialFeatures, SplineTr
 
 from app.contract import FEATURES
 from bench.monotone import monotone_variants
+from bench.unsupervised import unsupervised_variants
 from bench.weighting import weighted_variants
 from training import data
 from training.features import RelativeChurn
+from training.model import LOGISTIC_C
 
 MIN_HISTORY = 30
 SD_FLOOR = 0.05  # on the log1p scale
@@ -179,4 +181,5 @@ def variants(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, Callable[[float
         "log1p, L1 penalty": (logs, lambda C: _logistic(C, l1=True)),
         **weighted_variants(frame, logs, _logistic),
         **monotone_variants(frame, logs, _logistic),
+        **unsupervised_variants(logs, _logistic, LOGISTIC_C),
     }
