@@ -75,9 +75,9 @@ def fold_aucs(folds: protocol.Folds, probabilities: list[np.ndarray]) -> np.ndar
     return np.array([evaluate.roc_auc(y[f.test], p) or 0.5 for f, p in zip(folds.folds, probabilities, strict=True)])
 
 
-def transfer(chosen: Sequence[str] = ()) -> str:
-    """The variants on the folds before the test period (judged by the choice's rule) and on all mature rows;
-    with `chosen`, only the simplest and the variants whose name contains one of them."""
+def protocol_folds() -> tuple[pd.DataFrame, protocol.Folds, protocol.Folds, dict[int, np.ndarray]]:
+    """The mature shared rows (time-ordered), the folds before the published test period, the folds on all
+    mature rows, and per folds (by id) the positions of their frame's rows in the mature rows."""
     mature, _ = data.drop_immature(data.load([SHARED]).frame, 90)
     mature = mature.sort_values(["author_date", "commit_id"], kind="stable").reset_index(drop=True)
     split = data.split_chronological(mature, 0.2, 0.2)
@@ -87,6 +87,13 @@ def transfer(chosen: Sequence[str] = ()) -> str:
     all_folds = protocol.build(mature, 0.2, 30, 30_000, seed=42, known=known)
     where = {c: i for i, c in enumerate(mature["commit_id"])}
     at = {id(f): np.array([where[c] for c in f.frame["commit_id"]]) for f in (choice_folds, all_folds)}
+    return mature, choice_folds, all_folds, at
+
+
+def transfer(chosen: Sequence[str] = ()) -> str:
+    """The variants on the folds before the test period (judged by the choice's rule) and on all mature rows;
+    with `chosen`, only the simplest and the variants whose name contains one of them."""
+    mature, choice_folds, all_folds, at = protocol_folds()
     arms: list[choice.Arm] = []
     rows: list[list[object]] = []
     every = variants(mature)

@@ -1,5 +1,7 @@
 """Unsupervised rankers and their blends with the logistic regression, for `bench/inputs.py` (issue 14).
 
+    .venv/bin/python -m bench.unsupervised [--no-append]   # per repository, the blends' grid, effort-aware figures
+
 - A ranker (Yang et al., "Effort-aware just-in-time defect prediction: simple unsupervised models could be better
   than supervised models", FSE 2016) scores a commit by one metric, larger first, with no training: `fit` reads
   the labels only for `classes_` and the column's mean and SD, which map the score into (0, 1) monotonically, so
@@ -18,6 +20,7 @@ Every estimator here takes the log1p metrics plus one last column (the ranker's 
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +31,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import roc_auc_score
 
 from app.contract import FEATURES
+from bench.machine import publish, table
+from training import choice, evaluate
+from training.model import LOGISTIC_C
 
 WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5)  # on the ranker; 0 = the logistic regression alone
 Logistic = Callable[[float], Any]  # C → class-balanced logistic regression pipeline (scaler, "clf")
@@ -163,3 +169,77 @@ def unsupervised_variants(
                 Factory(lambda s, r=ranks: Blend(s.C, s.weight, r, logistic), settings),
             )
     return out
+
+
+def details() -> str:
+    """Per repository on all mature rows: ROC AUC of the simplest, the rankers and the blends (each at the setting
+    chosen on the folds before the test period); every blend setting against the simplest by the rule; the mean
+    effort-aware figures (effort = la + ld) of each ranker and of its reverse (Yang's 1/x)."""
+    # Imported here: bench.inputs imports this module through bench.variants.
+    from bench.inputs import fold_aucs, fold_probabilities, protocol_folds
+    from bench.variants import variants
+
+    mature, choice_folds, all_folds, at = protocol_folds()
+    every = variants(mature)
+    names = [next(iter(every))] + [n for n in every if n.startswith(("unsupervised", "blend"))]
+    y, effort = all_folds.frame["buggy"].to_numpy(), all_folds.frame["effort"].to_numpy()
+    needed = int(np.ceil(2 / 3 * len(choice_folds.folds)))
+    per_fold: dict[str, np.ndarray] = {}
+    grid_rows: list[list[object]] = []
+    effort_rows: list[list[object]] = []
+    incumbent: choice.Arm | None = None
+    for name in names:
+        inputs, make = every[name]
+        grid = getattr(make, "grid", LOGISTIC_C)  # the simplest: the C grid, as in `bench/inputs.py`
+        tried = {s: fold_probabilities(inputs, make, s, choice_folds, at[id(choice_folds)]) for s in grid}
+        arms = {s: choice.Arm("logistic_regression", "raw", {}, p, fold_aucs(choice_folds, p), 0.0)
+                for s, p in tried.items()}  # fmt: skip
+        best = max(grid, key=lambda s: arms[s].aucs.mean())
+        if incumbent is None:
+            incumbent = arms[best]
+        elif name.startswith("blend"):
+            for s in grid:
+                wins, gain, se = choice.compare(arms[s], incumbent, choice_folds)
+                verdict = "wins" if wins >= needed and gain > se else "loses"
+                grid_rows.append([name, str(s) + (" (chosen)" if s == best else ""), f"{arms[s].aucs.mean():.4f}",
+                                  f"{verdict}: {wins}/{len(choice_folds.folds)}, {gain:+.4f} ({se:.4f})"])  # fmt: skip
+        evidence = fold_probabilities(inputs, make, best, all_folds, at[id(all_folds)])
+        per_fold[name] = fold_aucs(all_folds, evidence)
+        if name.startswith(("unsupervised", "log1p")):
+            for sign in (1, -1) if name.startswith("unsupervised") and "OneWay" not in name else (1,):
+                figures = {k: [] for k in ("r20_forward", "r20_leave_one_out", "popt_forward", "popt_leave_one_out")}
+                for fold, p in zip(all_folds.folds, evidence, strict=True):
+                    q = p if sign == 1 else 1 - p
+                    rows = fold.test
+                    figures[f"r20_{fold.protocol}"].append(evaluate.recall_at_effort(y[rows], q, effort[rows]))
+                    figures[f"popt_{fold.protocol}"].append(evaluate.popt(y[rows], q, effort[rows]))
+                shown = name if sign == 1 else f"1/x of {name}"
+                effort_rows.append(
+                    [shown, *(f"{np.mean([v for v in f if v is not None]):.3f}" for f in figures.values())]
+                )
+    header = ["repository", "protocol", *names]
+    auc_rows = [
+        [f.repository, f.protocol, *(f"{per_fold[n][i]:.3f}" for n in names)] for i, f in enumerate(all_folds.folds)
+    ]
+    return "\n\n".join([
+        "ROC AUC per fold on all mature rows (each variant at the setting chosen on the folds before the test period):",
+        table(header, auc_rows),
+        f"Each blend setting against the simplest on the {len(choice_folds.folds)} folds before the test period "
+        "(rule: ≥ 2/3 of the folds, gain > 1 SE; folds won, mean gain, its SE):",
+        table(["blend", "C, weight on the ranker", "folds before the test period", "against the simplest"], grid_rows),
+        "Effort-aware means on all mature rows (effort = la + ld, inspection order score / effort as for every model "
+        "here; 1/x = the reverse ranking, Yang et al.'s form):",
+        table(["ranking", "Recall@20%Effort forward", "Recall@20%Effort leave one out", "Popt forward",
+               "Popt leave one out"], effort_rows),
+    ])  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--no-append", action="store_true", help="print only (a trial run)")
+    args = parser.parse_args()
+    publish("Unsupervised rankers and blends in detail (`bench/unsupervised.py`)", details(), args.no_append)
+
+
+if __name__ == "__main__":
+    main()
