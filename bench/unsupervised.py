@@ -172,9 +172,8 @@ def unsupervised_variants(
 
 
 def details() -> str:
-    """Per repository on all mature rows: ROC AUC of the simplest, the rankers and the blends (each at the setting
-    chosen on the folds before the test period); every blend setting against the simplest by the rule; the mean
-    effort-aware figures (effort = la + ld) of each ranker and of its reverse (Yang's 1/x)."""
+    """Per-fold ROC AUC of rankers and blends, every blend setting against the simplest, effort-aware means."""
+    # Each variant at the setting chosen on the folds before the test period, as in `bench/inputs.py`.
     # Imported here: bench.inputs imports this module through bench.variants.
     from bench.inputs import fold_aucs, fold_probabilities, protocol_folds
     from bench.variants import variants
