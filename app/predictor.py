@@ -92,7 +92,7 @@ class Predictor:
         self._mins = np.array([f.min for f in manifest.features], dtype=np.float32)
         self._maxs = np.array([f.max for f in manifest.features], dtype=np.float32)
         self._ranges = (self._mins.tolist(), self._maxs.tolist())
-        self._threshold = manifest.threshold
+        self.threshold = self._threshold = manifest.threshold
         self._bands = manifest.bands
         self._linear = None if manifest.explanation is None else LinearExplainer(manifest.explanation)
         names = [] if self._linear is None else self._linear.names  # terms a rule can fire for: exp, age
@@ -190,28 +190,35 @@ class Predictor:
 
     def predict(self, matrix: np.ndarray, explain: bool = True, top_k: int = 3) -> list[Prediction]:
         """Score (and optionally explain) every row; explanations use one onnxruntime run for all rows."""
+        return self.scores(matrix, explain, top_k)[0]
+
+    def scores(self, matrix: np.ndarray, explain: bool = True, top_k: int = 3) -> tuple[list[Prediction], np.ndarray]:
+        """`predict`, and the probabilities as the float64 array they came in (the log's column, no rebuilding)."""
         if matrix.ndim != 2 or matrix.shape[1] != N_FEATURES:
             raise InvalidInput(f"expected a [N, {N_FEATURES}] matrix, got shape {list(matrix.shape)}")
         n = matrix.shape[0]
         if not explain or top_k == 0:
-            return [self._prediction(p, []) for p in self.probabilities(matrix).tolist()]
+            probabilities = self.probabilities(matrix)
+            return [self._prediction(p, []) for p in probabilities.tolist()], probabilities
         if self._linear is not None:
-            return self._linear_predictions(matrix, top_k)
+            probabilities = self.probabilities(matrix)
+            return self._linear_predictions(matrix, probabilities.tolist(), top_k), probabilities
         block = np.repeat(matrix[:, None, :], N_FEATURES + 1, axis=1)
         block[:, 1 + _DIAGONAL, _DIAGONAL] = self._medians
         probs = self.probabilities(block.reshape(n * (N_FEATURES + 1), N_FEATURES)).reshape(n, -1)
         effects = (probs[:, :1] - probs[:, 1:]).tolist()
         rows = matrix.tolist()
-        first = probs[:, 0].tolist()
-        return [self._prediction(first[r], self._factors(rows[r], effects[r], top_k)) for r in range(n)]
+        probabilities = probs[:, 0].copy()  # not a view: the log's queue would keep the whole block alive
+        first = probabilities.tolist()
+        return [self._prediction(first[r], self._factors(rows[r], effects[r], top_k)) for r in range(n)], probabilities
 
-    def _linear_predictions(self, matrix: np.ndarray, top_k: int) -> list[Prediction]:
-        """Exact contributions of a linear model: one onnxruntime run for the scores, numpy for the factors."""
+    def _linear_predictions(self, matrix: np.ndarray, probabilities: list[float], top_k: int) -> list[Prediction]:
+        """Exact contributions of a linear model (the scores from its one onnxruntime run), numpy for the factors."""
         assert self._linear is not None
         linear = self._linear
-        values, shares = (array.tolist() for array in linear.terms_and_contributions(matrix))
+        values, shares = linear.terms_and_contribution_lists(matrix)
         out = []
-        for r, p in enumerate(self.probabilities(matrix).tolist()):
+        for r, p in enumerate(probabilities):
             row = shares[r]
             order = [i for i in sorted(range(len(row)), key=row.__getitem__, reverse=True)[:top_k] if row[i] > 0]
             for i in self._rule_terms:
