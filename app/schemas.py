@@ -191,6 +191,41 @@ class InferRequestIn(BaseModel):
     outputs: list[InferOutputIn] | None = Field(None, max_length=MAX_V2_ITEMS)
 
 
+_INFER_KEYS = frozenset({"id", "inputs"})
+_TENSOR_KEYS = frozenset({"name", "shape", "datatype", "data"})
+_JSON_DATATYPES = frozenset({"FP32", "FP64"})  # JSON data is read the same way for both
+
+
+def plain_infer(data: Any, input_name: str, max_rows: int) -> tuple[str | None, int, list[float]] | None:
+    """(id, rows, the flat data) when a v2 infer body is certainly accepted as is by InferRequestIn and the tensor
+    checks: one `input_name` FP32/FP64 tensor of shape [rows ≤ max_rows, 15], flat data of finite numbers in
+    [0, FLOAT32_MAX], no parameters or outputs; None otherwise — then the model and the tensor checks word the errors.
+
+    The common v2 body checked in a few C-level passes, like `plain_commit`: no model object, no numpy checks.
+    """
+    if type(data) is not dict or not data.keys() <= _INFER_KEYS:
+        return None
+    request_id, inputs = data.get("id"), data.get("inputs")
+    if (request_id is not None and type(request_id) is not str) or type(inputs) is not list or len(inputs) != 1:
+        return None
+    tensor = inputs[0]
+    if type(tensor) is not dict or tensor.keys() != _TENSOR_KEYS or tensor["name"] != input_name:
+        return None
+    shape, values = tensor["shape"], tensor["data"]
+    datatype = tensor["datatype"]
+    if type(datatype) is not str or datatype not in _JSON_DATATYPES or type(shape) is not list or len(shape) != 2:
+        return None
+    rows, width = shape
+    if type(rows) is not int or type(width) is not int or width != len(FEATURES) or not 1 <= rows <= max_rows:
+        return None
+    if type(values) is not list or len(values) != rows * width or not set(map(type, values)) <= _NUMBER_TYPES:
+        return None
+    # As `plain_commit`: fsum is NaN or infinite when a value is; ints beyond 2**53 are left to numpy's own reading.
+    if not math.isfinite(math.fsum(values)) or min(values) < 0 or max(values) > min(FLOAT32_MAX, _EXACT_FLOAT):
+        return None
+    return request_id, rows, values
+
+
 def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     """JSON schema with `$defs` inlined, for routes that parse their own body (openapi_extra)."""
     schema = model.model_json_schema()
