@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 
 from app.contract import FEATURES
-from app.tally import FlushOnCollect, Tally
+from app.tally import FlushOnCollect, Tally, adder
 
 if TYPE_CHECKING:
     from app.predictor import Prediction, Predictor
@@ -53,6 +53,7 @@ class ServiceMetrics:
             "commitrisk_http_requests_in_flight", "HTTP requests being served right now",
             registry=r, multiprocess_mode="livesum",
         )  # fmt: skip
+        self.add_in_flight = adder(self.in_flight)  # +1 / -1 around every request
         self.predictions = Counter(
             "commitrisk_predictions_total", "Scored commits by model version and risk band",
             ["model_version", "risk_band"], registry=r,
@@ -81,7 +82,7 @@ class ServiceMetrics:
         )  # fmt: skip
         # Label lookups take a lock each; the hot path reuses children instead.
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-        self._prediction_children: dict[tuple[int, str], Counter] = {}
+        self._prediction_adders: dict[tuple[int, str], Callable[[float], None]] = {}
         self._range_children = [self.out_of_range.labels(f) for f in FEATURES]
         for result in ("success", "failure"):
             self.reloads.labels(result)  # export zeros so alerts on increase() see the first failure
@@ -105,7 +106,7 @@ class ServiceMetrics:
         # accounting (written + dropped = scored, docs/monitoring.md) holds over dead workers too.
         if len(predictions) == 1:  # `/predict`: one child, one observation (half the Python of the general loop)
             p = predictions[0]
-            self._prediction_child(p.model_version, p.risk_band).inc()
+            self._prediction_adder(p.model_version, p.risk_band)(1.0)
             tally.observe(self.probability, p.probability)
         else:
             self._observe_many(predictions)
@@ -121,14 +122,14 @@ class ServiceMetrics:
             bands[key] = bands.get(key, 0) + 1
             observe(probability, p.probability)
         for (version, band), n in bands.items():
-            self._prediction_child(version, band).inc(n)
+            self._prediction_adder(version, band)(n)
 
-    def _prediction_child(self, version: int, band: str) -> Counter:
+    def _prediction_adder(self, version: int, band: str) -> Callable[[float], None]:
         key = (version, band)
-        child = self._prediction_children.get(key)
-        if child is None:
-            child = self._prediction_children[key] = self.predictions.labels(str(version), band)
-        return child
+        add = self._prediction_adders.get(key)
+        if add is None:
+            add = self._prediction_adders[key] = adder(self.predictions.labels(str(version), band))
+        return add
 
     def observe_reload(self, result: str, seconds: float) -> None:
         """Count one reload attempt (`success` or `failure`) and its duration."""

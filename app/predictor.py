@@ -92,12 +92,13 @@ class Predictor:
         self._mins = np.array([f.min for f in manifest.features], dtype=np.float32)
         self._maxs = np.array([f.max for f in manifest.features], dtype=np.float32)
         self._ranges = (self._mins.tolist(), self._maxs.tolist())
-        self._threshold = manifest.threshold
+        self.threshold = self._threshold = manifest.threshold
         self._bands = manifest.bands
         self._linear = None if manifest.explanation is None else LinearExplainer(manifest.explanation)
         names = [] if self._linear is None else self._linear.names  # terms a rule can fire for: exp, age
         self._rule_terms = [names.index(n) for n in ("exp", "age") if n in names]
-        self._reasons: dict[tuple[int, float], str] = {}  # (term, value) → reason: values repeat, formatting costs
+        # (term, value) → (value as shown, reason): values repeat, rounding and formatting cost.
+        self._reasons: dict[tuple[int, float], tuple[float, str]] = {}
 
     @classmethod
     def load(
@@ -181,8 +182,8 @@ class Predictor:
         if matrix.shape[0] == 1:  # numpy's per-call overhead dominates for a single commit
             lows, highs = self._ranges
             row = matrix[0].tolist()
-            # Two C-level passes settle the usual case, every value in range (finite floats: v < lo ⇔ v − lo < 0).
-            if min(map(operator.sub, row, lows)) >= 0 and min(map(operator.sub, highs, row)) >= 0:
+            # Two C-level passes settle the usual case, every value in range (comparisons only: no float objects).
+            if all(map(operator.le, lows, row)) and all(map(operator.le, row, highs)):
                 return {}
             return {i: 1 for i, v in enumerate(row) if v < lows[i] or v > highs[i]}
         counts = ((matrix < self._mins) | (matrix > self._maxs)).sum(axis=0)
@@ -190,28 +191,35 @@ class Predictor:
 
     def predict(self, matrix: np.ndarray, explain: bool = True, top_k: int = 3) -> list[Prediction]:
         """Score (and optionally explain) every row; explanations use one onnxruntime run for all rows."""
+        return self.scores(matrix, explain, top_k)[0]
+
+    def scores(self, matrix: np.ndarray, explain: bool = True, top_k: int = 3) -> tuple[list[Prediction], np.ndarray]:
+        """`predict`, and the probabilities as the float64 array they came in (the log's column, no rebuilding)."""
         if matrix.ndim != 2 or matrix.shape[1] != N_FEATURES:
             raise InvalidInput(f"expected a [N, {N_FEATURES}] matrix, got shape {list(matrix.shape)}")
         n = matrix.shape[0]
         if not explain or top_k == 0:
-            return [self._prediction(p, []) for p in self.probabilities(matrix).tolist()]
+            probabilities = self.probabilities(matrix)
+            return [self._prediction(p, []) for p in probabilities.tolist()], probabilities
         if self._linear is not None:
-            return self._linear_predictions(matrix, top_k)
+            probabilities = self.probabilities(matrix)
+            return self._linear_predictions(matrix, probabilities.tolist(), top_k), probabilities
         block = np.repeat(matrix[:, None, :], N_FEATURES + 1, axis=1)
         block[:, 1 + _DIAGONAL, _DIAGONAL] = self._medians
         probs = self.probabilities(block.reshape(n * (N_FEATURES + 1), N_FEATURES)).reshape(n, -1)
         effects = (probs[:, :1] - probs[:, 1:]).tolist()
         rows = matrix.tolist()
-        first = probs[:, 0].tolist()
-        return [self._prediction(first[r], self._factors(rows[r], effects[r], top_k)) for r in range(n)]
+        probabilities = probs[:, 0].copy()  # not a view: the log's queue would keep the whole block alive
+        first = probabilities.tolist()
+        return [self._prediction(first[r], self._factors(rows[r], effects[r], top_k)) for r in range(n)], probabilities
 
-    def _linear_predictions(self, matrix: np.ndarray, top_k: int) -> list[Prediction]:
-        """Exact contributions of a linear model: one onnxruntime run for the scores, numpy for the factors."""
+    def _linear_predictions(self, matrix: np.ndarray, probabilities: list[float], top_k: int) -> list[Prediction]:
+        """Exact contributions of a linear model (the scores from its one onnxruntime run), numpy for the factors."""
         assert self._linear is not None
         linear = self._linear
-        values, shares = (array.tolist() for array in linear.terms_and_contributions(matrix))
+        values, shares = linear.terms_and_contribution_lists(matrix)
         out = []
-        for r, p in enumerate(self.probabilities(matrix).tolist()):
+        for r, p in enumerate(probabilities):
             row = shares[r]
             order = [i for i in sorted(range(len(row)), key=row.__getitem__, reverse=True)[:top_k] if row[i] > 0]
             for i in self._rule_terms:
@@ -224,21 +232,23 @@ class Predictor:
 
     def _term_factor(self, i: int, value: float, contribution: float, p: float, logit: float) -> Factor:
         assert self._linear is not None
-        name, typical = self._linear.names[i], self._linear.typical[i]
-        shown = round(value, 6)
-        reason = self._reasons.get((i, shown)) or self._term_reason(i, name, typical, shown)
+        shown, reason = self._reasons.get((i, value)) or self._term_reason(i, value)
         effect = p - 1.0 / (1.0 + math.exp(contribution - logit))
-        return Factor(name, shown, typical, round(effect, 6), reason, round(contribution, 6))
+        return Factor(self._linear.names[i], shown, self._linear.typical[i], round(effect, 6), reason,
+                      round(contribution, 6))  # fmt: skip
 
-    def _term_reason(self, i: int, name: str, typical: float, shown: float) -> str:
-        """The plain-language reason of term `i` at one value (a rule first when one fires), remembered."""
+    def _term_reason(self, i: int, value: float) -> tuple[float, str]:
+        """Term `i`'s value as shown (6 decimals) and its plain-language reason (a rule first when one fires),
+        remembered by the exact value: the rounding, too, costs more than the lookup."""
+        assert self._linear is not None
+        name, typical, shown = self._linear.names[i], self._linear.typical[i], round(value, 6)
         phrase = PHRASES.get(name, name + " {v}").format(v=format_number(shown))
         text = f"{phrase} (typical: {format_number(round(typical, 6))})"
         rule = rule_reason(FEATURES.index(name), shown) if name in FEATURES else None
         reason = f"{rule}; {text}" if rule else text
         if len(self._reasons) < MAX_REASONS:
-            self._reasons[(i, shown)] = reason
-        return reason
+            self._reasons[(i, value)] = (shown, reason)
+        return shown, reason
 
     def _prediction(self, p: float, factors: list[Factor]) -> Prediction:
         return Prediction(p, p >= self._threshold, self._bands.band(p), self._threshold, self.version, factors)

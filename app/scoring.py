@@ -32,15 +32,14 @@ def score(
     Records the prediction metrics, hands the batch to the services' sink and returns both: the predictions
     for a JSON answer, the batch (probabilities, labels as arrays) for a tensor answer.
     """
-    predictions = predictor.predict(matrix, explain, services.settings.explain_top_k)
+    predictions, probabilities = predictor.scores(matrix, explain, services.settings.explain_top_k)
     services.metrics.observe_predictions(predictions, predictor.out_of_range(matrix))
-    n = len(predictions)
     batch = PredictionBatch(
         time=time.time(),
         request_id=request_id,
         features=features,
-        probabilities=np.fromiter((p.probability for p in predictions), np.float64, n),
-        labels=np.fromiter((p.buggy for p in predictions), bool, n),
+        probabilities=probabilities,
+        labels=probabilities >= predictor.threshold,  # each prediction's `buggy`: the same comparison
         risk_bands=[p.risk_band for p in predictions],
         model_version=predictor.version,
         commit_ids=commit_ids,

@@ -114,8 +114,8 @@ class ServiceMiddleware:
         started = time.perf_counter()
         status = 500
         answered = False  # an answer has started: its status is known, and no error answer may follow
-        in_flight = self.metrics.in_flight  # written at once, not tallied: a scrape of any worker sees it exact
-        in_flight.inc()
+        add_in_flight = self.metrics.add_in_flight  # written at once, not tallied: a scrape of any worker sees it exact
+        add_in_flight(1.0)
 
         async def send_status(message: Message) -> None:
             nonlocal status, answered
@@ -147,7 +147,7 @@ class ServiceMiddleware:
             finally:
                 self.active -= limited
         finally:
-            in_flight.dec()
+            add_in_flight(-1.0)
             template = getattr(scope.get("route"), "path", None) or UNMATCHED
             self.metrics.observe_request(template, scope["method"], status, time.perf_counter() - started)
 

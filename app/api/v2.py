@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.api.answer import JSONAnswer
-from app.api.body import is_json, media_type, parse_json, receive_body, validate
+from app.api.body import is_json, media_type, parse_json, quick_json, receive_body, validate
 from app.api.deps import DirectRoute, RegistryDep, services_of
 from app.api.tokens import require_client
 from app.contract import FEATURES, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
@@ -23,12 +23,13 @@ from app.errors import BatchTooLarge, InvalidInput, MalformedBody, ModelNotFound
 from app.predictor import Predictor
 from app.registry import ModelRegistry
 from app.repository import parse_version
-from app.schemas import ErrorOut, InferRequestIn, request_body
+from app.schemas import ErrorOut, InferOutputIn, InferRequestIn, plain_infer, request_body
 from app.scoring import score
 from app.services import Services
 
 MODEL_NAME = "commitrisk"
 HEADER_LENGTH = "inference-header-content-length"
+HEADER_LENGTH_KEY = HEADER_LENGTH.encode()
 # ASCII digits only (str.isdigit() accepts "²", which int() refuses) and few enough for int() (5,000 are refused).
 _HEADER_DIGITS = re.compile(r"[0-9]{1,12}")
 _DTYPES: dict[str, np.dtype[Any]] = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
@@ -171,19 +172,38 @@ async def infer(request: Request) -> Response:
     """Probabilities of the positive class (FP32 [N]) and labels at the model's threshold (INT64 [N])."""
     services = services_of(request)
     require_client(request, services.settings)
-    header_length = request.headers.get(HEADER_LENGTH)
+    header_length = _header(request, HEADER_LENGTH_KEY)
     _require_media(request, binary=header_length is not None)
     body = await receive_body(request)
-    split = len(body) if header_length is None else _header_length(header_length, len(body))
-    payload = validate(InferRequestIn, parse_json(body[:split]))
     params = request.path_params
-    predictor = _predictor(services.registry, params["name"], params.get("version"))
-    matrix = _matrix(payload, body[split:], services.settings.max_batch)
+    max_rows = services.settings.max_batch
+    plain = None if header_length is not None else plain_infer(quick_json(body), INPUT_NAME, max_rows)
+    if plain is not None:  # the common JSON body: checked without a model object (see `plain_infer`)
+        request_id, rows, values = plain
+        predictor = _predictor(services.registry, params["name"], params.get("version"))
+        matrix = np.array(values, dtype=np.float32).reshape(rows, len(FEATURES))
+        output_parameters: dict[str, Any] | None = None
+        requested: list[InferOutputIn] = []
+    else:
+        split = len(body) if header_length is None else _header_length(header_length, len(body))
+        payload = validate(InferRequestIn, parse_json(body[:split]))
+        predictor = _predictor(services.registry, params["name"], params.get("version"))
+        matrix = _matrix(payload, body[split:], max_rows)
+        request_id, output_parameters, requested = payload.id, payload.parameters, payload.outputs or []
     if matrix.shape[0] > THREADPOOL_ROWS:
         probs, labels = await run_in_threadpool(_infer, services, predictor, matrix)
     else:
         probs, labels = _infer(services, predictor, matrix)
-    return _respond(payload, predictor, {PROBABILITY_OUTPUT: probs, LABEL_OUTPUT: labels})
+    tensors = {PROBABILITY_OUTPUT: probs, LABEL_OUTPUT: labels}
+    return _respond(request_id, output_parameters, requested, predictor, tensors)
+
+
+def _header(request: Request, name: bytes) -> str | None:
+    """The first value of header `name` (lower-case bytes), as `request.headers.get` finds it without building them."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
 
 
 def _path(*names: str) -> list[dict[str, Any]]:
@@ -206,13 +226,18 @@ for _path_template, _names in (
     )
 
 
-def _respond(payload: InferRequestIn, predictor: Predictor, tensors: dict[str, np.ndarray]) -> Response:
-    requested = payload.outputs or []
+def _respond(
+    request_id: str | None,
+    parameters: dict[str, Any] | None,
+    requested: list[InferOutputIn],
+    predictor: Predictor,
+    tensors: dict[str, np.ndarray],
+) -> Response:
     names = [o.name for o in requested] or list(tensors)
     unknown = [n for n in names if n not in tensors]
     if unknown:
         raise InvalidInput(f"unknown output(s) {unknown}; available: {list(tensors)}", [{"field": "outputs"}])
-    binary_all = bool((payload.parameters or {}).get("binary_data_output"))
+    binary_all = bool((parameters or {}).get("binary_data_output"))
     flags = {o.name: bool((o.parameters or {}).get("binary_data", binary_all)) for o in requested}
     outputs: list[dict[str, Any]] = []
     blobs: list[bytes] = []
@@ -231,8 +256,8 @@ def _respond(payload: InferRequestIn, predictor: Predictor, tensors: dict[str, n
         "model_version": str(predictor.version),
         "outputs": outputs,
     }
-    if payload.id is not None:
-        head["id"] = payload.id
+    if request_id is not None:
+        head["id"] = request_id
     header = orjson.dumps(head)
     if not blobs:
         return JSONAnswer(header)

@@ -17,8 +17,8 @@ class Appender:
     """Fast bulk INSERT of tuples into one table, straight to the driver."""
 
     def __init__(self, engine: Engine, schema: str | None, table: str, columns: Sequence[str]) -> None:
-        name = f'"{schema}".{table}' if schema else table
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self.name = name = f'"{schema}".{table}' if schema else table
+        self.mark = mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"  # the driver's placeholder
         self.head = f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
         self.row = f"({', '.join([mark] * len(columns))})"
         self.sql: dict[int, str] = {}

@@ -23,6 +23,7 @@ from app.monitoring.quality import DataQualityReport
 from app.monitoring.schedule import Schedule
 from app.monitoring.store import Store
 from app.settings import Settings
+from app.tally import adder
 
 T = TypeVar("T")
 
@@ -49,7 +50,7 @@ class Monitoring:
             on_write=self.metrics.log_written.inc,
             availability=self.availability,
             retry_seconds=settings.database_check_seconds,
-            on_unwritten=self.metrics.log_unwritten.inc,
+            on_unwritten=adder(self.metrics.log_unwritten),
         )
         self.schedule = Schedule(settings, self.store, self.metrics, schema, self.availability)
 

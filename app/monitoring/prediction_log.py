@@ -98,7 +98,11 @@ class PredictionLog:
         self._held: deque[Entry | Packed] = deque()  # packed while the database was down: older than `_entries`
         self._held_rows = 0
         self._pending = 0  # rows in both
-        self._ready = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        # The writer is blocked in `_ready.wait` (set and read under the lock): only then does `submit` notify, since
+        # Condition.notify and its `with` are Python-level calls (~2 µs a request) that usually wake no one.
+        self._waiting = False
         self._on_drop = on_drop
         self._on_write = on_write
         # Prediction rows accepted and not yet settled (written or dropped), as deltas: a gauge that outlives a
@@ -119,13 +123,14 @@ class PredictionLog:
     def submit(self, entry: Entry) -> bool:
         """Queue one entry; False (its rows counted as dropped) when it does not fit or the log is closed."""
         rows = entry.rows
-        with self._ready:
+        with self._lock:
             closed = self._stop.is_set()
             accepted = not closed and self._pending + rows <= self.max_rows
             if accepted:
                 self._entries.append(entry)
                 self._pending += rows
-                self._ready.notify()
+                if self._waiting:
+                    self._ready.notify()
         if isinstance(entry, PredictionBatch):
             if accepted:
                 if self._on_unwritten is not None:
@@ -176,7 +181,9 @@ class PredictionLog:
         to `HELD_ROWS` rows."""
         with self._ready:
             if block and not self._entries and not self._held:
+                self._waiting = True
                 self._ready.wait(self.flush_seconds)
+                self._waiting = False
             held = bool(self._held)
             queue, limit = (self._held, min(HELD_ROWS, self.batch_rows)) if held else (self._entries, self.batch_rows)
             taken: list[Entry | Packed] = []

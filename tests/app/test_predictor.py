@@ -138,3 +138,15 @@ def test_remembered_reasons_read_as_freshly_formatted_ones(trained_models: Path,
     assert warm[0] == warm[2] and first._reasons
     cold = [again.predict(feature_matrix([row]), explain=True, top_k=5)[0] for row in rows]
     assert warm == cold
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_scores_hands_back_the_probabilities_the_predictions_carry(
+    models_dir: Path, commit: dict[str, Any], explain: bool
+) -> None:
+    predictor = load(models_dir)  # a perturbation-explained model: its probabilities are a column of the block
+    rows = [[commit[f] for f in FEATURES], [1.0] * len(FEATURES), [0.0] * len(FEATURES)]
+    predictions, probabilities = predictor.scores(feature_matrix(rows), explain)
+    assert probabilities.dtype == np.float64 and (probabilities.flags.owndata or not explain)  # not a view of a block
+    assert probabilities.tolist() == [p.probability for p in predictions]
+    assert (probabilities >= predictor.threshold).tolist() == [p.buggy for p in predictions]

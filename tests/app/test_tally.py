@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from app.tally import FLUSH_SECONDS, MAX_PENDING, FlushOnCollect, Tally
+from app.tally import FLUSH_SECONDS, MAX_PENDING, FlushOnCollect, Tally, adder
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKETS = (0.001, 0.01, 0.1, 1.0)
@@ -189,3 +189,21 @@ def test_in_multiprocess_mode_flushed_counts_reach_the_files_of_the_process(tmp_
         assert "g 1.0" in merged
     else:  # nothing flushed, nothing written: the files hold zeros (what a SIGKILL within FLUSH_SECONDS loses)
         assert "c_total 0.0" in merged and "h_count 0.0" in merged
+
+
+def test_an_adder_writes_at_once_what_inc_would() -> None:
+    direct, added = CollectorRegistry(), CollectorRegistry()
+    (dc, dg, _), (ac, ag, _) = metrics_of(direct), metrics_of(added)
+    add_counter, add_gauge = adder(ac.labels("a")), adder(ag)
+    for amount in (1.0, 2.5, 0.0):
+        dc.labels("a").inc(amount)
+        add_counter(amount)
+        dg.inc(amount)
+        add_gauge(amount)
+    dg.dec(4.0)
+    add_gauge(-4.0)
+    assert samples(added) == samples(direct)  # no tally, no flush: the values are there already
+    with pytest.raises(ValueError):  # what `inc` refuses is refused when the adder is made
+        adder(ac)  # a labelled family's parent, not a child
+    with pytest.raises(RuntimeError):
+        adder(Gauge("m", "m", registry=added, multiprocess_mode="mostrecent"))

@@ -7,8 +7,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from app.contract import FEATURES
+from app.api.v2 import _matrix
+from app.contract import FEATURES, INPUT_NAME
+from app.errors import BatchTooLarge, InvalidInput
+from app.schemas import FLOAT32_MAX, InferRequestIn, plain_infer
 
 
 def rows(commit: dict[str, Any], n: int) -> list[list[float]]:
@@ -124,3 +131,66 @@ def test_huge_tensor_lists_give_one_error(client: Any) -> None:
     body = {"inputs": [{"name": "features", "datatype": "FP32", "shape": ["x"] * 200_000}]}
     r = client.post("/v2/models/commitrisk/infer", json=body)
     assert r.status_code == 422 and len(r.json()["error"]["details"]) == 1 and len(r.content) < 2_000
+
+
+_NUMBERS = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, -0.0, FLOAT32_MAX, 2**53, 2**53 + 1, 2**64, 1e39, True]),
+)
+
+
+@st.composite
+def _infer_bodies(draw: st.DrawFn) -> Any:
+    """Mostly the common JSON body, with one part changed now and then."""
+    rows = draw(st.integers(1, 3))
+    data = draw(st.lists(st.floats(0, 1e6) | st.integers(0, 10**6), min_size=rows * 15, max_size=rows * 15))
+    datatype = draw(st.sampled_from(["FP32", "FP64"]))
+    tensor: dict[str, Any] = {"name": "features", "shape": [rows, 15], "datatype": datatype, "data": data}
+    body: dict[str, Any] = {"inputs": [tensor]}
+    if draw(st.booleans()):
+        body["id"] = draw(st.none() | st.text(max_size=3) | st.integers())
+    change = draw(st.sampled_from(["none", "value", "name", "datatype", "shape", "data", "extra", "tensor", "outputs"]))
+    if change == "value":
+        tensor["data"][draw(st.integers(0, rows * 15 - 1))] = draw(_NUMBERS)
+    elif change == "name":
+        tensor["name"] = draw(st.sampled_from(["x", 1, None, ["features"]]))
+    elif change == "datatype":
+        tensor["datatype"] = draw(st.sampled_from(["BYTES", "INT64", 32, ["FP32"], None]))
+    elif change == "shape":
+        tensor["shape"] = draw(st.lists(st.integers(-1, 20) | st.sampled_from([True, 1.0, "15"]), max_size=3))
+    elif change == "data":
+        tensor["data"] = draw(st.sampled_from([None, [], [[0] * 15], "0"]))
+    elif change == "extra":
+        tensor["parameters"] = {"binary_data_size": 60}
+    elif change == "tensor":
+        body["inputs"] = draw(st.sampled_from([[], [tensor, tensor], [1], None]))
+    elif change == "outputs":
+        body["outputs"] = [{"name": "label"}]
+    return body
+
+
+@hypothesis_settings(max_examples=400, deadline=None, database=None)
+@given(_infer_bodies())
+def test_plain_infer_accepts_only_what_the_model_and_tensor_checks_accept_with_the_same_matrix(body: Any) -> None:
+    plain = plain_infer(body, INPUT_NAME, max_rows=2)
+    try:
+        matrix = _matrix(InferRequestIn.model_validate(body), b"", max_rows=2)
+    except (ValidationError, InvalidInput, BatchTooLarge):
+        assert plain is None
+        return
+    if plain is not None:  # None is always allowed: the model and the tensor checks then decide
+        request_id, rows, values = plain
+        assert request_id == body.get("id") and not body.keys() - {"id", "inputs"}
+        fast = np.array(values, dtype=np.float32).reshape(rows, len(FEATURES))  # what the route scores
+        assert fast.tobytes() == matrix.tobytes() and fast.shape == matrix.shape
+
+
+def test_the_common_body_skips_the_model_and_answers_alike(client: Any, commit: dict[str, Any]) -> None:
+    tensor = {"name": "features", "shape": [1, 15], "datatype": "FP32", "data": rows(commit, 1)[0]}
+    assert plain_infer({"id": "r", "inputs": [tensor]}, INPUT_NAME, 1000) is not None
+    common = client.post("/v2/models/commitrisk/infer", json={"id": "r", "inputs": [tensor]}).json()
+    # Naming both outputs takes the general path; the answer is the same.
+    outputs = [{"name": "probabilities"}, {"name": "label"}]
+    general = client.post("/v2/models/commitrisk/infer", json={"id": "r", "inputs": [tensor], "outputs": outputs})
+    assert common == general.json()

@@ -346,3 +346,12 @@ def test_a_shutdown_during_the_outage_counts_the_packed_rows_as_dropped(tmp_path
     assert sum(n for n, _ in drops) == 10 and {reason for _, reason in drops} == {"database_unavailable"}
     assert sum(unwritten) == 0
     store.close()
+
+
+def test_a_submit_wakes_the_idle_writer_at_once(store: Store) -> None:
+    log = PredictionLog(store, flush_seconds=3600)  # an idle writer waits an hour unless a submit wakes it
+    log.start()
+    wait_for(lambda: log._waiting, "the writer waiting", 10)
+    log.submit(record(1))
+    wait_for(lambda: store.count_predictions() == 1, "the row written", 10)  # woken: not an hour later
+    log.close()
