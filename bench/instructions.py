@@ -60,12 +60,8 @@ def scope_of(path: str, query: bytes, body: bytes) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def warm_log(app: Any, database: Path) -> None:
-    """Score WARM_ROWS commits in one batch and wait until the log has written them (one transaction)."""
-    import sqlite3
-
-    commits = [{**METRICS, "commit_id": f"warm{i}", "repository": "r"} for i in range(WARM_ROWS)]
-    body = json.dumps({"commits": commits}).encode()
+def exchange(body: bytes) -> tuple[Any, Any, list[int]]:
+    """ASGI `receive` (one message: `body`) and `send` (records each answer's status) for any number of requests."""
     statuses: list[int] = []
 
     async def receive() -> dict[str, Any]:
@@ -75,6 +71,16 @@ async def warm_log(app: Any, database: Path) -> None:
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
 
+    return receive, send, statuses
+
+
+async def warm_log(app: Any, database: Path) -> None:
+    """Score WARM_ROWS commits in one batch and wait until the log has written them (one transaction)."""
+    import sqlite3
+
+    commits = [{**METRICS, "commit_id": f"warm{i}", "repository": "r"} for i in range(WARM_ROWS)]
+    body = json.dumps({"commits": commits}).encode()
+    receive, send, statuses = exchange(body)
     await app(scope_of("/predict/batch", b"explain=false", body), receive, send)
     assert statuses == [200], f"warm-up batch: {statuses}"
     for _ in range(3000):  # under valgrind the write takes seconds
@@ -99,15 +105,7 @@ async def drive(app: Any, kind: str, requests: int, lifespan: bool, database: Pa
     if database is not None:
         await warm_log(app, database)
     path, query, body = KINDS[kind]
-    statuses: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            statuses.append(message["status"])
-
+    receive, send, statuses = exchange(body)
     for _ in range(requests):
         await app(scope_of(path, query, body), receive, send)
     if lifespan:
