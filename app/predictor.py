@@ -92,7 +92,7 @@ class Predictor:
         self._mins = np.array([f.min for f in manifest.features], dtype=np.float32)
         self._maxs = np.array([f.max for f in manifest.features], dtype=np.float32)
         self._ranges = (self._mins.tolist(), self._maxs.tolist())
-        self.threshold = self._threshold = manifest.threshold
+        self.threshold = manifest.threshold
         self._bands = manifest.bands
         self._linear = None if manifest.explanation is None else LinearExplainer(manifest.explanation)
         names = [] if self._linear is None else self._linear.names  # terms a rule can fire for: exp, age
@@ -251,7 +251,7 @@ class Predictor:
         return shown, reason
 
     def _prediction(self, p: float, factors: list[Factor]) -> Prediction:
-        return Prediction(p, p >= self._threshold, self._bands.band(p), self._threshold, self.version, factors)
+        return Prediction(p, p >= self.threshold, self._bands.band(p), self.threshold, self.version, factors)
 
     def _factors(self, row: list[float], effects: list[float], top_k: int) -> list[Factor]:
         order = [i for i in sorted(_INDICES, key=effects.__getitem__, reverse=True)[:top_k] if effects[i] > 0]

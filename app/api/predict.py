@@ -98,13 +98,9 @@ async def predict(request: Request) -> Response:
     else:
         row, commit_id, repository = plain
     predictor = services.registry.require().champion
-    # One commit is tens of microseconds of onnxruntime: a threadpool hop would cost more than it saves. `answers`
-    # for one commit, without its per-commit lists.
-    features = np.array([row], dtype=np.float64)  # exact inputs, for the log
-    request_id = new_request_id()
-    [prediction], _ = score(services, predictor, features, features.astype(np.float32), explain, request_id,
-                            [commit_id], [repository])  # fmt: skip
-    return json_answer(answer(request_id, commit_id, prediction))
+    # One commit is tens of microseconds of onnxruntime: a threadpool hop would cost more than it saves.
+    [scored] = answers(services, predictor, [row], [commit_id], [repository], explain)
+    return json_answer(scored)
 
 
 @router.post(

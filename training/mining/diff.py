@@ -123,21 +123,22 @@ def file_changes(
         if not classifier.is_source(printable(path), data):
             changes.append(FileChange(status, path, old_path, False))
             continue
-        # Both versions are blobs (a submodule replaced by a file is a deletion and an addition): their patches
-        # come from the blobs already read, where a tree diff's patch would read them again.
-        old = repo[delta.old_file.id] if status not in "AD" else None
         key = (delta.old_file.id.raw, delta.new_file.id.raw)
+        stats = cache.get(key) if cache is not None else None
+        # Both versions are blobs (a submodule replaced by a file is a deletion and an addition): their patches
+        # come from the blobs read here, where a tree diff's patch would read them again — and only when the
+        # pair's patches are not cached already and are asked for.
+        fresh = stats is None and status not in "AD" and (patches or origins)
+        old = repo[delta.old_file.id] if fresh else None
         if not patches:
             hunks: Hunks = ()
             sides: tuple[Hunks, ...] = ()
             if origins and status != "D":
                 # A merge of an unchanged base often repeats a branch commit's blob pair: its cached hunks serve.
-                known = cache.get(key) if cache is not None else None
-                hunks = known[5] if known is not None else plain_hunks(old, blob)
+                hunks = stats[5] if stats is not None else plain_hunks(old, blob)
                 sides = tuple(_side_hunks(repo, tree, side.raw_path, blob) for tree in others)
             changes.append(FileChange(status, path, old_path, True, hunks=hunks, sides=sides))
             continue
-        stats = cache.get(key) if cache is not None else None
         if stats is None:
             plain = plain_hunks(old, blob) if origins and status != "D" else ()
             if old is None:
