@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import KBinsDiscretizer, PolynomialFeatures, SplineTransformer, StandardScaler
 
 from app.contract import FEATURES
+from bench.filtering import filtering_variants
 from bench.monotone import monotone_variants
 from bench.unsupervised import unsupervised_variants
 from bench.weighting import weighted_variants
@@ -182,4 +183,5 @@ def variants(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, Callable[[float
         **weighted_variants(frame, logs, _logistic),
         **monotone_variants(frame, logs, _logistic),
         **unsupervised_variants(logs, _logistic, LOGISTIC_C),
+        **filtering_variants(frame, logs, _logistic),
     }
