@@ -5,14 +5,16 @@
 The SZZ literature finds label noise concentrated in a few kinds of commits and removes them from training:
 
 - First commits: a repository's initial commit imports a project that grew elsewhere, and every later fix that
-  touches those lines blames it (all four repositories' first commits are buggy here, with 2–8 fixes each).
+  touches those lines blames it (all four repositories' first commits are buggy here, blamed by 2–10 fixes each).
 - Large commits (Kamei et al., TSE 2013; McIntosh & Kamei, TSE 2018): churn `la + ld` above a fixed count or a
   quantile of the training rows' churn, or more than a number of files: imports, reformattings, moves.
-- Late fixes (da Costa et al., "A framework for evaluating the results of the SZZ approach", TSE 2017, judge
-  SZZ's answers partly by how long a bug stays before its fix): a buggy label whose earliest fix lands long after.
-- Many fixes (the same framework's "future impact": one change blamed by very many fixes is unlikely to have
-  caused them all), and wide fixes (a fix that blames very many commits is a tangled or sweeping change whose
-  deletions were not all bug fixes; Fan et al., TSE 2019, measure what such mislabels cost JIT models).
+- Late fixes: a buggy label whose earliest fix lands long after the commit (years in which many other changes
+  could have brought the bug in).
+- Many fixes (the "future impact" of da Costa et al., "A framework for evaluating the results of the SZZ approach",
+  TSE 2017: one change blamed for very many later bugs is unlikely to have caused them all), and wide fixes (the
+  same framework's "realism": one bug blamed on changes years apart; here a fix that blames very many commits, a
+  tangled or sweeping change whose deletions were not all bug fixes; Fan et al., TSE 2019, measure what SZZ's
+  mislabels cost JIT models).
 
 Every estimator here takes the log1p metrics plus one last column, the row's position in the benchmark's frame,
 and drops that column before fitting and predicting. `fit` sees a fold's training rows only, so each filter reads
