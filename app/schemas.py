@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
+from itertools import chain
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -198,8 +199,9 @@ _JSON_DATATYPES = frozenset({"FP32", "FP64"})  # JSON data is read the same way 
 
 def plain_infer(data: Any, input_name: str, max_rows: int) -> tuple[str | None, int, list[float]] | None:
     """(id, rows, the flat data) when a v2 infer body is certainly accepted as is by InferRequestIn and the tensor
-    checks: one `input_name` FP32/FP64 tensor of shape [rows ≤ max_rows, 15], flat data of finite numbers in
-    [0, FLOAT32_MAX], no parameters or outputs; None otherwise — then the model and the tensor checks word the errors.
+    checks: one `input_name` FP32/FP64 tensor of shape [rows ≤ max_rows, 15], data (flat, or one list per row) of
+    finite numbers in [0, FLOAT32_MAX], no parameters or outputs; None otherwise — then the model and the tensor
+    checks word the errors.
 
     The common v2 body checked in a few C-level passes, like `plain_commit`: no model object, no numpy checks.
     """
@@ -218,7 +220,13 @@ def plain_infer(data: Any, input_name: str, max_rows: int) -> tuple[str | None, 
     rows, width = shape
     if type(rows) is not int or type(width) is not int or width != len(FEATURES) or not 1 <= rows <= max_rows:
         return None
-    if type(values) is not list or len(values) != rows * width or not set(map(type, values)) <= _NUMBER_TYPES:
+    if type(values) is not list:
+        return None
+    if len(values) == rows and type(values[0]) is list:  # one list per row, as bench/serve.py and many clients send
+        if not all(type(row) is list and len(row) == width for row in values):
+            return None
+        values = values[0] if rows == 1 else list(chain.from_iterable(values))
+    if len(values) != rows * width or not set(map(type, values)) <= _NUMBER_TYPES:
         return None
     # As `plain_commit`: fsum is NaN or infinite when a value is; ints beyond 2**53 are left to numpy's own reading.
     if not math.isfinite(math.fsum(values)) or min(values) < 0 or max(values) > min(FLOAT32_MAX, _EXACT_FLOAT):

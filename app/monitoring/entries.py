@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from app.monitoring.pacer import unpaced
 from app.monitoring.writer import Packed, Part
+
+# Entries turned into rows between two calls of the pace (~0.1 ms of work for single-commit requests).
+PACE_ENTRIES = 32
 
 
 def request_ids(base: str | None, count: int) -> list[str | None]:
@@ -100,10 +104,12 @@ class RejectionRecord:
 Entry = PredictionBatch | RejectionRecord
 
 
-def rows_of(entries: Iterable[Entry | Packed]) -> Part:
-    """The rows of `entries`, in order."""
+def rows_of(entries: Iterable[Entry | Packed], pace: Callable[[], None] = unpaced) -> Part:
+    """The rows of `entries`, in order; `pace` is called every `PACE_ENTRIES` entries (the writer's `Pacer`)."""
     rows = Part([], [], [])
-    for entry in entries:
+    for index, entry in enumerate(entries, 1):
+        if not index % PACE_ENTRIES:
+            pace()
         if isinstance(entry, PredictionBatch):
             rows.predictions.extend(entry.prediction_values())
             rows.shadows.extend(entry.shadow_values())

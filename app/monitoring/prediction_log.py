@@ -15,6 +15,7 @@ from app.monitoring.entries import Entry, PredictionBatch, rows_of
 from app.monitoring.entries import RejectionRecord as RejectionRecord  # re-exported: importers use the log's name
 from app.monitoring.entries import ShadowScores as ShadowScores
 from app.monitoring.entries import request_ids as request_ids
+from app.monitoring.pacer import Pacer
 from app.monitoring.store import Store
 from app.monitoring.writer import CLOSED, DATABASE_UNAVAILABLE, QUEUE_FULL, LogWriter, Packed
 
@@ -110,7 +111,11 @@ class PredictionLog:
         self._on_unwritten = on_unwritten
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.writer = LogWriter(store, self._stop, self._written, self._drop, availability, retry_seconds, self._pack)
+        # Pauses between slices of the writer's work while the queue holds less than a transaction (pacer.py).
+        self.pacer = Pacer(relaxed=lambda: self._pending < self.batch_rows)
+        self.writer = LogWriter(
+            store, self._stop, self._written, self._drop, availability, retry_seconds, self._pack, self.pacer
+        )
 
     def start(self) -> None:
         """Start the writer thread (idempotent)."""
@@ -240,4 +245,4 @@ class PredictionLog:
             self._write(batch)
 
     def _write(self, batch: list[Entry | Packed]) -> None:
-        self.writer.write(rows_of(batch))
+        self.writer.write(rows_of(batch, self.pacer))

@@ -7,7 +7,7 @@ modules (labels, reports, database) and are reachable from here so a caller hold
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import Engine, Select, func, insert, select
 from app.contract import FEATURES
 from app.monitoring import database, labels, reports
 from app.monitoring.appender import Appender
+from app.monitoring.pacer import unpaced
 from app.monitoring.partitions import Period
 from app.monitoring.reports import StoredDriftReport
 from app.monitoring.tables import (
@@ -98,14 +99,16 @@ class Store:
         rejected: Sequence[dict[str, Any]],
         receipt: str | None = None,
         previous: str | None = None,
+        pace: Callable[[], None] = unpaced,
     ) -> None:
         """One transaction of the prediction log: rows in `PREDICTION_COLUMNS` / `SHADOW_COLUMNS` order, rejections;
-        with `receipt`, also that `log_receipts` row (and `previous` one deleted): see `landed`."""
+        with `receipt`, also that `log_receipts` row (and `previous` one deleted): see `landed`. `pace` is called
+        between statements (the writer's `Pacer`)."""
         if not (values or shadow_values or rejected):
             return
         with self.engine.begin() as conn:
-            self._predictions.append(conn, values)
-            self._shadows.append(conn, shadow_values)
+            self._predictions.append(conn, values, pace)
+            self._shadows.append(conn, shadow_values, pace)
             if rejected:
                 conn.execute(insert(rejections), list(rejected))
             if receipt is not None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from app.monitoring import database
 from app.monitoring.availability import Availability
+from app.monitoring.pacer import unpaced
 from app.monitoring.store import Store
 
 log = logging.getLogger("commitrisk.prediction_log")
@@ -108,8 +109,10 @@ class LogWriter:
         availability: Availability | None = None,
         retry_seconds: float = 1.0,
         on_hold: Callable[[], object] | None = None,
+        pace: Callable[[], None] = unpaced,
     ) -> None:
         self.store = store
+        self.pace = pace
         self.availability = availability
         self.retry_seconds = retry_seconds
         self._on_hold = on_hold
@@ -144,7 +147,9 @@ class LogWriter:
                 if not (pending is not None and self.store.landed(pending)):  # not written before the connection broke
                     receipt = uuid.uuid4().hex
                     pending = receipt
-                    self.store.append_log(part.predictions, part.shadows, part.rejections, receipt, self._receipt)
+                    self.store.append_log(
+                        part.predictions, part.shadows, part.rejections, receipt, self._receipt, self.pace
+                    )
                 self._receipt, pending = pending, None
             except Exception as exc:
                 if database.is_outage(exc):

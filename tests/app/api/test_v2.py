@@ -148,11 +148,21 @@ def _infer_bodies(draw: st.DrawFn) -> Any:
     datatype = draw(st.sampled_from(["FP32", "FP64"]))
     tensor: dict[str, Any] = {"name": "features", "shape": [rows, 15], "datatype": datatype, "data": data}
     body: dict[str, Any] = {"inputs": [tensor]}
+    if draw(st.booleans()):  # one list per row, the nested form many clients send
+        tensor["data"] = [data[r * 15 : (r + 1) * 15] for r in range(rows)]
     if draw(st.booleans()):
         body["id"] = draw(st.none() | st.text(max_size=3) | st.integers())
-    change = draw(st.sampled_from(["none", "value", "name", "datatype", "shape", "data", "extra", "tensor", "outputs"]))
+    change = draw(
+        st.sampled_from(["none", "value", "row", "name", "datatype", "shape", "data", "extra", "tensor", "outputs"])
+    )
     if change == "value":
-        tensor["data"][draw(st.integers(0, rows * 15 - 1))] = draw(_NUMBERS)
+        index = draw(st.integers(0, rows * 15 - 1))
+        if type(tensor["data"][0]) is list:
+            tensor["data"][index // 15][index % 15] = draw(_NUMBERS)
+        else:
+            tensor["data"][index] = draw(_NUMBERS)
+    elif change == "row":  # a nested body whose rows are not all rows of 15 numbers
+        tensor["data"] = draw(st.sampled_from([[data[:15], data[:14]], [data[:15], 1.0], [data[:30]], [[data[:15]]]]))
     elif change == "name":
         tensor["name"] = draw(st.sampled_from(["x", 1, None, ["features"]]))
     elif change == "datatype":
@@ -194,3 +204,6 @@ def test_the_common_body_skips_the_model_and_answers_alike(client: Any, commit: 
     outputs = [{"name": "probabilities"}, {"name": "label"}]
     general = client.post("/v2/models/commitrisk/infer", json={"id": "r", "inputs": [tensor], "outputs": outputs})
     assert common == general.json()
+    nested = {**tensor, "data": [tensor["data"]]}  # one list per row: checked without the model too, same answer
+    assert plain_infer({"id": "r", "inputs": [nested]}, INPUT_NAME, 1000) is not None
+    assert client.post("/v2/models/commitrisk/infer", json={"id": "r", "inputs": [nested]}).json() == common

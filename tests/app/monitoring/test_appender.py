@@ -53,3 +53,14 @@ def test_sqlite_statements_come_in_few_power_of_two_sizes(tmp_path: Path) -> Non
     sizes = set(appender.sql)
     assert all(size & (size - 1) == 0 and size <= APPEND_CHUNK for size in sizes)
     assert len(sizes) <= APPEND_CHUNK.bit_length()
+
+
+def test_the_pace_is_called_after_every_statement(tmp_path: Path) -> None:
+    engine = db.connect(f"sqlite:///{tmp_path / 'log.db'}")
+    db.migrate(engine)
+    appender = Appender(engine, None, "shadow_predictions", SHADOW_COLUMNS)
+    calls: list[None] = []
+    with engine.begin() as conn:
+        appender.append(conn, rows(3 * APPEND_CHUNK + 5), lambda: calls.append(None))
+    engine.dispose()
+    assert len(calls) == 3 + 2  # three full statements, then 4 rows and 1 row (powers of two)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from app.contract import FEATURES
-from app.monitoring.entries import PredictionBatch, RejectionRecord, ShadowScores, request_ids, rows_of
+from app.monitoring.entries import (
+    PACE_ENTRIES,
+    PredictionBatch,
+    RejectionRecord,
+    ShadowScores,
+    request_ids,
+    rows_of,
+)
 
 
 def batch(first: int, rows: int, shadows: bool = False) -> PredictionBatch:
@@ -62,3 +69,9 @@ def test_packed_entries_give_back_the_very_rows_they_were_packed_from() -> None:
     ):  # fmt: skip
         assert [type(v) for v in got] == [type(v) for v in expected]
     assert type(rows_of([rows_of([unusual]).pack(1)]).predictions[0][2]) is np.str_  # marshal would give bytes
+
+
+def test_turning_entries_into_rows_is_paced_every_few_entries() -> None:
+    calls: list[None] = []
+    rows = rows_of([batch(i, 1) for i in range(5 * PACE_ENTRIES + 3)], lambda: calls.append(None))
+    assert len(calls) == 5 and len(rows.predictions) == 5 * PACE_ENTRIES + 3
