@@ -43,9 +43,9 @@ KINDS: dict[str, tuple[str, bytes, bytes]] = {
         {"name": "features", "shape": [1, 15], "datatype": "FP32", "data": list(METRICS.values())}]}).encode()),
 }  # fmt: skip
 COLLECTED = re.compile(r"Collected : (\d+)")
-# One log transaction of 1,024 + 512 + … + 1 rows before counting, in both runs alike: the writer prepares each
-# power-of-two multi-row INSERT once (app/monitoring/appender.py), and a size first met in only the longer run's
-# larger transactions would count as ~40k instructions per request.
+# One log transaction of 2,047 rows before counting, in both runs alike (statements of APPEND_CHUNK = 256 rows, then
+# 128 + 64 + … + 1): the writer prepares each power-of-two multi-row INSERT once (app/monitoring/appender.py), and a
+# size first met in only the longer run's larger transactions would count as ~40k instructions per request.
 WARM_ROWS = 2 * 1024 - 1
 
 

@@ -304,9 +304,25 @@ def profile_of(pid: int, url: str, chosen: list[tuple[str, str, Path, int]], sec
     return "\n".join(parts)
 
 
+def wait_for_workers(url: str, workers: int, timeout: float = 120.0) -> None:
+    """Until every worker has loaded the model (its `commitrisk_model_info` series, one per pid, in /metrics): wrk's
+    connections stay with the worker that accepted them, and a worker still starting would leave all to the other."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+        if (
+            len(set(re.findall(r'^commitrisk_model_info\{[^}]*pid="(\d+)"[^}]*\} 1\.0$', text, re.MULTILINE)))
+            >= workers
+        ):
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"error: fewer than {workers} workers loaded the model within {timeout:.0f} s at {url}")
+
+
 def workers_run(models: Path, workers: int, seconds: int, work: Path) -> list[Result]:
     proc, url = start(models, workers, work)
     try:
+        wait_for_workers(url, workers)
         pids = worker_pids(proc, workers) | {proc.pid}
         return measure(url, pids, "commitrisk", workers, seconds, scenarios(work))
     finally:
