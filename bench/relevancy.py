@@ -1,5 +1,7 @@
 """Training rows chosen or weighted by their similarity to the target repository, for `bench/inputs.py` (issue 14).
 
+    .venv/bin/python -m bench.relevancy [--no-append]   # training rows kept and their effective number per fold
+
 The cross-project literature's remedy for repositories that differ: learn from the training rows that look like
 the target's commits.
 
@@ -26,24 +28,30 @@ the last input column, the repository's code; left out, a repository has none, a
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
 
+from bench.machine import publish, table
 from bench.weighting import class_balanced
+from training import data
 
 Logistic = Callable[[float], Any]  # C → class-balanced logistic regression pipeline (scaler, "clf")
-Relevance = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (training rows, target rows), standardised → weights
+# (training rows, their repository codes, target rows), the rows standardised → a weight per training row
+Relevance = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+ODDS_CLIP = 10.0  # covariate-shift weights: no training row counts more than this many times the median row
 
 
 def burak(k: int) -> Relevance:
     """Weight 1 for every training row among the `k` nearest of some target row, else 0."""
 
-    def weigh(train: np.ndarray, target: np.ndarray) -> np.ndarray:
+    def weigh(train: np.ndarray, codes: np.ndarray, target: np.ndarray) -> np.ndarray:
         neighbours = NearestNeighbors(n_neighbors=min(k, len(train))).fit(train).kneighbors(target)[1]
         w = np.zeros(len(train))
         w[np.unique(neighbours)] = 1.0
@@ -52,7 +60,7 @@ def burak(k: int) -> Relevance:
     return weigh
 
 
-def peters(train: np.ndarray, target: np.ndarray) -> np.ndarray:
+def peters(train: np.ndarray, codes: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Weight 1 for the training rows that are the nearest, among those choosing it, of some target row."""
     distance, chosen = NearestNeighbors(n_neighbors=1).fit(target).kneighbors(train)
     distance, chosen = distance[:, 0], chosen[:, 0]
@@ -65,10 +73,49 @@ def peters(train: np.ndarray, target: np.ndarray) -> np.ndarray:
     return w
 
 
-def transfer_naive_bayes(train: np.ndarray, target: np.ndarray) -> np.ndarray:
+def transfer_naive_bayes(train: np.ndarray, codes: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Ma et al.'s similarity weight: `s / (m − s + 1)²`, `s` the metrics within the target's [min, max]."""
     within = ((train >= target.min(axis=0)) & (train <= target.max(axis=0))).sum(axis=1)
     return within / (train.shape[1] - within + 1.0) ** 2
+
+
+def burak_counts(k: int) -> Relevance:
+    """Every training row kept: weight 1 plus how often it is among the `k` nearest of a target row, the counts
+    scaled to the same total as the ones (a k-NN estimate of the target's density over the training rows')."""
+
+    def weigh(train: np.ndarray, codes: np.ndarray, target: np.ndarray) -> np.ndarray:
+        neighbours = NearestNeighbors(n_neighbors=min(k, len(train))).fit(train).kneighbors(target)[1]
+        counts = np.bincount(neighbours.ravel(), minlength=len(train))
+        return 1.0 + counts * len(train) / counts.sum()
+
+    return weigh
+
+
+def nearest_repositories(n: int) -> Relevance:
+    """Weight 1 for the rows of the `n` training repositories whose mean and SD of each metric are nearest the
+    target's (Euclidean over the 30 numbers; Herbold, "Training data selection for cross-project defect
+    prediction", PROMISE 2013), else 0."""
+
+    def weigh(train: np.ndarray, codes: np.ndarray, target: np.ndarray) -> np.ndarray:
+        own = np.concatenate([target.mean(axis=0), target.std(axis=0)])
+        distance = {
+            c: np.linalg.norm(np.concatenate([train[codes == c].mean(axis=0), train[codes == c].std(axis=0)]) - own)
+            for c in np.unique(codes)
+        }
+        kept = sorted(distance, key=lambda c: distance[c])[:n]
+        return np.isin(codes, kept).astype(np.float64)
+
+    return weigh
+
+
+def covariate_shift(train: np.ndarray, codes: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Odds that a row is a target row rather than a training row, by a logistic regression told the two apart
+    (Bickel et al., "Discriminative learning for differing training and test distributions", ICML 2007);
+    clipped at `ODDS_CLIP` times their median."""
+    both = np.vstack([train, target])
+    side = np.r_[np.zeros(len(train)), np.ones(len(target))]
+    odds = np.exp(LogisticRegression(C=1.0, max_iter=5000).fit(both, side).decision_function(train))
+    return np.minimum(odds, ODDS_CLIP * np.median(odds))
 
 
 class Relevant(ClassifierMixin, BaseEstimator):
@@ -94,7 +141,8 @@ class Relevant(ClassifierMixin, BaseEstimator):
         target = self.train_[np.isin(self.codes_, np.unique(X[:, -1]))] if self.strict else X[:, :-1]
         w = np.ones(len(self.y_))
         if len(target):
-            w = self.relevance((self.train_ - self.mean_) / self.sd_, (target - self.mean_) / self.sd_)
+            scaled = (self.train_ - self.mean_) / self.sd_
+            w = self.relevance(scaled, self.codes_, (target - self.mean_) / self.sd_)
         if len(np.unique(self.y_[w > 0])) < 2:
             w = np.ones(len(self.y_))
         out = np.zeros(len(w))
@@ -118,6 +166,11 @@ RELEVANCE: dict[str, tuple[Relevance, bool]] = {
     "Burak filter, 10 nearest, strict (target: the repository's earlier commits)": (burak(10), True),
     "Peters filter (each target row keeps its nearest fan)": (peters, False),
     "Transfer Naive Bayes similarity weights (Ma et al. 2012)": (transfer_naive_bayes, False),
+    # Added after the six above lost (post hoc): keeping every row, and choosing whole repositories.
+    "every row kept, weighted up by its Burak neighbour count (k = 10)": (burak_counts(10), False),
+    "covariate-shift weights (odds of a train-vs-target logistic regression)": (covariate_shift, False),
+    "the 2 training repositories nearest the target (Herbold 2013)": (nearest_repositories(2), False),
+    "the 2 nearest repositories, strict": (nearest_repositories(2), True),
 }
 
 
@@ -133,3 +186,49 @@ def relevancy_variants(
         return lambda C: Relevant(logistic(C).set_params(clf__class_weight=None), relevance, strict)
 
     return {f"log1p, relevancy: {name}": (inputs, factory(*made)) for name, made in RELEVANCE.items()}
+
+
+def effective() -> str:
+    """Per variant and protocol, the mean share of training rows with weight > 0 and their effective number
+    (Kish: (Σw)² / Σw², as a share of the rows), on the folds of all mature rows of `bench/inputs.py`."""
+    from bench.inputs import protocol_folds  # here: bench.inputs imports this module through bench.variants
+    from bench.variants import _logistic
+
+    mature, _, folds, at = protocol_folds()
+    logs = np.log1p(data.features(mature).astype(np.float64))
+    y = mature["buggy"].to_numpy()
+    out: list[list[object]] = []
+    found = relevancy_variants(mature, logs, _logistic)
+    inputs = next(iter(found.values()))[0]
+    equally = (inputs, lambda C: Relevant(_logistic(C), lambda train, codes, target: np.ones(len(train))))
+    for name, (inputs, make) in {"every training row equally (the simplest)": equally, **found}.items():
+        cells: list[object] = [name.removeprefix("log1p, relevancy: ")]
+        for kind in ("forward", "leave_one_out"):
+            shares = []
+            for fold in (f for f in folds.folds if f.protocol == kind):
+                train = at[id(folds)][fold.train]
+                w = make(0.01).fit(inputs[train], y[train]).weights(inputs[at[id(folds)][fold.test]])
+                shares.append(((w > 0).mean(), w.sum() ** 2 / (w**2).sum() / len(w)))
+            cells += [f"{np.mean([k for k, _ in shares]):.0%}", f"{np.mean([e for _, e in shares]):.0%}"]
+        out.append(cells)
+    return "\n\n".join(
+        [
+            "Training rows with weight > 0 and their effective number ((Σw)² / Σw², classes balanced), as shares of "
+            "each fold's training rows, mean over the folds on all mature rows:",
+            table(
+                ["training rows", "kept (forward)", "effective (forward)", "kept (left out)", "effective (left out)"],
+                out,
+            ),
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--no-append", action="store_true", help="print only (a trial run)")
+    args = parser.parse_args()
+    publish("Relevancy filters and weights: training rows kept (`bench/relevancy.py`)", effective(), args.no_append)
+
+
+if __name__ == "__main__":
+    main()
