@@ -45,6 +45,7 @@ from training import data
 Logistic = Callable[[float], Any]  # C → class-balanced logistic regression pipeline (scaler, "clf")
 # (training rows, their repository codes, target rows), the rows standardised → a weight per training row
 Relevance = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+SD_FLOOR = 0.05  # on the log1p scale, as in bench/variants.py: a metric constant within a repository
 ODDS_CLIP = 10.0  # covariate-shift weights: no training row counts more than this many times the median row
 
 
@@ -159,6 +160,43 @@ class Relevant(ClassifierMixin, BaseEstimator):
         return np.asarray(fitted.predict_proba(X[:, :-1]))
 
 
+class OwnScaled(ClassifierMixin, BaseEstimator):
+    """`estimator` on the log1p metrics z-scored within each repository (last input column: its code): training
+    repositories by their own training rows, a target repository by its own unlabelled rows (TCA+'s
+    normalisation of each dataset by its own mean and SD, Nam et al., ICSE 2013); strict, by its training rows
+    (its earlier commits), or by all training rows when it has none."""
+
+    def __init__(self, estimator: Any = None, strict: bool = False) -> None:
+        self.estimator = estimator
+        self.strict = strict
+
+    def _stats(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return rows.mean(axis=0), np.maximum(rows.std(axis=0), SD_FLOOR)
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> OwnScaled:
+        codes, rows = X[:, -1], X[:, :-1]
+        self.stats_ = {c: self._stats(rows[codes == c]) for c in np.unique(codes)}
+        self.pooled_ = self._stats(rows)
+        self.model_ = clone(self.estimator).fit(self._scaled(X, self.stats_), y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def _scaled(self, X: np.ndarray, stats: dict[float, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        out = np.empty_like(X[:, :-1])
+        for c in np.unique(X[:, -1]):
+            mine = X[:, -1] == c
+            mean, sd = stats.get(c, self.pooled_)
+            out[mine] = (X[mine, :-1] - mean) / sd
+        return out
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if self.strict:
+            stats = self.stats_
+        else:
+            stats = {c: self._stats(X[X[:, -1] == c, :-1]) for c in np.unique(X[:, -1]) if (X[:, -1] == c).sum() > 1}
+        return np.asarray(self.model_.predict_proba(self._scaled(X, stats)))
+
+
 RELEVANCE: dict[str, tuple[Relevance, bool]] = {
     "Burak filter, the 10 nearest training rows of each target row": (burak(10), False),
     "Burak filter, the 5 nearest": (burak(5), False),
@@ -185,7 +223,18 @@ def relevancy_variants(
     def factory(relevance: Relevance, strict: bool) -> Callable[[float], Relevant]:
         return lambda C: Relevant(logistic(C).set_params(clf__class_weight=None), relevance, strict)
 
-    return {f"log1p, relevancy: {name}": (inputs, factory(*made)) for name, made in RELEVANCE.items()}
+    return {
+        **{f"log1p, relevancy: {name}": (inputs, factory(*made)) for name, made in RELEVANCE.items()},
+        # Not a weighting: the target's unlabelled rows set its normalisation instead (post hoc, after the above).
+        "log1p, relevancy: each repository z-scored by its own rows (TCA+ normalisation)": (
+            inputs,
+            lambda C: OwnScaled(logistic(C)),
+        ),
+        "log1p, relevancy: each repository z-scored by its own rows, strict": (
+            inputs,
+            lambda C: OwnScaled(logistic(C), strict=True),
+        ),
+    }
 
 
 def effective() -> str:
@@ -201,7 +250,8 @@ def effective() -> str:
     found = relevancy_variants(mature, logs, _logistic)
     inputs = next(iter(found.values()))[0]
     equally = (inputs, lambda C: Relevant(_logistic(C), lambda train, codes, target: np.ones(len(train))))
-    for name, (inputs, make) in {"every training row equally (the simplest)": equally, **found}.items():
+    weighted = {name: made for name, made in found.items() if isinstance(made[1](0.01), Relevant)}
+    for name, (inputs, make) in {"every training row equally (the simplest)": equally, **weighted}.items():
         cells: list[object] = [name.removeprefix("log1p, relevancy: ")]
         for kind in ("forward", "leave_one_out"):
             shares = []

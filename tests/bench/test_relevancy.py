@@ -10,7 +10,7 @@ import pytest
 
 from bench import relevancy
 from bench.inputs import fold_probabilities
-from bench.relevancy import RELEVANCE, Relevant
+from bench.relevancy import RELEVANCE, OwnScaled, Relevant
 from bench.variants import _logistic
 from training import data, protocol
 
@@ -113,6 +113,23 @@ def test_the_target_sample_is_the_test_rows_or_strictly_the_earlier_commits(shar
     alone = made[True].fit(inputs[train][others], y[train][others]).predict_proba(inputs[test])
     plain = _logistic(0.01).fit(logs[train][others], y[train][others]).predict_proba(logs[test])
     assert made[True].used_.all() and np.allclose(alone, plain, atol=1e-4)
+
+
+def test_own_scaling_ignores_where_the_target_repository_sits(shared: pd.DataFrame) -> None:
+    logs, inputs = _inputs(shared)
+    y = shared["buggy"].to_numpy()
+    owner = shared["repository"].astype(str).to_numpy()
+    train, test = np.flatnonzero(owner != owner[-1]), np.flatnonzero(owner == owner[-1])
+    shifted = inputs[test].copy()
+    shifted[:, :-1] += 1.0  # every metric of the left-out repository 2.7 times larger (log1p scale)
+    own = OwnScaled(_logistic(0.01)).fit(inputs[train], y[train])
+    assert np.allclose(own.predict_proba(inputs[test]), own.predict_proba(shifted))
+    strict = OwnScaled(_logistic(0.01), strict=True).fit(inputs[train], y[train])
+    assert not np.allclose(strict.predict_proba(inputs[test]), strict.predict_proba(shifted))
+    # Strict, a repository without training rows is scaled by the mean and SD of all training rows.
+    mean, sd = logs[train].mean(axis=0), np.maximum(logs[train].std(axis=0), relevancy.SD_FLOOR)
+    by_pooled = strict.model_.predict_proba((logs[test] - mean) / sd)
+    assert np.allclose(strict.predict_proba(inputs[test]), by_pooled)
 
 
 def test_effective_tables_every_variant(shared_commits_dir: Path) -> None:
