@@ -14,6 +14,11 @@ the target's commits.
   range on `s` of the `m` metrics weighs `s / (m − s + 1)²`; here these weights are the logistic regression's
   sample weights (classes then balanced) instead of a naive Bayes prior.
 
+Added after those lost (post hoc), because each dropped or down-weighted most training rows: every row kept with
+its Burak neighbour count added to its weight (a k-NN density ratio), covariate-shift weights (the odds of a
+train-vs-target classifier), whole repositories chosen by their similarity (Herbold, PROMISE 2013), and, not a
+weighting, each repository z-scored by its own rows, the target by its unlabelled ones (TCA+'s normalisation).
+
 Distances are Euclidean on the log1p metrics standardised by the training rows' mean and SD. The target's rows
 are used unlabelled, their 15 metrics only; the class-balanced logistic regression is then fitted on the chosen
 (or weighted) training rows. Transductive: `bench/inputs.py` calls `predict_proba` once per fold with all of the
