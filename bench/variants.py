@@ -22,6 +22,7 @@ from sklearn.preprocessing import KBinsDiscretizer, PolynomialFeatures, SplineTr
 from app.contract import FEATURES
 from bench.filtering import filtering_variants
 from bench.monotone import monotone_variants
+from bench.relevancy import relevancy_variants
 from bench.unsupervised import unsupervised_variants
 from bench.weighting import weighted_variants
 from training import data
@@ -184,4 +185,5 @@ def variants(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, Callable[[float
         **monotone_variants(frame, logs, _logistic),
         **unsupervised_variants(logs, _logistic, LOGISTIC_C),
         **filtering_variants(frame, logs, _logistic),
+        **relevancy_variants(frame, logs, _logistic),
     }
