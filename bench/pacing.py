@@ -1,14 +1,15 @@
 """The prediction log writer's pacing (app/monitoring/pacer.py): `/predict` latency with it, without it, and with
 the log off, in one run.
 
-Three one-worker servers with the same champion are started together and measured in alternation, `--rounds`
-times: the service as shipped (writer paced), the same service with the pacer patched out (this script, run as
-`--serve-unpaced`, replaces `Pacer.__call__` with a no-op before serving: a benchmark-only switch, the product has
-none), and the service with `COMMITRISK_PREDICTION_LOG=false` (no writer at all: the floor). wrk -t1 -c16 on
+One-worker servers with the same champion are started together and measured in alternation, `--rounds` times:
+the service as shipped (writer paced), the same service with the pacer patched out (this script, run as
+`--serve-with 0 0`, replaces `Pacer.__call__` with a no-op before serving: a benchmark-only switch, the product has
+none), the service with `COMMITRISK_PREDICTION_LOG=false` (no writer at all: the floor), and with `--also
+SLICE_MS:PAUSE_MS` the pacer with other slice and pause lengths. wrk -t1 -c16 on
 `/predict?explain=false` with one commit, as bench/serve.py. Paired per round, the rounds say whether the pacing
 moves p99 beyond this shared machine's noise.
 
-    .venv/bin/python -m bench.pacing [--models DIR] [--rounds 5] [--seconds 10] [--no-append]
+    .venv/bin/python -m bench.pacing [--models DIR] [--rounds 5] [--seconds 10] [--also 1:1 ...] [--no-append]
 """
 
 from __future__ import annotations
@@ -28,22 +29,27 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVERS = ("paced (as shipped)", "unpaced", "log off")
 
 
-def serve_unpaced(models: Path, port: int) -> None:
-    """Serve like `commitrisk serve` (one worker) with the writer's pacer patched out."""
+def serve_with(models: Path, port: int, slice_ms: float, pause_ms: float) -> None:
+    """Serve like `commitrisk serve` (one worker) with the writer's pacer patched: these slice and pause lengths,
+    or no pacing at all when both are 0."""
     from app.__main__ import serve
     from app.monitoring import pacer
 
-    pacer.Pacer.__call__ = lambda self: None  # type: ignore[method-assign]
+    if slice_ms == pause_ms == 0:
+        pacer.Pacer.__call__ = lambda self: None  # type: ignore[method-assign]
+    else:
+        pacer.Pacer.__init__.__defaults__ = (lambda: True, slice_ms / 1000, pause_ms / 1000)
     serve(models, "127.0.0.1", port, 1)
 
 
-def start_all(models: Path, work: Path) -> dict[str, tuple[object, str]]:
-    """The three servers, ready."""
+def start_all(models: Path, work: Path, also: list[str]) -> dict[str, tuple[object, str]]:
+    """The servers, ready."""
     started: dict[str, tuple[object, str]] = {}
-    for name in SERVERS:
+    for name in [*SERVERS, *(f"paced {v} ms" for v in also)]:
         port = free_port()
-        if name == "unpaced":
-            cmd = [sys.executable, "-m", "bench.pacing", "--serve-unpaced", str(models), str(port)]
+        if name == "unpaced" or name.endswith(" ms"):
+            slice_ms, pause_ms = ("0", "0") if name == "unpaced" else name.split()[1].split(":")
+            cmd = [sys.executable, "-m", "bench.pacing", "--serve-with", str(models), str(port), slice_ms, pause_ms]
         else:
             cmd = [sys.executable, "-m", "training", "serve", "--models", str(models), "--port", str(port)]
         if name == "log off":
@@ -55,11 +61,11 @@ def start_all(models: Path, work: Path) -> dict[str, tuple[object, str]]:
     return started
 
 
-def measure(models: Path, rounds: int, seconds: int, work: Path) -> dict[str, list[Load]]:
+def measure(models: Path, rounds: int, seconds: int, work: Path, also: list[str]) -> dict[str, list[Load]]:
     """Per server, one wrk run per round, servers alternating."""
     script = script_for(work, "one", commits(1)[0])
-    servers = start_all(models, work)
-    loads: dict[str, list[Load]] = {name: [] for name in SERVERS}
+    servers = start_all(models, work, also)
+    loads: dict[str, list[Load]] = {name: [] for name in servers}
     try:
         for _ in range(rounds):
             for name, (_, url) in servers.items():
@@ -76,24 +82,32 @@ def measure(models: Path, rounds: int, seconds: int, work: Path) -> dict[str, li
 
 def report(loads: dict[str, list[Load]], rounds: int, seconds: int) -> str:
     """The Markdown section: per server medians and per-round p99, and the paired comparison."""
+    unpaced = loads["unpaced"]
     rows = []
     for name, runs in loads.items():
-        per_round = " / ".join(f"{r.p99_ms:.1f}" for r in runs)
+        p99 = [r.p99_ms / u.p99_ms for r, u in zip(runs, unpaced, strict=True)]
+        rps = [r.rps / u.rps for r, u in zip(runs, unpaced, strict=True)]
+        lower = sum(ratio < 1 for ratio in p99)
         rows.append([name, f"{statistics.median(r.rps for r in runs):,.0f}",
                      f"{statistics.median(r.p50_ms for r in runs):.2f}",
-                     f"{statistics.median(r.p99_ms for r in runs):.2f}", per_round])  # fmt: skip
-    paced, unpaced = loads["paced (as shipped)"], loads["unpaced"]
-    lower = sum(p.p99_ms < u.p99_ms for p, u in zip(paced, unpaced, strict=True))
-    ratios = [p.p99_ms / u.p99_ms for p, u in zip(paced, unpaced, strict=True)]
-    rps = [p.rps / u.rps for p, u in zip(paced, unpaced, strict=True)]
+                     f"{statistics.median(r.p99_ms for r in runs):.2f}", " / ".join(f"{r.p99_ms:.1f}" for r in runs),
+                     "—" if runs is unpaced else f"{lower} of {rounds}; **{statistics.median(p99):.2f}**",
+                     "—" if runs is unpaced else f"**{statistics.median(rps):.2f}** ("
+                     + " / ".join(f"{r:.2f}" for r in rps) + ")"])  # fmt: skip
+    header = ["server", "req/s (median)", "p50 ms", "p99 ms (median)", "p99 per round",
+              "vs unpaced: rounds with lower p99; median p99 ratio",
+              "vs unpaced: req/s ratio, median (per round)"]  # fmt: skip
     return (
-        f"Machine: {machine()}. Three one-worker servers, the same champion, measured in alternation ({rounds} "
-        f"rounds × {seconds} s; wrk -t1 -c16, `/predict?explain=false`, one commit; SQLite log).\n\n"
-        + table(["server", "req/s (median)", "p50 ms", "p99 ms (median)", "p99 per round"], rows)
-        + f"\n\nPaced vs unpaced, round by round: p99 lower in **{lower} of {rounds}** rounds, p99 ratio median "
-        f"**{statistics.median(ratios):.2f}** ({' / '.join(f'{r:.2f}' for r in ratios)}), req/s ratio median "
-        f"{statistics.median(rps):.2f}."
+        f"{onnxruntime_and_load()}. One-worker servers, the same champion, measured in alternation ({rounds} "
+        f"rounds × {seconds} s; wrk -t1 -c16, `/predict?explain=false`, one commit; SQLite log); ratios are paired "
+        "by round.\n\n" + table(header, rows)
     )
+
+
+def onnxruntime_and_load() -> str:
+    """What bench.machine's line leaves out: the onnxruntime version and the load average."""
+    line = machine()
+    return line[line.index("onnxruntime") :]
 
 
 def main() -> None:
@@ -101,18 +115,20 @@ def main() -> None:
     parser.add_argument("--models", type=Path, help="existing models dir (default: train one)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--also", action="append", default=[], metavar="SLICE_MS:PAUSE_MS", help="another pacing")
     parser.add_argument("--no-append", action="store_true")
-    parser.add_argument("--serve-unpaced", nargs=2, metavar=("MODELS", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve-with", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_unpaced:
-        serve_unpaced(Path(args.serve_unpaced[0]), int(args.serve_unpaced[1]))
+    if args.serve_with:
+        models, port, slice_ms, pause_ms = args.serve_with
+        serve_with(Path(models), int(port), float(slice_ms), float(pause_ms))
         return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         models = args.models or work / "models"
         if args.models is None:
             train_champion(models)
-        loads = measure(models, args.rounds, args.seconds, work)
+        loads = measure(models, args.rounds, args.seconds, work, args.also)
     publish("Log writer pacing (`bench/pacing.py`)", report(loads, args.rounds, args.seconds), args.no_append)
 
 
