@@ -58,6 +58,13 @@ class PredictionBatch:
     def prediction_values(self) -> list[tuple[Any, ...]]:
         """`predictions` rows in `PREDICTION_COLUMNS` order."""
         n = self.rows
+        if n == 1:  # `/predict`: the writer's usual entry, built without the columns' lists (0.8 vs 2.2 µs, GIL held)
+            commits, repositories = self.commit_ids, self.repositories
+            return [(
+                self.time, self.request_id, None if commits is None else commits[0],
+                None if repositories is None else repositories[0], *self.features[0].tolist(),
+                self.probabilities.item(), self.labels.item(), self.risk_bands[0], self.model_version,
+            )]  # fmt: skip
         ids = request_ids(self.request_id, n)
         commits = self.commit_ids if self.commit_ids is not None else [None] * n
         repositories = self.repositories if self.repositories is not None else [None] * n

@@ -75,3 +75,14 @@ def test_turning_entries_into_rows_is_paced_every_few_entries() -> None:
     calls: list[None] = []
     rows = rows_of([batch(i, 1) for i in range(5 * PACE_ENTRIES + 3)], lambda: calls.append(None))
     assert len(calls) == 5 and len(rows.predictions) == 5 * PACE_ENTRIES + 3
+
+
+def test_a_one_commit_entry_gives_the_row_the_general_path_gives() -> None:
+    single, pair = batch(7, 1), batch(7, 2)  # the same first commit: c7, features 7.0, p 0.1, buggy, "low"
+    single.request_id = pair.request_id = None  # a batch's ids carry an index: compared without them
+    [row] = single.prediction_values()
+    general = pair.prediction_values()[0]
+    assert row == general and [type(v) for v in row] == [type(v) for v in general]
+    assert row == (1007.0, None, "c7", None, *[7.0] * len(FEATURES), 0.1, True, "low", 3)
+    single.commit_ids = single.repositories = None
+    assert single.prediction_values()[0][2:4] == (None, None)
