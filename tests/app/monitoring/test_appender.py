@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from app.monitoring import database as db
 from app.monitoring.appender import APPEND_CHUNK, Appender
 from app.monitoring.store import Store
 from app.monitoring.tables import SHADOW_COLUMNS, shadow_predictions
-from tests.support import Database
-
-
-@pytest.fixture
-def store(database: Database) -> Iterator[Store]:
-    s = Store.open(database.url, schema=database.schema)
-    yield s
-    s.close()
 
 
 def rows(n: int, start: int = 0) -> list[tuple[object, ...]]:

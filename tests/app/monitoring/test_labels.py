@@ -111,13 +111,6 @@ def resolved(engine: Engine) -> dict[str, object]:
         return dict(conn.execute(query).all())
 
 
-@pytest.fixture
-def store(database: Database) -> Iterator[Store]:
-    opened = Store.open(database.url, schema=database.schema)
-    yield opened
-    opened.close()
-
-
 def test_a_label_points_at_its_prediction_when_it_arrives_and_again_when_it_names_another(store: Store) -> None:
     store.insert_predictions([log_row(1.0, commit_id="c1", probability=0.1) | {"request_id": "r1"},
                               log_row(2.0, commit_id="c1", probability=0.9) | {"request_id": "r2"},

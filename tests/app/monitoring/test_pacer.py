@@ -4,22 +4,11 @@ still writes every row."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from app.monitoring.pacer import Pacer, unpaced
 from app.monitoring.prediction_log import PredictionLog
 from app.monitoring.store import Store
 from tests.app.monitoring.test_prediction_log import record
-from tests.support import Database
-
-
-@pytest.fixture
-def store(database: Database) -> Iterator[Store]:
-    s = Store.open(database.url, schema=database.schema)
-    yield s
-    s.close()
 
 
 def burn(seconds: float) -> None:

@@ -7,7 +7,6 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,13 +31,6 @@ from app.monitoring.store import Store
 from app.monitoring.tables import predictions, rejections, shadow_predictions
 from app.monitoring.writer import Packed
 from tests.support import Database, TcpProxy, wait_for
-
-
-@pytest.fixture
-def store(database: Database) -> Iterator[Store]:
-    s = Store.open(database.url, schema=database.schema)
-    yield s
-    s.close()
 
 
 def record(i: int, rows: int = 1, shadows: tuple[ShadowScores, ...] = ()) -> PredictionBatch:

@@ -2,20 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from app.monitoring import retrain_log
 from app.monitoring.store import Store
-from tests.support import Database
-
-
-@pytest.fixture
-def store(database: Database) -> Iterator[Store]:
-    opened = Store.open(database.url, schema=database.schema)  # migrations create the retrain tables
-    yield opened
-    opened.close()
 
 
 def test_requests_are_pending_until_consumed(store: Store) -> None:

@@ -7,23 +7,14 @@ here only that the store reaches them on its one engine.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import numpy as np
-import pytest
 from sqlalchemy import func, inspect, select
 
 from app.contract import FEATURES
 from app.monitoring.store import Store
 from app.monitoring.tables import SCHEMA_VERSION, schema_version, shadow_predictions
 from tests.support import Database
-
-
-@pytest.fixture
-def store(database: Database) -> Iterator[Store]:
-    s = Store.open(database.url, schema=database.schema)
-    yield s
-    s.close()
 
 
 def prediction(i: int, t: float, commit_id: str | None = None, p: float = 0.5) -> dict[str, object]:

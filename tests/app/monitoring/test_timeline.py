@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import numpy as np
@@ -12,17 +11,10 @@ from sklearn.metrics import roc_auc_score
 from app.monitoring import timeline
 from app.monitoring.performance import recall_at_effort
 from app.monitoring.store import Store
-from tests.support import Database, log_row
+from tests.support import log_row
 
 MONDAY = datetime(2026, 11, 23, tzinfo=UTC).timestamp()  # a Monday, 00:00 UTC
 DAY = 86400.0
-
-
-@pytest.fixture
-def store(database: Database) -> Iterator[Store]:
-    s = Store.open(database.url, schema=database.schema)
-    yield s
-    s.close()
 
 
 def test_week_start_is_monday_midnight_utc() -> None:

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from app.monitoring.store import Store
 from app.monitoring.volume import DAY, OPEN_SECONDS, count_volume, day_of, newest_first
-from tests.support import Database, log_row
+from tests.support import log_row
 
 NOW = 1_790_000_000.0 + 0.5 * DAY  # the middle of a UTC day
 TODAY = day_of(NOW)
-
-
-@pytest.fixture
-def store(database: Database) -> Iterator[Store]:
-    s = Store.open(database.url, schema=database.schema)
-    yield s
-    s.close()
 
 
 def ago(days: float, hours: float = 0.0) -> float:
