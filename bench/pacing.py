@@ -20,13 +20,13 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from bench.machine import publish, table
-from bench.serve import Load, commits, free_port, launch, machine, script_for, stop, wrk
+from bench.serve import Load, commits, free_port, launch, script_for, stop, wrk
 from bench.service import train_champion
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVERS = ("paced (as shipped)", "unpaced", "log off")
 
 
 def serve_with(models: Path, port: int, slice_ms: float, pause_ms: float) -> None:
@@ -38,26 +38,38 @@ def serve_with(models: Path, port: int, slice_ms: float, pause_ms: float) -> Non
     if slice_ms == pause_ms == 0:
         pacer.Pacer.__call__ = lambda self: None  # type: ignore[method-assign]
     else:
-        pacer.Pacer.__init__.__defaults__ = (lambda: True, slice_ms / 1000, pause_ms / 1000)
+        made = pacer.Pacer.__init__
+
+        def with_lengths(self: pacer.Pacer, *args: Any, **kwargs: Any) -> None:
+            made(self, *args, **kwargs)
+            self.slice_seconds, self.pause_seconds = slice_ms / 1000, pause_ms / 1000
+
+        pacer.Pacer.__init__ = with_lengths  # type: ignore[method-assign]
     serve(models, "127.0.0.1", port, 1)
 
 
 def start_all(models: Path, work: Path, also: list[str]) -> dict[str, tuple[object, str]]:
-    """The servers, ready."""
+    """The servers — as shipped, unpaced, log off, then one per `--also` pacing — ready."""
+    shipped = [sys.executable, "-m", "training", "serve", "--models", str(models)]
+
+    def patched(slice_ms: str, pause_ms: str) -> list[str]:
+        return [sys.executable, "-m", "bench.pacing", "--serve-with", str(models), "{port}", slice_ms, pause_ms]
+
+    commands: dict[str, tuple[list[str], dict[str, str]]] = {
+        "paced (as shipped)": ([*shipped, "--port", "{port}"], {}),
+        "unpaced": (patched("0", "0"), {}),
+        "log off": ([*shipped, "--port", "{port}"], {"COMMITRISK_PREDICTION_LOG": "false"}),
+        **{f"paced {v} ms": (patched(*v.split(":", 1)), {}) for v in also},
+    }
     started: dict[str, tuple[object, str]] = {}
-    for name in [*SERVERS, *(f"paced {v} ms" for v in also)]:
+    for name, (cmd, env) in commands.items():
         port = free_port()
-        if name == "unpaced" or name.endswith(" ms"):
-            slice_ms, pause_ms = ("0", "0") if name == "unpaced" else name.split()[1].split(":")
-            cmd = [sys.executable, "-m", "bench.pacing", "--serve-with", str(models), str(port), slice_ms, pause_ms]
-        else:
-            cmd = [sys.executable, "-m", "training", "serve", "--models", str(models), "--port", str(port)]
-        if name == "log off":
-            os.environ["COMMITRISK_PREDICTION_LOG"] = "false"
+        os.environ.update(env)  # launch() passes this process's environment on
         try:
-            started[name] = launch(cmd, port, work)
+            started[name] = launch([arg.replace("{port}", str(port)) for arg in cmd], port, work)
         finally:
-            os.environ.pop("COMMITRISK_PREDICTION_LOG", None)
+            for key in env:
+                os.environ.pop(key)
     return started
 
 
@@ -106,8 +118,10 @@ def report(loads: dict[str, list[Load]], rounds: int, seconds: int) -> str:
 
 def onnxruntime_and_load() -> str:
     """What bench.machine's line leaves out: the onnxruntime version and the load average."""
-    line = machine()
-    return line[line.index("onnxruntime") :]
+    import onnxruntime
+
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"onnxruntime {onnxruntime.__version__}, load average {load}"
 
 
 def main() -> None:
