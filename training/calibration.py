@@ -17,7 +17,7 @@ import numpy as np
 from app.contract import EvaluationMetrics, RiskBands
 from training import evaluate
 
-EPS = 1e-6  # keeps logit finite; the same clip is applied in the ONNX graph
+EPS = 1e-6  # keeps logit finite; the same clip is applied in the ONNX graph of a non-linear model
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,13 @@ class Platt:
     def apply(self, probability: np.ndarray) -> np.ndarray:
         """Calibrated probabilities (float64)."""
         p = np.clip(np.asarray(probability, dtype=np.float64), EPS, 1 - EPS)
-        z = self.a * np.log(p / (1 - p)) + self.b
-        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+        return self.apply_logit(np.log(p / (1 - p)))
+
+    def apply_logit(self, logit: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities (float64) of raw log-odds: exact, no clip (a linear model's own scores)."""
+        from scipy.special import expit  # the logistic function without overflow far from 0
+
+        return np.asarray(expit(self.a * np.asarray(logit, dtype=np.float64) + self.b), dtype=np.float64)
 
 
 IDENTITY = Platt(a=1.0, b=0.0)
@@ -71,17 +76,36 @@ def decision_rule(y_val: np.ndarray, raw_val: np.ndarray, effort_val: np.ndarray
     return DecisionRule(platt, threshold, bands, evaluate.evaluate(y_val, p_val, effort_val, threshold))
 
 
+def logistic(estimator: Any) -> bool:
+    """Whether `estimator` (through nested pipelines) ends in a logistic regression: log-odds linear in its inputs."""
+    from sklearn.linear_model import LogisticRegression
+
+    final = estimator
+    while hasattr(final, "steps"):
+        final = final.steps[-1][1]
+    return isinstance(final, LogisticRegression)
+
+
 class Calibrated:
-    """A fitted classifier whose positive-class probability goes through a Platt map (scikit-learn API subset)."""
+    """A fitted classifier whose positive-class probability goes through a Platt map (scikit-learn API subset).
+
+    A logistic base maps its own log-odds (`decision_function`), with no clip: its ONNX export folds the map into
+    the linear classifier's coefficients (training/export.py), which computes exactly that. Other bases map their
+    probability clipped to [EPS, 1 − EPS], as the nodes appended to their graph do.
+    """
 
     def __init__(self, base: Any, platt: Platt) -> None:
         self.base = base
         self.platt = platt
+        self.linear = logistic(base)
         self.classes_ = np.array([0, 1])
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """[N, 2] calibrated class probabilities."""
-        positive = self.platt.apply(self.base.predict_proba(X)[:, 1])
+        if self.linear:
+            positive = self.platt.apply_logit(self.base.decision_function(X))
+        else:
+            positive = self.platt.apply(self.base.predict_proba(X)[:, 1])
         return np.column_stack([1 - positive, positive])
 
     def predict(self, X: np.ndarray) -> np.ndarray:

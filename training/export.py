@@ -99,7 +99,8 @@ def _register_soft_vote() -> None:
 def to_onnx(estimator: Any, n_features: int) -> bytes:
     """Serialized ONNX: float32 input `features` [N, n_features] → `label` [N], `probabilities` [N, 2]."""
     if isinstance(estimator, Calibrated):
-        return _append_platt(_convert(estimator.base, n_features), estimator.platt)
+        raw = _convert(estimator.base, n_features)
+        return _fold_platt(raw, estimator.platt) if estimator.linear else _append_platt(raw, estimator.platt)
     return _convert(estimator, n_features)
 
 
@@ -171,6 +172,54 @@ def _append_platt(model: bytes, platt: Platt) -> bytes:
         helper.make_node("Cast", ["argmax"], [LABEL_OUTPUT], to=TensorProto.INT64),
     ]  # fmt: skip
     graph.node.extend(nodes)
+    onnx.checker.check_model(proto)
+    return bytes(proto.SerializeToString())
+
+
+def _fold_platt(model: bytes, platt: Platt) -> bytes:
+    """A logistic regression's graph with the Platt map, and the standard scaler in front, folded into its linear
+    classifier: sigmoid(a · (w · (x − offset) · scale + b0) + b) is one linear score, so 3 nodes are served instead
+    of 16 (onnxruntime's call for one commit took about half the time) and the probabilities are exact where the
+    appended map clipped them at 1e-6 from 0 and 1."""
+    import onnx
+    from onnx import helper
+
+    proto = onnx.load_from_string(model)
+    graph = proto.graph
+    linear = [node for node in graph.node if node.op_type == "LinearClassifier"]
+    attributes = {a.name: helper.get_attribute_value(a) for a in linear[0].attribute} if len(linear) == 1 else {}
+    coefficients = np.asarray(attributes.get("coefficients", []), dtype=np.float64)
+    intercepts = np.asarray(attributes.get("intercepts", []), dtype=np.float64)
+    # skl2onnx writes a binary logistic regression as two opposite rows, each through its own sigmoid.
+    if not (
+        list(linear[0].output if linear else []) == [LABEL_OUTPUT, PROBABILITY_OUTPUT]
+        and attributes.get("post_transform") == b"LOGISTIC"
+        and list(attributes.get("classlabels_ints", [])) == [0, 1]
+        and len(intercepts) == 2 and intercepts[0] == -intercepts[1]
+        and np.array_equal(coefficients[: len(coefficients) // 2], -coefficients[len(coefficients) // 2 :])
+    ):  # fmt: skip
+        raise ExportError("cannot fold the Platt map: the graph has no binary logistic LinearClassifier output")
+    weights, intercept = coefficients[len(coefficients) // 2 :], intercepts[1]
+    scaler = next((node for node in graph.node if node.output[:] == linear[0].input[:1]), None)
+    readers = sum(name == linear[0].input[0] for node in graph.node for name in node.input)
+    if scaler is not None and scaler.op_type == "Scaler" and readers == 1:
+        found = {a.name: helper.get_attribute_value(a) for a in scaler.attribute}
+        offset = np.broadcast_to(np.asarray(found.get("offset", [0.0]), dtype=np.float64), weights.shape)
+        scale = np.broadcast_to(np.asarray(found.get("scale", [1.0]), dtype=np.float64), weights.shape)
+        intercept -= float(np.sum(weights * scale * offset))
+        weights = weights * scale
+        linear[0].input[0] = scaler.input[0]
+        graph.node.remove(scaler)
+    weights, intercept = platt.a * weights, platt.a * intercept + platt.b
+    for attribute in list(linear[0].attribute):
+        if attribute.name in ("coefficients", "intercepts"):
+            linear[0].attribute.remove(attribute)
+    linear[0].attribute.extend(
+        [
+            helper.make_attribute("coefficients", np.concatenate([-weights, weights]).astype(np.float32).tolist()),
+            helper.make_attribute("intercepts", np.array([-intercept, intercept], dtype=np.float32).tolist()),
+        ]
+    )
     onnx.checker.check_model(proto)
     return bytes(proto.SerializeToString())
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,10 @@ def test_remembered_reasons_read_as_freshly_formatted_ones(trained_models: Path,
     warm = first.predict(feature_matrix(rows), explain=True, top_k=5)  # the third row reuses the first's reasons
     assert warm[0] == warm[2] and first._reasons
     cold = [again.predict(feature_matrix([row]), explain=True, top_k=5)[0] for row in rows]
-    assert warm == cold
+    # onnxruntime sums a batch's dot products in another order than one row's: the probabilities agree to float32
+    # precision, not bit for bit (a few 1e-8); every reason, factor and band is the same.
+    assert [p.probability for p in warm] == pytest.approx([p.probability for p in cold], rel=1e-6)
+    assert [replace(p, probability=0.0) for p in warm] == [replace(p, probability=0.0) for p in cold]
 
 
 @pytest.mark.parametrize("explain", [False, True])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import expit
 
 from training import calibration, evaluate
 
@@ -55,3 +56,21 @@ def test_the_decision_rule_is_fitted_on_the_given_validation_period() -> None:
     assert rule.validation == evaluate.evaluate(y, p, effort, rule.threshold)
     # The map is monotone: the same validation ROC AUC as the raw scores.
     assert rule.validation.roc_auc == pytest.approx(evaluate.roc_auc(y, raw))
+
+
+def test_a_logistic_base_is_mapped_on_its_own_log_odds_without_the_clip() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.array([[0.0], [1.0], [2.0], [3.0]] * 5)
+    base = make_pipeline(StandardScaler(), LogisticRegression(C=1e6)).fit(X, np.array([0, 0, 1, 1] * 5))
+    platt = calibration.Platt(a=0.5, b=-1.0)
+    wrapped = calibration.Calibrated(base, platt)
+    assert wrapped.linear and calibration.logistic(base) and not calibration.Calibrated(object(), platt).linear
+    far = np.array([[1e4], [-1e4], [1.5]])
+    logit = base.decision_function(far)
+    assert abs(logit[0]) > 20  # beyond the clip at 1e-6, which would cap logit at ±13.8
+    expected = expit(0.5 * logit - 1.0)
+    assert np.allclose(wrapped.predict_proba(far)[:, 1], expected, rtol=0, atol=1e-12)
+    assert wrapped.predict_proba(far)[0, 1] > platt.apply(base.predict_proba(far)[:, 1])[0]

@@ -103,6 +103,36 @@ def test_calibrated_ensemble_exports_with_parity_and_no_dead_constants(commits: 
     assert np.array_equal(labels, (export.onnx_probabilities(blob, X[900:]) >= 0.5).astype(np.int64))
 
 
+@pytest.mark.parametrize("features", ["relative_churn", "raw"])
+def test_a_calibrated_logistic_regression_is_folded_into_its_linear_classifier(
+    features: str, commits: tuple[np.ndarray, np.ndarray]
+) -> None:
+    X, y = commits
+    candidate = _fitted("logistic_regression", X[:700], y[:700], 0, features)
+    platt = calibration.fit(y[700:900], model.predict(candidate.estimator, X[700:900]))
+    assert platt != calibration.IDENTITY
+    calibrated = calibration.Calibrated(candidate.estimator, platt)
+    blob = export.to_onnx(calibrated, len(FEATURES))
+    graph = onnx.load_from_string(blob).graph
+    kinds = [node.op_type for node in graph.node]
+    # The scaler and the twelve nodes of the appended map are gone: Platt and scaling live in the coefficients.
+    assert kinds[-3:] == ["Add", "Log", "LinearClassifier"] and "Scaler" not in kinds and "Sigmoid" not in kinds
+    assert not any(init.name.startswith("platt") for init in graph.initializer)
+    assert [o.name for o in graph.output] == [LABEL_OUTPUT, PROBABILITY_OUTPUT]
+    # Rows far outside the data too: the appended map clipped them at 1e-6 from 0 and 1, the fold is exact.
+    extreme = np.vstack([X[900:], np.full((1, 15), 1e9), np.zeros((1, 15))]).astype(np.float32)
+    assert export.check_parity(blob, calibrated, extreme, 1e-5).max_abs_diff <= 1e-5
+    labels = _onnx_labels(blob, extreme)
+    assert np.array_equal(labels, (export.onnx_probabilities(blob, extreme) >= 0.5).astype(np.int64))
+
+
+def test_a_graph_without_a_logistic_classifier_is_not_folded(commits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = commits
+    forest = export.to_onnx(_fitted("random_forest", X[:600], y[:600], 0).estimator, len(FEATURES))
+    with pytest.raises(export.ExportError, match="cannot fold the Platt map"):
+        export._fold_platt(forest, calibration.Platt(a=0.5, b=0.1))
+
+
 def _onnx_labels(blob: bytes, X: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
