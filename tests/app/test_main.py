@@ -19,10 +19,11 @@ from app.contract import FEATURES
 from tests.support import ADMIN_TOKEN, REPO
 
 
-def test_import_and_create_app_load_no_training_libraries(models_dir: Path) -> None:
+def test_import_and_create_app_load_no_training_libraries(models_dir: Path, tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'log.db'}"  # not the default, which would create commitrisk.db in the repo
     code = (
         "import sys; import app.main; from app.settings import Settings;"
-        f"app.main.create_app(Settings(models_dir={str(models_dir)!r}));"
+        f"app.main.create_app(Settings(models_dir={str(models_dir)!r}, database_url={database!r}));"
         "banned = {'sklearn', 'skl2onnx', 'onnx', 'training'};"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in banned);"
         "print(','.join(heavy))"

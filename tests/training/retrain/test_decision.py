@@ -191,8 +191,12 @@ def test_two_concurrent_retrains_only_one_publishes(models: Path, halves: tuple[
     assert ModelRepository(models).versions() == [1, 2]
 
 
-def test_mlflow_run_is_tagged_with_the_trigger(models: Path, halves: tuple[Path, Path], tmp_path: Path) -> None:
+def test_mlflow_run_is_tagged_with_the_trigger(
+    models: Path, halves: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # MLflow puts a SQLite store's artifacts in ./mlruns: here, not in the repository
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     record = decision.run(policy(models, halves, force=True, deploy="none", mlflow_uri=uri), quiet)
