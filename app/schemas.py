@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 import operator
-from itertools import chain
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -65,44 +63,6 @@ class CommitIn(BaseModel):
         """The metrics in model input order."""
         row: tuple[float, ...] = _ROW(self)
         return row
-
-
-_COMMIT_KEYS = frozenset(CommitIn.model_fields)
-_METRICS_OF = operator.itemgetter(*FEATURES)  # a dict's 15 metrics as a tuple, in C
-_ID_LIMIT, _REPOSITORY_LIMIT = 200, 500  # CommitIn's max_length of commit_id and repository
-_EXACT_FLOAT = 2**53  # an int author_date beyond this is left to pydantic
-_NUMBER_TYPES = frozenset({int, float})
-
-
-def plain_commit(data: Any) -> tuple[list[float], str | None, str | None] | None:
-    """(the 15 metrics in FEATURES order, commit_id, repository) when CommitIn certainly accepts `data` with these
-    values; None when it might not — then CommitIn validates and words the errors.
-
-    The common body of `/predict` is checked here in a few C-level passes instead of building a model (~4 µs less a
-    request); anything unusual (a missing or unknown key, a bool, NaN, a too-long or NUL-carrying text) goes to
-    pydantic. Metrics may be ints, as CommitIn accepts them: numpy converts them exactly as float() does.
-    """
-    if type(data) is not dict or not data.keys() <= _COMMIT_KEYS:
-        return None
-    try:
-        row = list(_METRICS_OF(data))
-    except KeyError:
-        return None
-    # Types first (a bool or str never reaches a comparison); fsum is NaN or infinite when a value is. The bounds are
-    # exact for ints: one above FLOAT32_MAX that would round down to it is left to pydantic.
-    if not set(map(type, row)) <= _NUMBER_TYPES or not math.isfinite(math.fsum(row)):
-        return None
-    if min(row) < 0 or max(row) > FLOAT32_MAX:
-        return None
-    commit_id, repository, date = data.get("commit_id"), data.get("repository"), data.get("author_date")
-    for text, limit in ((commit_id, _ID_LIMIT), (repository, _REPOSITORY_LIMIT)):
-        if text is not None and (type(text) is not str or len(text) > limit or "\x00" in text):
-            return None
-    if date is not None and not (
-        (type(date) is float and math.isfinite(date)) or (type(date) is int and -_EXACT_FLOAT <= date <= _EXACT_FLOAT)
-    ):
-        return None
-    return row, commit_id, repository
 
 
 class BatchIn(BaseModel):
@@ -190,48 +150,6 @@ class InferRequestIn(BaseModel):
     parameters: dict[str, Any] | None = None
     inputs: list[InferTensorIn] = Field(max_length=MAX_V2_ITEMS)
     outputs: list[InferOutputIn] | None = Field(None, max_length=MAX_V2_ITEMS)
-
-
-_INFER_KEYS = frozenset({"id", "inputs"})
-_TENSOR_KEYS = frozenset({"name", "shape", "datatype", "data"})
-_JSON_DATATYPES = frozenset({"FP32", "FP64"})  # JSON data is read the same way for both
-
-
-def plain_infer(data: Any, input_name: str, max_rows: int) -> tuple[str | None, int, list[float]] | None:
-    """(id, rows, the flat data) when a v2 infer body is certainly accepted as is by InferRequestIn and the tensor
-    checks: one `input_name` FP32/FP64 tensor of shape [rows ≤ max_rows, 15], data (flat, or one list per row) of
-    finite numbers in [0, FLOAT32_MAX], no parameters or outputs; None otherwise — then the model and the tensor
-    checks word the errors.
-
-    The common v2 body checked in a few C-level passes, like `plain_commit`: no model object, no numpy checks.
-    """
-    if type(data) is not dict or not data.keys() <= _INFER_KEYS:
-        return None
-    request_id, inputs = data.get("id"), data.get("inputs")
-    if (request_id is not None and type(request_id) is not str) or type(inputs) is not list or len(inputs) != 1:
-        return None
-    tensor = inputs[0]
-    if type(tensor) is not dict or tensor.keys() != _TENSOR_KEYS or tensor["name"] != input_name:
-        return None
-    shape, values = tensor["shape"], tensor["data"]
-    datatype = tensor["datatype"]
-    if type(datatype) is not str or datatype not in _JSON_DATATYPES or type(shape) is not list or len(shape) != 2:
-        return None
-    rows, width = shape
-    if type(rows) is not int or type(width) is not int or width != len(FEATURES) or not 1 <= rows <= max_rows:
-        return None
-    if type(values) is not list:
-        return None
-    if len(values) == rows and type(values[0]) is list:  # one list per row, as bench/serve.py and many clients send
-        if not all(type(row) is list and len(row) == width for row in values):
-            return None
-        values = values[0] if rows == 1 else list(chain.from_iterable(values))
-    if len(values) != rows * width or not set(map(type, values)) <= _NUMBER_TYPES:
-        return None
-    # As `plain_commit`: fsum is NaN or infinite when a value is; ints beyond 2**53 are left to numpy's own reading.
-    if not math.isfinite(math.fsum(values)) or min(values) < 0 or max(values) > min(FLOAT32_MAX, _EXACT_FLOAT):
-        return None
-    return request_id, rows, values
 
 
 def inline_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -11,13 +11,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.api.answer import json_answer
-from app.api.body import parse_json, quick_json, read_json, read_json_bytes, validate
+from app.api.body import parse_json, quick_json, read_json_bytes, validate
 from app.api.deps import DirectRoute, flag_parameter, query_flag, services_of
 from app.api.tokens import require_client
 from app.errors import BatchTooLarge
 from app.monitoring.prediction_log import new_request_id, request_ids
+from app.plain import plain_batch, plain_commit
 from app.predictor import Prediction, Predictor
-from app.schemas import BatchIn, BatchOut, CommitIn, ErrorOut, PredictionOut, plain_commit, request_body
+from app.schemas import BatchIn, BatchOut, CommitIn, ErrorOut, PredictionOut, request_body
 from app.scoring import score
 from app.services import Services
 
@@ -115,19 +116,22 @@ async def predict_batch(request: Request) -> Response:
     services = services_of(request)
     require_client(request, services.settings)
     explain = explain_of(request)
-    data = await read_json(request, services.settings.max_body_bytes)
+    body = await read_json_bytes(request, services.settings.max_body_bytes)
     limit = services.settings.max_batch
-    if isinstance(data, dict) and isinstance(data.get("commits"), list) and len(data["commits"]) > limit:
-        raise BatchTooLarge(
-            f"{len(data['commits'])} commits in one request; the limit is {limit}",
-            [{"field": "commits", "message": f"at most {limit} items"}],
-        )
-    commits = validate(BatchIn, data).commits
+    columns = plain_batch(quick_json(body), limit)
+    if columns is None:  # not the common shape, or too many commits: parsed and validated as always (400/413/422)
+        data = parse_json(body)
+        if isinstance(data, dict) and isinstance(data.get("commits"), list) and len(data["commits"]) > limit:
+            raise BatchTooLarge(
+                f"{len(data['commits'])} commits in one request; the limit is {limit}",
+                [{"field": "commits", "message": f"at most {limit} items"}],
+            )
+        commits = validate(BatchIn, data).commits
+        columns = ([c.row() for c in commits], [c.commit_id for c in commits], [c.repository for c in commits])
     predictor = services.registry.require().champion
-    if not commits:
+    if not columns[0]:
         return json_answer({"model_version": predictor.version, "predictions": []})
-    columns = ([c.row() for c in commits], [c.commit_id for c in commits], [c.repository for c in commits])
-    if len(commits) > THREADPOOL_ROWS:
+    if len(columns[0]) > THREADPOOL_ROWS:
         scored = await run_in_threadpool(answers, services, predictor, *columns, explain)
     else:
         scored = answers(services, predictor, *columns, explain)

@@ -20,10 +20,11 @@ from app.api.deps import DirectRoute, RegistryDep, services_of
 from app.api.tokens import require_client
 from app.contract import FEATURES, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT
 from app.errors import BatchTooLarge, InvalidInput, MalformedBody, ModelNotFound, ModelNotReady, UnsupportedMediaType
+from app.plain import plain_infer
 from app.predictor import Predictor
 from app.registry import ModelRegistry
 from app.repository import parse_version
-from app.schemas import ErrorOut, InferOutputIn, InferRequestIn, plain_infer, request_body
+from app.schemas import ErrorOut, InferOutputIn, InferRequestIn, request_body
 from app.scoring import score
 from app.services import Services
 

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from app.api.v2 import _matrix
 from app.contract import FEATURES, INPUT_NAME
 from app.errors import BatchTooLarge, InvalidInput
-from app.schemas import FLOAT32_MAX, InferRequestIn, plain_infer
+from app.plain import plain_infer
+from app.schemas import FLOAT32_MAX, InferRequestIn
 
 
 def rows(commit: dict[str, Any], n: int) -> list[list[float]]:
