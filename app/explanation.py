@@ -75,10 +75,10 @@ class LinearExplainer:
         if matrix.shape[0] != 1 or not self._identity or not self._all_log:
             values, contributions = self.terms_and_contributions(matrix)
             return values.tolist(), contributions.tolist()
-        row = matrix.tolist()
-        scaled = np.log1p(row[0]).tolist()  # float32 values as doubles, as `astype(np.float64)` gives them
+        # The float32 values widened to doubles before log1p, as `astype(np.float64)` gives them.
+        scaled = np.log1p(matrix[0], dtype=np.float64).tolist()
         shares = [c * (x - m) / s for x, (c, m, s) in zip(scaled, self._row_terms, strict=True)]
-        return row, [shares]
+        return matrix.tolist(), [shares]
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         """sigmoid(intercept + Σ contributions): what the model file must also answer (checked at load)."""

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
 from app.contract import FEATURES, ModelManifest
@@ -154,3 +155,16 @@ def test_scores_hands_back_the_probabilities_the_predictions_carry(
     assert probabilities.dtype == np.float64 and (probabilities.flags.owndata or not explain)  # not a view of a block
     assert probabilities.tolist() == [p.probability for p in predictions]
     assert (probabilities >= predictor.threshold).tolist() == [p.buggy for p in predictions]
+
+
+def test_an_explained_prediction_encodes_as_its_fields(trained_models: Path, commit: dict[str, Any]) -> None:
+    predictor = load(trained_models)
+    rows = [[commit[f] for f in FEATURES], [0.0] * len(FEATURES)]  # the second: exp = 0 fires a rule
+    for row in rows:
+        (answer,) = predictor.predict(feature_matrix([row]), explain=True, top_k=3)
+        assert answer.factors
+        # orjson encodes a Factor from its __dict__ (app/api/predict.py answers with them as they are)
+        assert orjson.loads(orjson.dumps(answer.factors)) == [asdict(f) for f in answer.factors]
+        assert [f.contribution for f in answer.factors[:3]] == sorted(
+            (f.contribution for f in answer.factors[:3]), reverse=True
+        )
