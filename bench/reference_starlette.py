@@ -3,13 +3,14 @@
 What a person would write in twenty lines to serve the same champion: no validation beyond "15 numbers", no
 metrics, no log, no explanation. `bench/serve.py` runs it beside commitrisk so the ratio is measured in one run.
 
-    .venv/bin/python -m bench.reference_starlette --models models --port 8001
+    .venv/bin/python -m bench.reference_starlette --models models --port 8001 [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -52,16 +53,30 @@ def build(models: Path) -> Starlette:
     async def live(request: Request) -> Response:
         return Response(b'{"live":true}', media_type="application/json")
 
+    async def pid(request: Request) -> Response:  # which worker answered: bench/serve.py waits for all of them
+        return Response(str(os.getpid()).encode(), media_type="text/plain")
+
     routes = [Route("/predict", predict, methods=["POST"]), Route("/health/live", live), Route("/health/ready", live)]
-    return Starlette(routes=routes)
+    return Starlette(routes=[*routes, Route("/pid", pid)])
+
+
+def from_env() -> Starlette:
+    """The app of each spawned worker (`--workers N`): the models directory comes through the environment."""
+    return build(Path(os.environ["BENCH_REFERENCE_MODELS"]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, required=True)
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    uvicorn.run(build(args.models), host="127.0.0.1", port=args.port, access_log=False, log_level="warning")
+    options = {"host": "127.0.0.1", "port": args.port, "access_log": False, "log_level": "warning"}
+    if args.workers > 1:  # uvicorn spawns workers from an import string, as commitrisk's own `--workers`
+        os.environ["BENCH_REFERENCE_MODELS"] = str(args.models.resolve())
+        uvicorn.run("bench.reference_starlette:from_env", factory=True, workers=args.workers, **options)
+    else:
+        uvicorn.run(build(args.models), **options)
 
 
 if __name__ == "__main__":

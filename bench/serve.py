@@ -115,9 +115,10 @@ def start(models: Path, workers: int, work: Path) -> tuple[subprocess.Popen[byte
     return launch([*cmd, "--workers", str(workers)], port, work)
 
 
-def start_reference(module: str, models: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_reference(module: str, models: Path, work: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    return launch([sys.executable, "-m", module, "--models", str(models), "--port", str(port)], port, work)
+    cmd = [sys.executable, "-m", module, "--models", str(models), "--port", str(port)]
+    return launch([*cmd, *(["--workers", str(workers)] if workers > 1 else [])], port, work)
 
 
 def launch(cmd: list[str], port: int, work: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -302,7 +303,9 @@ def round_steps(workers: list[int]) -> list[tuple[str, int, str]]:
     seconds apart (the host's speed drifts within minutes)."""
     plain, explained, v2 = "/predict explain=false", "/predict (explained)", "/v2/.../infer 1 row"
     more = [w for w in workers if w != 1]
-    steps = [(HAND_WRITTEN, 1, plain), ("commitrisk", 1, plain), *(("commitrisk", w, plain) for w in more)]
+    # The hand-written handler's own scaling right before its one-worker run: what this host gives any server.
+    steps = [*((HAND_WRITTEN, w, plain) for w in more), (HAND_WRITTEN, 1, plain), ("commitrisk", 1, plain)]
+    steps += [("commitrisk", w, plain) for w in more]
     for scenario in (explained, v2):
         steps += [(HAND_WRITTEN, 1, plain), ("commitrisk", 1, scenario)]
     steps += [(label, 1, plain) for label in REFERENCES if label != HAND_WRITTEN]
@@ -330,6 +333,9 @@ def server_rounds(
             servers["commitrisk", count] = proc, url, set()
             wait_for_workers(url, count)
             servers["commitrisk", count] = proc, url, worker_pids(proc, count)
+            proc, url = start_reference(REFERENCES[HAND_WRITTEN], models, work, count)
+            servers[HAND_WRITTEN, count] = proc, url, set()
+            servers[HAND_WRITTEN, count] = proc, url, answering_pids(url, count)
         every = {s[0]: s for s in scenarios(work)}
         results: list[Result] = []
         for _ in range(rounds):
@@ -379,6 +385,19 @@ def wait_for_workers(url: str, workers: int, timeout: float = 120.0) -> None:
     raise SystemExit(f"error: fewer than {workers} workers loaded the model within {timeout:.0f} s at {url}")
 
 
+def answering_pids(url: str, workers: int, timeout: float = 60.0) -> set[int]:
+    """The hand-written handler's worker pids, once each has answered `/pid` (a new connection per ask: the
+    kernel hands it to whichever worker accepts first)."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(seen) < workers:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"error: fewer than {workers} workers answered within {timeout:.0f} s at {url}")
+        seen.add(int(httpx.get(f"{url}/pid", timeout=10).text))
+        time.sleep(0.05)
+    return seen
+
+
 def medians(results: list[Result]) -> list[Result]:
     """One row per (server, workers, scenario): the median of its rounds by req/s."""
     groups: dict[tuple[str, int, str], list[Result]] = {}
@@ -396,15 +415,17 @@ def round_ratios(
     scenario: str,
     base: tuple[str, int, str] = (HAND_WRITTEN, 1, "/predict explain=false"),
     workers: int = 1,
+    server: str = "commitrisk",
 ) -> list[float]:
-    """commitrisk's req/s of `scenario` with `workers` over the `base` run (server, workers, scenario) measured
-    last before it, run by run (`results` in the order measured: `round_steps` puts the base right before)."""
+    """`server`'s req/s of `scenario` with `workers` over the `base` run (server, workers, scenario) measured
+    last before it, run by run (`results` in the order measured: `round_steps` puts the base right before; pass
+    them reversed for a base measured right after)."""
     ratios = []
     latest: float | None = None
     for r in results:
         if (r.server, r.workers, r.scenario) == base:
             latest = r.rps
-        elif (r.server, r.workers, r.scenario) == ("commitrisk", workers, scenario) and latest:
+        elif (r.server, r.workers, r.scenario) == (server, workers, scenario) and latest:
             ratios.append(r.rps / latest)
     return ratios
 
@@ -448,6 +469,10 @@ def targets(rows: list[Result], results: list[Result] | None = None) -> list[str
         if rounds:
             ratio = statistics.median(rounds)
             text += f"; per round {' / '.join(f'{x:.2f}×' for x in rounds)}, median {ratio:.2f}×"
+        hand_rounds = round_ratios((results or [])[::-1], "/predict explain=false", workers=2, server=HAND_WRITTEN)
+        if hand_rounds:
+            text += (f"; the hand-written handler on this host: {' / '.join(f'{x:.2f}×' for x in hand_rounds[::-1])}"
+                     f", median {statistics.median(hand_rounds):.2f}×")  # fmt: skip
         row("2 workers ≥ 1.6× 1 worker (`explain=false`)", text, ratio >= 1.6)
     return lines
 

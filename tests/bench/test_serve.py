@@ -27,6 +27,12 @@ def test_each_ratio_scenario_follows_a_hand_written_run_and_two_workers_follow_o
     }
 
 
+def test_the_hand_written_handler_scales_right_before_its_one_worker_run() -> None:
+    steps = round_steps([1, 2])
+    assert steps[steps.index((HAND_WRITTEN, 2, PLAIN)) + 1] == (HAND_WRITTEN, 1, PLAIN)
+    assert [step for step in steps if step[:2] == (HAND_WRITTEN, 2)] == [(HAND_WRITTEN, 2, PLAIN)]
+
+
 def test_one_worker_only_runs_no_two_worker_step() -> None:
     assert all(workers == 1 for _, workers, _ in round_steps([1]))
 
@@ -42,6 +48,18 @@ def test_a_ratio_divides_by_the_base_run_measured_last_before_it() -> None:
     ]
     assert round_ratios(results, PLAIN) == [0.7, 0.8]
     assert round_ratios(results, PLAIN, ("commitrisk", 1, PLAIN), workers=2) == [1.6, 1.5]
+
+
+def test_a_base_measured_right_after_pairs_through_the_reversed_runs() -> None:
+    results = [
+        _run(HAND_WRITTEN, 2, PLAIN, 170.0),
+        _run(HAND_WRITTEN, 1, PLAIN, 100.0),
+        _run("commitrisk", 1, PLAIN, 70.0),
+        _run(HAND_WRITTEN, 2, PLAIN, 90.0),
+        _run(HAND_WRITTEN, 1, PLAIN, 50.0),
+    ]
+    assert round_ratios(results[::-1], PLAIN, workers=2, server=HAND_WRITTEN) == [1.8, 1.7]
+    assert round_ratios(results, PLAIN) == [0.7]
 
 
 def test_a_run_without_a_base_before_it_gives_no_ratio() -> None:
