@@ -22,8 +22,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.load import Load, commits, script_for, wrk
 from bench.machine import publish, table
-from bench.serve import Load, commits, free_port, launch, script_for, stop, wrk
+from bench.servers import free_port, launch, stop
 from bench.service import train_champion
 
 ROOT = Path(__file__).resolve().parents[1]
