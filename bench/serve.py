@@ -139,7 +139,7 @@ def server_rounds(
             servers[label, 1] = proc, url, {proc.pid}
         for count in (w for w in workers if w != 1):
             proc, url = start(models, count, work)
-            servers["commitrisk", count] = proc, url, set()
+            servers["commitrisk", count] = proc, url, set()  # registered first: `finally` stops it if the wait fails
             wait_for_workers(url, count)
             servers["commitrisk", count] = proc, url, worker_pids(proc, count)
             proc, url = start_reference(REFERENCES[HAND_WRITTEN], models, work, count)
