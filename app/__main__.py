@@ -84,14 +84,14 @@ def serve(models_dir: Path, host: str, port: int, workers: int) -> None:
     """Run uvicorn; with several workers each builds its own app (factory) and metrics go multiprocess."""
     import uvicorn
 
-    from app.connection import ServingProtocol
+    from app.connection import GuardedHttpToolsProtocol
 
     settings = settings_for(models_dir)
     check_address(host, port)
     prepare_multiprocess(workers)
     # uvicorn's httptools protocol, plus a deadline and a size cap for request heads and each response written
     # in one piece (app/connection.py); a partial, not a class attribute, so that it reaches spawned workers.
-    protocol = functools.partial(ServingProtocol, header_timeout=settings.header_timeout_seconds)
+    protocol = functools.partial(GuardedHttpToolsProtocol, header_timeout=settings.header_timeout_seconds)
     options: dict[str, Any] = {"host": host, "port": port, "access_log": settings.access_log, "http": protocol}
     if workers > 1:
         uvicorn.run(FACTORY, factory=True, workers=workers, **options)

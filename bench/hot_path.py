@@ -23,11 +23,11 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("validation", ("validate (app/api/body", "model_validate", "CommitIn", "_matrix (app/api/v2")),
     ("body read + JSON parse", ("Request.body", "read_json", "parse_json", "require_json", "Request.stream")),
     ("answer + JSON encoding", ("answer (app/api", "_json (app/api", "_respond (app/api", "Response.__init__")),
-    ("socket write", ("RequestResponseCycle.send", "CoalescingCycle.send")),
+    ("socket write", ("RequestResponseCycle.send",)),
     ("scoring glue", ("answers (app/api/predict", "score (app/scoring", "_infer (app/api/v2")),
     ("route handler", ("predict (app/api/predict", "query_flag", "explain_of", "services_of", "infer (app/api/v2")),
     ("middleware + routing", ("ServiceMiddleware", "call_direct", "starlette", "fastapi", "run_asgi", "ProxyHeaders")),
-    ("HTTP parsing (httptools protocol)", ("data_received", "HttpToolsProtocol", "ServingProtocol", "on_url")),
+    ("HTTP parsing (httptools protocol)", ("data_received", "HttpToolsProtocol", "on_url")),
     ("event loop (uvloop: epoll, socket reads)", ("Runner.run",)),
 ]
 WRITER = "log writer thread (off the request path)"

@@ -18,7 +18,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from uvicorn.server import ServerState
 
-from app.connection import MAX_HEADER_BYTES, ServingProtocol, refusal
+from app.connection import HEADER_TIMEOUT_SECONDS, MAX_HEADER_BYTES, GuardedHttpToolsProtocol, refusal
 from tests.support import Service, connect, read_response
 
 HEAD_TIMEOUT = 1.0
@@ -87,7 +87,7 @@ def test_keep_alive_requests_and_big_bodies_are_unaffected(server: Service) -> N
         assert read_response(sock)[0] == 422  # read and validated (a list is not a batch)
 
 
-# --- each response in one write (ServingProtocol), driven in-process so the writes can be counted ---
+# --- the protocol driven in-process, so its writes can be seen one by one ---
 
 
 class RecordingTransport(asyncio.Transport):
@@ -120,8 +120,10 @@ class RecordingTransport(asyncio.Transport):
         pass
 
 
-def writes_for(*reads: bytes) -> tuple[list[bytes], bool]:
-    """The writes (and whether the connection was closed) of a ServingProtocol answering `reads`, one read each."""
+def answered(*reads: bytes, sweeps: tuple[float, ...] = ()) -> tuple[bytes, bool]:
+    """What the protocol wrote (all writes, in order) and whether it closed the connection, answering `reads`, one
+    read each; then the sweeper's checks at `sweeps` seconds after the last read (the default head timeout, so the
+    real sweeper never fires meanwhile)."""
 
     async def stream() -> AsyncIterator[bytes]:
         yield b"part one,"
@@ -135,10 +137,10 @@ def writes_for(*reads: bytes) -> tuple[list[bytes], bool]:
 
     asgi = Starlette(routes=[Route("/", plain), Route("/stream", streamed)])
 
-    async def run() -> tuple[list[bytes], bool]:
+    async def run() -> tuple[bytes, bool]:
         config = uvicorn.Config(asgi, lifespan="off", proxy_headers=False, log_level="warning")
         config.load()
-        protocol = ServingProtocol(config=config, server_state=ServerState(), app_state={})
+        protocol = GuardedHttpToolsProtocol(config=config, server_state=ServerState(), app_state={})
         transport = RecordingTransport()
         protocol.connection_made(transport)
         for data in reads:
@@ -147,54 +149,79 @@ def writes_for(*reads: bytes) -> tuple[list[bytes], bool]:
                 await asyncio.sleep(0.01)
                 if transport.closed or (protocol.cycle is not None and protocol.cycle.response_complete):
                     break
+        now = time.monotonic()
+        for at in sweeps:
+            protocol.check_head(now + at)
         closed = transport.closed
         protocol.connection_lost(None)
-        return transport.writes, closed
+        return b"".join(transport.writes), closed
 
     return asyncio.run(run())
 
 
-def test_a_response_with_a_length_is_written_in_one_piece() -> None:
-    writes, closed = writes_for(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and writes[0].endswith(b"\r\n\r\nhello")
-    assert not closed
+def test_a_response_is_its_head_then_its_body() -> None:
+    sent, closed = answered(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert sent.startswith(b"HTTP/1.1 200 OK\r\n") and sent.endswith(b"\r\n\r\nhello") and not closed
 
 
 def test_head_and_connection_close_still_behave() -> None:
-    writes, _ = writes_for(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert len(writes) == 1 and b"content-length: 5" in writes[0] and writes[0].endswith(b"\r\n\r\n")  # no body
-    writes, closed = writes_for(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    assert len(writes) == 1 and writes[0].endswith(b"hello") and closed
+    sent, _ = answered(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"content-length: 5" in sent and sent.endswith(b"\r\n\r\n")  # no body
+    sent, closed = answered(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert sent.endswith(b"hello") and closed
 
 
 def test_a_streamed_response_is_written_as_it_comes() -> None:
-    writes, _ = writes_for(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and b"transfer-encoding: chunked" in writes[0]
-    assert len(writes) >= 3 and b"part one," in writes[1]  # the head went out before the first chunk
+    sent, _ = answered(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert sent.startswith(b"HTTP/1.1 200 OK\r\n") and b"transfer-encoding: chunked" in sent
+    assert b"part one," in sent and b"part two" in sent
+
+
+# --- the sweeper: a wait for a head is timed from when a sweep first sees it, with no per-request clock ---
+
+
+def test_a_silent_connection_is_closed_once_a_sweep_has_seen_it_wait_long_enough() -> None:
+    assert answered(sweeps=(HEADER_TIMEOUT_SECONDS * 0.9,)) == (b"", False)  # timed from the opening: not yet
+    assert answered(sweeps=(HEADER_TIMEOUT_SECONDS * 1.1,)) == (b"", True)  # closed, nothing written: it never asked
+
+
+def test_an_overdue_head_is_408_and_an_answered_request_starts_a_new_wait() -> None:
+    sent, closed = answered(b"GET / HTTP/1.1\r\nHost: x\r\n", sweeps=(HEADER_TIMEOUT_SECONDS * 1.1,))
+    assert sent.startswith(b"HTTP/1.1 408 ") and b"RequestTimeout" in sent and closed
+    # The connection answered a request: its old wait is over, the next sweep starts timing a new one.
+    sent, closed = answered(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", sweeps=(HEADER_TIMEOUT_SECONDS * 1.1,))
+    assert sent.endswith(b"hello") and not closed
+    sent, closed = answered(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", sweeps=(0.0, HEADER_TIMEOUT_SECONDS * 1.1))
+    assert closed and b"408" not in sent  # idle since the answer: closed without a word
+
+
+def test_a_request_being_answered_is_never_timed() -> None:
+    sent, closed = answered(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", sweeps=(0.0, HEADER_TIMEOUT_SECONDS * 5))
+    assert b"part two" in sent and closed  # answered in full, then idle: closed after the timeout
 
 
 # --- the head cap counts raw bytes, whatever the reads look like ---
 
 
 def test_a_huge_head_in_one_read_is_431_and_never_reaches_the_app() -> None:
-    writes, closed = writes_for(b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 200_000 + b"\r\n\r\n")
-    assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 431 ") and b"HeadersTooLarge" in writes[0]
-    assert closed and b"hello" not in writes[0]
+    sent, closed = answered(b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 200_000 + b"\r\n\r\n")
+    assert sent.startswith(b"HTTP/1.1 431 ") and b"HeadersTooLarge" in sent
+    assert closed and b"hello" not in sent
 
 
 def test_a_head_just_under_the_cap_split_at_its_end_is_answered() -> None:
     head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: "
     head += b"a" * (MAX_HEADER_BYTES - len(head) - 4) + b"\r\n\r\n"  # exactly the cap
-    writes, closed = writes_for(head[:-2], head[-2:])  # CRLF CRLF straddles the two reads
-    assert writes[0].startswith(b"HTTP/1.1 200 OK") and not closed
-    writes, closed = writes_for(head[:-4] + b"a\r\n\r\n")  # one byte over
-    assert writes[0].startswith(b"HTTP/1.1 431 ") and closed
+    sent, closed = answered(head[:-2], head[-2:])  # CRLF CRLF straddles the two reads
+    assert sent.startswith(b"HTTP/1.1 200 OK") and not closed
+    sent, closed = answered(head[:-4] + b"a\r\n\r\n")  # one byte over
+    assert sent.startswith(b"HTTP/1.1 431 ") and closed
 
 
 def test_a_big_body_and_a_second_request_in_the_same_reads_are_not_a_head() -> None:
     body = b"x" * 200_000
     post = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-    writes, closed = writes_for(post)
-    assert writes[0].startswith(b"HTTP/1.1 405 ") and not closed  # the app answered (no POST route): not a 431
-    writes, closed = writes_for(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert [w[:15] for w in writes] == [b"HTTP/1.1 200 OK"] * 2 and not closed
+    sent, closed = answered(post)
+    assert sent.startswith(b"HTTP/1.1 405 ") and not closed  # the app answered (no POST route): not a 431
+    sent, closed = answered(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert sent.count(b"HTTP/1.1 200 OK") == 2 and not closed
