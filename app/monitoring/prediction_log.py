@@ -184,22 +184,31 @@ class PredictionLog:
     def _take(self, block: bool) -> list[Entry | Packed]:
         """Whole entries up to `batch_rows` rows (at least one entry, however large); held (packed) ones first, up
         to `HELD_ROWS` rows."""
+        whole: deque[Entry] | None = None
+        taken: list[Entry | Packed] = []
         with self._ready:
             if block and not self._entries and not self._held:
                 self._waiting = True
                 self._ready.wait(self.flush_seconds)
                 self._waiting = False
             held = bool(self._held)
-            queue, limit = (self._held, min(HELD_ROWS, self.batch_rows)) if held else (self._entries, self.batch_rows)
-            taken: list[Entry | Packed] = []
-            rows = 0
-            while queue and (not taken or rows + queue[0].rows <= limit):
-                taken.append(queue.popleft())
-                rows += taken[-1].rows
-            if held:
-                self._held_rows -= rows
-            self._pending -= rows
-        return taken
+            if not held and self._pending <= self.batch_rows:
+                # Everything queued fits one transaction (the usual case): the queue is taken whole. Popped entry by
+                # entry, it held the lock (and so every request's `submit`) ~0.5 µs per entry: 2 ms for 4,000.
+                whole, self._entries = self._entries, deque()
+                self._pending = 0
+            else:
+                queue, limit = (
+                    (self._held, min(HELD_ROWS, self.batch_rows)) if held else (self._entries, self.batch_rows)
+                )
+                rows = 0
+                while queue and (not taken or rows + queue[0].rows <= limit):
+                    taken.append(queue.popleft())
+                    rows += taken[-1].rows
+                if held:
+                    self._held_rows -= rows
+                self._pending -= rows
+        return taken if whole is None else list(whole)
 
     def _pack(self) -> None:
         """Pack the queued entries, `pack_rows` rows per buffer (at most `batch_rows`: a buffer is written whole),

@@ -107,6 +107,21 @@ def test_writer_drains_in_batches_while_running(store: Store) -> None:
     assert max(written) <= 7 and sum(written) == 20
 
 
+def test_the_writer_takes_a_queue_that_fits_one_transaction_whole_else_up_to_the_batch(store: Store) -> None:
+    log = PredictionLog(store, batch_rows=10)  # writer not started: the takes are the test's
+    entries = [record(i) for i in range(10)]
+    for entry in entries:
+        log.submit(entry)
+    assert log._take(block=False) == entries and log.pending() == 0  # all of it, in order
+    more = [record(i, rows=3) for i in range(5)]  # 15 rows: more than one transaction holds
+    for entry in more:
+        log.submit(entry)
+    assert log._take(block=False) == more[:3] and log.pending() == 6  # whole entries, up to 10 rows
+    assert log._take(block=False) == more[3:] and log.pending() == 0
+    assert log._take(block=False) == []
+    log.close()
+
+
 def test_full_queue_drops_without_blocking_and_counts(store: Store) -> None:
     drops: list[tuple[int, str]] = []
     log = PredictionLog(store, max_rows=10, on_drop=lambda n, reason: drops.append((n, reason)))  # writer not started
