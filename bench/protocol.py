@@ -33,14 +33,15 @@ from bench.machine import publish, table
 REQUEST = b"GET /health/live HTTP/1.1\r\nHost: bench\r\n\r\n"
 
 
+ADDRESSES = {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}
+
+
 class KeepingTransport(asyncio.Transport):
     """A transport that keeps what is written (and counts the writes); never closes on its own."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.written = bytearray()
-        self.writes = 0
-        self.closed = False
+        self.written, self.writes, self.closed = bytearray(), 0, False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.written += data
@@ -53,13 +54,12 @@ class KeepingTransport(asyncio.Transport):
         return self.closed
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+        return ADDRESSES.get(name, default)
 
     def pause_reading(self) -> None:
-        pass
+        """Reading is never paused here: every request is fed by the caller."""
 
-    def resume_reading(self) -> None:
-        pass
+    resume_reading = pause_reading
 
 
 def app() -> Starlette:
