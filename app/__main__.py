@@ -89,8 +89,8 @@ def serve(models_dir: Path, host: str, port: int, workers: int) -> None:
     settings = settings_for(models_dir)
     check_address(host, port)
     prepare_multiprocess(workers)
-    # uvicorn's httptools protocol, plus a deadline and a size cap for request heads and each response written
-    # in one piece (app/connection.py); a partial, not a class attribute, so that it reaches spawned workers.
+    # uvicorn's httptools protocol, plus a deadline and a size cap for request heads (app/connection.py); a
+    # partial, not a class attribute, so that it reaches spawned workers.
     protocol = functools.partial(GuardedHttpToolsProtocol, header_timeout=settings.header_timeout_seconds)
     options: dict[str, Any] = {"host": host, "port": port, "access_log": settings.access_log, "http": protocol}
     if workers > 1:
