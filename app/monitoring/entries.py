@@ -1,4 +1,5 @@
-"""What a request hands the prediction log (one entry per request, as columns) and the rows they become."""
+"""What a request hands the prediction log (one entry per request, as columns; single commits gathered into
+blocks) and the rows they become."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from typing import Any
 
 import numpy as np
 
+from app.contract import FEATURES
 from app.monitoring.pacer import unpaced
 from app.monitoring.writer import Packed, Part
 
 # Entries turned into rows between two calls of the pace (~0.1 ms of work for single-commit requests).
 PACE_ENTRIES = 32
+# Single-commit requests per block: one queue entry, turned into rows in one go (~0.3 ms, the GIL held) between paces.
+BLOCK_ROWS = 256
 
 
 def request_ids(base: str | None, count: int) -> list[str | None]:
@@ -94,6 +98,56 @@ class PredictionBatch:
         ]
 
 
+class PredictionBlock:
+    """Single-commit requests without shadows, queued as columns: the log copies each `/predict` answer in here
+    (`add`) and lets its PredictionBatch go at once.
+
+    A queued PredictionBatch keeps its object, arrays and lists alive until the writer gets to it (~0.5 s): several
+    thousand requests' worth of young objects that every allocation then walks past. Copied into a block, nothing
+    of the request outlives it but its strings and two floats: /predict?explain=false +14–20 % req/s, A/B in one run
+    (docs/api.md#serving). Rows come out exactly as `PredictionBatch.prediction_values` gives them, in order.
+    """
+
+    __slots__ = ("_columns", "_features", "capacity", "rows")
+
+    def __init__(self, capacity: int = BLOCK_ROWS) -> None:
+        self.rows = 0
+        self.capacity = capacity
+        self._features = np.empty((capacity, len(FEATURES)), dtype=np.float64)
+        # time, request id, commit id, repository, probability, label, risk band, model version
+        self._columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
+
+    @property
+    def full(self) -> bool:
+        """No room for another commit."""
+        return self.rows >= self.capacity
+
+    def add(self, batch: PredictionBatch) -> None:
+        """Copy the one commit of `batch` (no shadows) into the next row."""
+        times, ids, commits, repositories, probabilities, labels, bands, versions = self._columns
+        self._features[self.rows] = batch.features[0]
+        self.rows += 1
+        times.append(batch.time)
+        ids.append(batch.request_id)
+        commits.append(None if batch.commit_ids is None else batch.commit_ids[0])
+        repositories.append(None if batch.repositories is None else batch.repositories[0])
+        probabilities.append(batch.probabilities.item())
+        labels.append(batch.labels.item())
+        bands.append(batch.risk_bands[0])
+        versions.append(batch.model_version)
+
+    def prediction_values(self) -> list[tuple[Any, ...]]:
+        """`predictions` rows in `PREDICTION_COLUMNS` order, one per added commit, in order."""
+        times, ids, commits, repositories, probabilities, labels, bands, versions = self._columns
+        features = self._features[: self.rows].tolist()
+        return [
+            (t, rid, cid, repo, *values, p, label, band, version)
+            for t, rid, cid, repo, values, p, label, band, version in zip(
+                times, ids, commits, repositories, features, probabilities, labels, bands, versions, strict=True
+            )
+        ]
+
+
 @dataclass(frozen=True, slots=True)
 class RejectionRecord:
     """Inputs refused before scoring, counted by reason for the data-quality view."""
@@ -108,7 +162,7 @@ class RejectionRecord:
         return 1
 
 
-Entry = PredictionBatch | RejectionRecord
+Entry = PredictionBatch | RejectionRecord | PredictionBlock
 
 
 def rows_of(entries: Iterable[Entry | Packed], pace: Callable[[], None] = unpaced) -> Part:
@@ -120,6 +174,9 @@ def rows_of(entries: Iterable[Entry | Packed], pace: Callable[[], None] = unpace
         if isinstance(entry, PredictionBatch):
             rows.predictions.extend(entry.prediction_values())
             rows.shadows.extend(entry.shadow_values())
+        elif isinstance(entry, PredictionBlock):
+            rows.predictions.extend(entry.prediction_values())
+            pace()  # a block is as much work as a few paces' worth of entries
         elif isinstance(entry, Packed):
             packed = entry.unpack()
             rows.predictions.extend(packed.predictions)

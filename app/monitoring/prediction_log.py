@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 
 from app.monitoring.availability import Availability
-from app.monitoring.entries import Entry, PredictionBatch, rows_of
+from app.monitoring.entries import BLOCK_ROWS, Entry, PredictionBatch, PredictionBlock, rows_of
 from app.monitoring.entries import RejectionRecord as RejectionRecord  # re-exported: importers use the log's name
 from app.monitoring.entries import ShadowScores as ShadowScores
 from app.monitoring.entries import request_ids as request_ids
@@ -68,6 +68,10 @@ Sink = Callable[[PredictionBatch], object]
 class PredictionLog:
     """Never blocks a request: `submit` appends under a short lock; past `max_rows` queued rows it drops and counts.
 
+    A single-commit request without shadows (`/predict`) is copied into the open `PredictionBlock` instead of
+    being queued itself; a block joins the queue when full, when another kind of entry arrives (order is kept) and
+    when the writer takes the queue.
+
     The writer thread hands whole transactions to `LogWriter` (app/monitoring/writer.py), which isolates rows the
     database refuses and holds its rows through an outage; `written + dropped` is every prediction submitted.
     While the database is down (and while what it held is written back) the writer packs the queued rows,
@@ -96,6 +100,9 @@ class PredictionLog:
         self.dropped = 0
         self.written = 0
         self._entries: deque[Entry] = deque()
+        # Where single commits gather (None until the first): no more rows than a transaction or a packed buffer.
+        self._block: PredictionBlock | None = None
+        self._block_rows = min(BLOCK_ROWS, batch_rows, pack_rows or BLOCK_ROWS)
         self._held: deque[Entry | Packed] = deque()  # packed while the database was down: older than `_entries`
         self._held_rows = 0
         self._pending = 0  # rows in both
@@ -132,7 +139,17 @@ class PredictionLog:
             closed = self._stop.is_set()
             accepted = not closed and self._pending + rows <= self.max_rows
             if accepted:
-                self._entries.append(entry)
+                if rows == 1 and type(entry) is PredictionBatch and not entry.shadows:
+                    block = self._block
+                    if block is None:
+                        block = self._block = PredictionBlock(self._block_rows)
+                    block.add(entry)
+                    if block.full:
+                        self._entries.append(block)
+                        self._block = None
+                else:
+                    self._close_block()
+                    self._entries.append(entry)
                 self._pending += rows
                 if self._waiting:
                     self._ready.notify()
@@ -145,6 +162,12 @@ class PredictionLog:
                 reason = CLOSED if closed else QUEUE_FULL if self.writer.database_up else DATABASE_UNAVAILABLE
                 self._count_drop(rows, reason)
         return accepted
+
+    def _close_block(self) -> None:
+        """Queue the open block, if it holds rows (the lock held)."""
+        if self._block is not None and self._block.rows:
+            self._entries.append(self._block)
+            self._block = None
 
     def pending(self) -> int:
         """Rows queued but not yet written."""
@@ -186,10 +209,12 @@ class PredictionLog:
         to `HELD_ROWS` rows."""
         taken: list[Entry | Packed] = []
         with self._ready:
+            self._close_block()
             if block and not self._entries and not self._held:
                 self._waiting = True
                 self._ready.wait(self.flush_seconds)
                 self._waiting = False
+                self._close_block()
             held = bool(self._held)
             if not held and self._pending <= self.batch_rows:
                 # Everything queued fits one transaction (the usual case): the queue is taken whole, in C. Popped entry
@@ -215,6 +240,7 @@ class PredictionLog:
         oldest first; entries too few for a buffer stay queued."""
         size = min(self.pack_rows, self.batch_rows)
         with self._ready:
+            self._close_block()
             if not size or self._pending - self._held_rows < size:
                 return
             entries, self._entries = self._entries, deque()

@@ -8,6 +8,7 @@ from app.contract import FEATURES
 from app.monitoring.entries import (
     PACE_ENTRIES,
     PredictionBatch,
+    PredictionBlock,
     RejectionRecord,
     ShadowScores,
     request_ids,
@@ -86,3 +87,34 @@ def test_a_one_commit_entry_gives_the_row_the_general_path_gives() -> None:
     assert row == (1007.0, None, "c7", None, *[7.0] * len(FEATURES), 0.1, True, "low", 3)
     single.commit_ids = single.repositories = None
     assert single.prediction_values()[0][2:4] == (None, None)
+
+
+def test_a_block_gives_each_added_commit_the_row_its_own_entry_gives() -> None:
+    unusual = PredictionBatch(
+        time=2000.0, request_id=None, features=np.full((1, len(FEATURES)), 0.1, dtype=np.float32),
+        probabilities=np.array([0.3], dtype=np.float32), labels=np.array([True]), risk_bands=["high"],
+        model_version=4, commit_ids=[np.str_("sha")], repositories=["repo"],
+    )  # fmt: skip
+    no_ids = batch(9, 1)
+    no_ids.commit_ids = None
+    singles = [batch(7, 1), unusual, no_ids]
+    block = PredictionBlock(capacity=3)
+    for single in singles:
+        assert not block.full
+        block.add(single)
+    assert block.full and block.rows == 3
+    expected = [row for single in singles for row in single.prediction_values()]
+    got = block.prediction_values()
+    assert got == expected
+    for row, want in zip(got, expected, strict=True):  # the same types too: the database binds them alike
+        assert [type(v) for v in row] == [type(v) for v in want]
+    assert rows_of([block]).predictions == expected and rows_of([block]).shadows == []
+    assert rows_of([rows_of([block]).pack(3)]) == rows_of(singles)  # packed during an outage: the same rows
+
+
+def test_a_block_is_paced_as_the_work_of_several_entries() -> None:
+    calls: list[None] = []
+    block = PredictionBlock(capacity=2)
+    block.add(batch(1, 1))
+    rows_of([block, block], lambda: calls.append(None))
+    assert len(calls) == 2

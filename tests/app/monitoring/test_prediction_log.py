@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from app.contract import FEATURES
 from app.monitoring.availability import Availability
-from app.monitoring.entries import Entry
+from app.monitoring.entries import Entry, PredictionBlock, rows_of
 from app.monitoring.prediction_log import (
     HELD_ROWS,
     SWITCH_INTERVAL,
@@ -112,13 +112,59 @@ def test_the_writer_takes_a_queue_that_fits_one_transaction_whole_else_up_to_the
     entries = [record(i) for i in range(10)]
     for entry in entries:
         log.submit(entry)
-    assert log._take(block=False) == entries and log.pending() == 0  # all of it, in order
+    taken = log._take(block=False)  # single commits come back gathered in a block: the same rows
+    assert rows_of(taken) == rows_of(entries) and log.pending() == 0  # all of it, in order
     more = [record(i, rows=3) for i in range(5)]  # 15 rows: more than one transaction holds
     for entry in more:
         log.submit(entry)
     assert log._take(block=False) == more[:3] and log.pending() == 6  # whole entries, up to 10 rows
     assert log._take(block=False) == more[3:] and log.pending() == 0
     assert log._take(block=False) == []
+    log.close()
+
+
+def test_single_commits_gather_in_blocks_that_keep_their_place_among_other_entries(store: Store) -> None:
+    log = PredictionLog(store, batch_rows=100)
+    shadowed = record(20, shadows=(ShadowScores(4, np.array([0.5])),))
+    entries: list[Entry] = [
+        record(0),
+        record(1),
+        record(2, rows=3),
+        RejectionRecord(5.0, "invalid_input"),
+        record(6),
+        shadowed,
+        record(21),
+    ]
+    for entry in entries:
+        log.submit(entry)
+    taken = log._take(block=False)
+    kinds = [type(entry).__name__ for entry in taken]
+    assert kinds == ["PredictionBlock", "PredictionBatch", "RejectionRecord", "PredictionBlock", "PredictionBatch",
+                     "PredictionBlock"]  # fmt: skip
+    assert [entry.rows for entry in taken] == [2, 3, 1, 1, 1, 1]
+    assert rows_of(taken) == rows_of(entries) and log.pending() == 0
+    log.close()
+
+
+def test_a_block_holds_no_more_rows_than_one_transaction(store: Store) -> None:
+    log = PredictionLog(store, batch_rows=7)
+    entries = [record(i) for i in range(20)]
+    for entry in entries:
+        log.submit(entry)
+    taken = [log._take(block=False) for _ in range(4)]
+    assert [[entry.rows for entry in part] for part in taken] == [[7], [7], [6], []]
+    assert rows_of([entry for part in taken for entry in part]) == rows_of(entries)
+    log.close()
+
+
+def test_a_queued_single_commit_keeps_none_of_the_request_s_objects_alive(store: Store) -> None:
+    log = PredictionLog(store)
+    entry = record(1)
+    arrays = (entry.features, entry.probabilities, entry.labels)
+    before = [sys.getrefcount(a) for a in (entry, *arrays)]
+    assert log.submit(entry)
+    assert [sys.getrefcount(a) for a in (entry, *arrays)] == before  # copied into the block, not referenced
+    assert isinstance(log._take(block=False)[0], PredictionBlock)
     log.close()
 
 
@@ -276,7 +322,7 @@ def through_an_outage(directory: Path, entries: list[Entry], pack_rows: int) -> 
     assert all(log.submit(entry) for entry in entries)
     if pack_rows:
         wait_for(lambda: sum(isinstance(e, Packed) for e in log._held) >= 8, "the held rows to be packed", 30)
-        assert any(isinstance(e, PredictionBatch) for e in log._held)  # the run pickle cannot hold, as submitted
+        assert any(isinstance(e, PredictionBlock) for e in log._held)  # the run pickle cannot hold, as queued
     assert log.pending() == 43 and not log.submit(record(101))  # the bound in rows holds, packed or not
     directory.mkdir()
     wait_for(lambda: log.pending() == 0, "the held rows to be written", 30)
