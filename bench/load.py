@@ -137,4 +137,6 @@ def commits(n: int) -> list[dict[str, float | str]]:
         with path.open(newline="") as fh:
             for record in csv.DictReader(fh):
                 rows.append({**{f: float(record[f]) for f in FEATURES}, "commit_id": record["commit_hash"]})
+    if not rows:
+        raise SystemExit(f"error: no shared datasets at {DATA} (the benchmarks read ../shared beside the checkout)")
     return [rows[i % len(rows)] for i in range(n)]

@@ -40,11 +40,15 @@ def start_reference(module: str, models: Path, work: Path, workers: int = 1) -> 
     return launch([*cmd, *(["--workers", str(workers)] if workers > 1 else [])], port, work)
 
 
-def launch(cmd: list[str], port: int, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+def launch(
+    cmd: list[str], port: int, work: Path, root: Path = ROOT, extra: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Run `cmd` in `root` (this checkout, or another's) with `extra` environment; ready when /health/ready is 200."""
     env = {**os.environ, "COMMITRISK_ADMIN_TOKEN": "bench", "COMMITRISK_DATABASE_URL": f"sqlite:///{work}/p{port}.db"}
+    env.update(extra or {})
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = (work / f"server-{port}.log").open("wb")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:

@@ -1,0 +1,128 @@
+"""A/B of one worker's `/predict` throughput: this checkout against others, paired round by round.
+
+Each server is `python -m app` (one worker, its own SQLite log, the same champion) run from its checkout with this
+venv: this checkout, every `--tree DIR` (e.g. a `git worktree` of an older commit) and, with `--log-off`, this
+checkout with COMMITRISK_PREDICTION_LOG=false. All are started at once and measured one at a time, rounds
+alternating their order (wrk -t1 -c16 after a 2-s warm-up). On a shared host whose speed drifts by ±20 % within
+minutes, only the paired ratio means much: each round's servers ran within seconds of each other; the table gives
+the median over rounds and every round's ratio.
+
+    .venv/bin/python -m bench.ab --models models --tree /work/old [--rounds 10] [--seconds 4] [--log-off]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.load import commits, loaded, script_for
+from bench.machine import publish, table
+from bench.servers import ROOT, free_port, launch, stop
+
+THIS = "this checkout"
+LOG_OFF = "this checkout, log off"
+
+
+def servers(trees: list[Path], log_off: bool) -> dict[str, tuple[Path, dict[str, str]]]:
+    """Name → (checkout, extra environment) of every server compared; this checkout first (the base)."""
+    found: dict[str, tuple[Path, dict[str, str]]] = {THIS: (ROOT, {})}
+    for tree in trees:
+        if not (tree / "app" / "__main__.py").is_file():
+            raise SystemExit(f"error: --tree: {tree}: no app/__main__.py (not a commitrisk checkout)")
+        found[f"`{tree}` at {revision(tree)}"] = (tree, {})
+    if log_off:
+        found[LOG_OFF] = (ROOT, {"COMMITRISK_PREDICTION_LOG": "false"})
+    return found
+
+
+def revision(tree: Path) -> str:
+    """The checkout's short commit (`?` outside git)."""
+    done = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or "?"
+
+
+def order(names: list[str], round_index: int) -> list[str]:
+    """The servers in the order round `round_index` measures them: forwards, then backwards, alternately."""
+    return names if round_index % 2 == 0 else names[::-1]
+
+
+def paired(rps: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Per server, each round's req/s divided by the base's (the first server) in the same round."""
+    base = next(iter(rps.values()))
+    return {name: [mine / theirs for mine, theirs in zip(runs, base, strict=True)] for name, runs in rps.items()}
+
+
+def measure(
+    models: Path, compared: dict[str, tuple[Path, dict[str, str]]], rounds: int, seconds: int, work: Path, path: str
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
+    """(req/s, p99 ms, server CPU µs per request) per server and round."""
+    script = script_for(work, "one", commits(1)[0])
+    started = {}
+    try:
+        for name, (root, extra) in compared.items():
+            port = free_port()
+            cmd = [sys.executable, "-m", "app", "--models", str(models), "--port", str(port)]
+            started[name] = launch(cmd, port, work, root, extra)
+        rps: dict[str, list[float]] = {name: [] for name in compared}
+        p99: dict[str, list[float]] = {name: [] for name in compared}
+        cpu: dict[str, list[float]] = {name: [] for name in compared}
+        for index in range(rounds):
+            for name in order(list(compared), index):
+                proc, url = started[name]
+                loaded(f"{url}{path}", script, 16, 2, {proc.pid}, set())  # warm-up
+                load, per_request, _ = loaded(f"{url}{path}", script, 16, seconds, {proc.pid}, set())
+                rps[name].append(load.rps)
+                p99[name].append(load.p99_ms)
+                cpu[name].append(per_request)
+                print(f"  round {index + 1}: {name:40s} {load.rps:7.0f} req/s  p99 {load.p99_ms:5.2f} ms  "
+                      f"{per_request:6.1f} CPU µs/request", flush=True)  # fmt: skip
+    finally:
+        for proc, _ in started.values():
+            stop(proc)
+    return rps, p99, cpu
+
+
+def report(rps: dict[str, list[float]], p99: dict[str, list[float]], cpu: dict[str, list[float]], path: str) -> str:
+    """The Markdown body: medians per server and the paired ratios to this checkout."""
+    ratios = paired(rps)
+    rows = [
+        [name, f"{statistics.median(rps[name]):,.0f}", f"{statistics.median(p99[name]):.2f}",
+         f"{statistics.median(cpu[name]):.1f}",
+         "—" if name == THIS else f"**{statistics.median(ratios[name]):.3f}** ("
+         + " / ".join(f"{r:.2f}" for r in ratios[name]) + ")"]
+        for name in rps
+    ]  # fmt: skip
+    header = ["server", "req/s (median)", "p99 ms (median)", "server CPU µs/request", "÷ this checkout, paired"]
+    rounds = len(next(iter(rps.values())))
+    return (
+        f"One-worker servers, the same champion, `{path}` with one commit (wrk -t1 -c16, SQLite log), {rounds} rounds "
+        "alternating the order; a ratio below 1 means slower than this checkout.\n\n" + table(header, rows)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=Path, required=True, help="models dir with a champion")
+    parser.add_argument("--tree", type=Path, action="append", default=[], help="another checkout to compare")
+    parser.add_argument("--log-off", action="store_true", help="also this checkout with the prediction log off")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--path", default="/predict?explain=false")
+    parser.add_argument("--no-append", action="store_true", help="print only (a trial run)")
+    args = parser.parse_args()
+    if not (args.models / "champion").exists():
+        raise SystemExit(f"error: --models: {args.models}: no champion pointer (train one first)")
+    compared = servers(args.tree, args.log_off)
+    if len(compared) < 2:
+        raise SystemExit("error: nothing to compare: give --tree DIR and/or --log-off")
+    with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
+        rps, p99, cpu = measure(args.models, compared, args.rounds, args.seconds, Path(tmp), args.path)
+    publish("A/B of `/predict` throughput (`bench/ab.py`)", report(rps, p99, cpu, args.path), args.no_append)
+
+
+if __name__ == "__main__":
+    main()
