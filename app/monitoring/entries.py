@@ -104,8 +104,9 @@ class PredictionBlock:
 
     A queued PredictionBatch keeps its object, arrays and lists alive until the writer gets to it (~0.5 s): several
     thousand requests' worth of young objects that every allocation then walks past. Copied into a block, nothing
-    of the request outlives it but its strings and two floats: /predict?explain=false +14–20 % req/s, A/B in one run
-    (docs/api.md#serving). Rows come out exactly as `PredictionBatch.prediction_values` gives them, in order.
+    of the request outlives it but its strings and two floats: /predict?explain=false +5 % req/s in `bench/ab.py`'s
+    paired rounds, +11–14 % in A/Bs of one server at a time (docs/monitoring.md#prediction-log). Rows come out
+    exactly as `PredictionBatch.prediction_values` gives them, in order.
     """
 
     __slots__ = ("_columns", "_features", "capacity", "rows")
@@ -123,17 +124,22 @@ class PredictionBlock:
         return self.rows >= self.capacity
 
     def add(self, batch: PredictionBatch) -> None:
-        """Copy the one commit of `batch` (no shadows) into the next row."""
+        """Copy the one commit of `batch` (no shadows) into the next row; a batch that is not one commit raises
+        and leaves the block as it was."""
         times, ids, commits, repositories, probabilities, labels, bands, versions = self._columns
+        # Everything that can fail first: the columns only grow once the row is whole.
+        p, label, band = batch.probabilities.item(), batch.labels.item(), batch.risk_bands[0]
+        commit = None if batch.commit_ids is None else batch.commit_ids[0]
+        repository = None if batch.repositories is None else batch.repositories[0]
         self._features[self.rows] = batch.features[0]
         self.rows += 1
         times.append(batch.time)
         ids.append(batch.request_id)
-        commits.append(None if batch.commit_ids is None else batch.commit_ids[0])
-        repositories.append(None if batch.repositories is None else batch.repositories[0])
-        probabilities.append(batch.probabilities.item())
-        labels.append(batch.labels.item())
-        bands.append(batch.risk_bands[0])
+        commits.append(commit)
+        repositories.append(repository)
+        probabilities.append(p)
+        labels.append(label)
+        bands.append(band)
         versions.append(batch.model_version)
 
     def prediction_values(self) -> list[tuple[Any, ...]]:

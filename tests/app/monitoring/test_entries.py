@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from app.contract import FEATURES
 from app.monitoring.entries import (
@@ -110,6 +111,18 @@ def test_a_block_gives_each_added_commit_the_row_its_own_entry_gives() -> None:
         assert [type(v) for v in row] == [type(v) for v in want]
     assert rows_of([block]).predictions == expected and rows_of([block]).shadows == []
     assert rows_of([rows_of([block]).pack(3)]) == rows_of(singles)  # packed during an outage: the same rows
+
+
+def test_a_batch_that_is_not_one_commit_leaves_the_block_as_it_was() -> None:
+    block = PredictionBlock(capacity=4)
+    block.add(batch(1, 1))
+    with pytest.raises(ValueError):
+        block.add(batch(2, 2))  # two probabilities: not one commit
+    narrow = batch(3, 1)
+    narrow.features = np.ones((1, 3))
+    with pytest.raises(ValueError):
+        block.add(narrow)  # 3 metrics, not 15
+    assert block.rows == 1 and block.prediction_values() == batch(1, 1).prediction_values()
 
 
 def test_a_block_is_paced_as_the_work_of_several_entries() -> None:
