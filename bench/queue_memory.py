@@ -10,8 +10,8 @@ encoded) at `--rate` requests/s. The parent stops the proxy for `--outage-second
 taken after glibc's `malloc_trim` (the service runs it every 30 s). `--keep-every K` keeps one small object of every
 K-th request for good: the long-lived allocations a real worker makes while rows are held (a cache entry, a pooled
 connection, a reloaded model). Variants: `packed` (the default log: held rows packed into buffers) and `unpacked`
-(`pack_rows=0`: held as queued, not packed — single commits in blocks since 2026-12-02). `submit` is timed on the traffic thread (the /predict hot path), by
-phase. Appends the table to BENCHMARKS.md unless --no-append.
+(`pack_rows=0`: held as queued, not packed — single commits in blocks since 2026-12-02). `submit` is timed on the
+traffic thread (the /predict hot path), by phase. Appends the table to BENCHMARKS.md unless --no-append.
 """
 
 from __future__ import annotations
