@@ -104,8 +104,8 @@ class PredictionBlock:
 
     A queued PredictionBatch keeps its object, arrays and lists alive until the writer gets to it (~0.5 s): several
     thousand requests' worth of young objects that every allocation then walks past. Copied into a block, nothing
-    of the request outlives it but its strings and two floats: /predict?explain=false +5 % req/s in `bench/ab.py`'s
-    paired rounds, +11–14 % in A/Bs of one server at a time (docs/monitoring.md#prediction-log). Rows come out
+    of the request outlives it but its strings and two floats: /predict?explain=false +2–5 % req/s in `bench/ab.py`'s
+    paired rounds, +11–14 % in A/Bs of one fresh server at a time (docs/monitoring.md#prediction-log). Rows come out
     exactly as `PredictionBatch.prediction_values` gives them, in order.
     """
 
