@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from bench.load import commits, loaded, script_for
-from bench.machine import publish, table
+from bench.machine import publish, short_commit, table
 from bench.servers import ROOT, free_port, launch, stop
 
 THIS = "this checkout"
@@ -33,16 +32,10 @@ def servers(trees: list[Path], log_off: bool) -> dict[str, tuple[Path, dict[str,
     for tree in trees:
         if not (tree / "app" / "__main__.py").is_file():
             raise SystemExit(f"error: --tree: {tree}: no app/__main__.py (not a commitrisk checkout)")
-        found[f"`{tree}` at {revision(tree)}"] = (tree, {})
+        found[f"`{tree}` at {short_commit(tree) or '?'}"] = (tree, {})
     if log_off:
         found[LOG_OFF] = (ROOT, {"COMMITRISK_PREDICTION_LOG": "false"})
     return found
-
-
-def revision(tree: Path) -> str:
-    """The checkout's short commit (`?` outside git)."""
-    done = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return done.stdout.strip() or "?"
 
 
 def order(names: list[str], round_index: int) -> list[str]:

@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import publish, table  # noqa: E402
+from bench.machine import publish, short_commit, table  # noqa: E402
 from bench.service import train_champion  # noqa: E402
 
 # No `app` import up here: the child process imports the `app` of the checkout it measures (its working directory).
@@ -184,7 +184,7 @@ def main() -> None:
             ["hand-written Starlette + onnxruntime", "/predict", f"{reference / 1000:,.0f}k", "1.00×"]
         ]
         for tree in [ROOT, *args.tree]:
-            name = "commitrisk" if tree == ROOT else f"commitrisk at {_commit(tree)} (`{tree}`)"
+            name = "commitrisk" if tree == ROOT else f"commitrisk at {short_commit(tree)} (`{tree}`)"
             for kind in args.kinds:
                 n = per_request(tree, "commitrisk", kind, args.small, args.large, models)
                 rows.append([name, f"{KINDS[kind][0]}?{KINDS[kind][1].decode()}".rstrip("?"), f"{n / 1000:,.0f}k",
@@ -200,12 +200,6 @@ def main() -> None:
             f"counting, each commitrisk run logs one batch of {WARM_ROWS:,} commits, so that the writer's one-off "
             "statement preparation is the same in both runs.")  # fmt: skip
     publish("Instructions per request (`bench/instructions.py`)", body, args.no_append)
-
-
-def _commit(tree: Path) -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True
-    ).stdout.strip()
 
 
 if __name__ == "__main__":

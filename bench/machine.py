@@ -30,13 +30,18 @@ def describe() -> str:
     except (OSError, StopIteration, ValueError):
         memory = "unknown memory"
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=BENCHMARKS.parent, timeout=10).stdout.strip() or "uncommitted"  # fmt: skip
+        commit = short_commit(BENCHMARKS.parent) or "uncommitted"
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     return (f"{cpu}, {os.cpu_count()} cores, {memory}, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}, commit {commit}; speed index {speed_index():.0f} "
             "(million steps per second of a pure-Python loop, measured as this line was written)")  # fmt: skip
+
+
+def short_commit(tree: Path) -> str:
+    """The short commit checked out in `tree` ("" outside git)."""
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True, timeout=10)
+    return done.stdout.strip()
 
 
 def speed_index(steps: int = 1_000_000) -> float:

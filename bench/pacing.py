@@ -65,12 +65,7 @@ def start_all(models: Path, work: Path, also: list[str]) -> dict[str, tuple[obje
     started: dict[str, tuple[object, str]] = {}
     for name, (cmd, env) in commands.items():
         port = free_port()
-        os.environ.update(env)  # launch() passes this process's environment on
-        try:
-            started[name] = launch([arg.replace("{port}", str(port)) for arg in cmd], port, work)
-        finally:
-            for key in env:
-                os.environ.pop(key)
+        started[name] = launch([arg.replace("{port}", str(port)) for arg in cmd], port, work, extra=env)
     return started
 
 
