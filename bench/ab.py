@@ -5,18 +5,27 @@ venv: this checkout, every `--tree DIR` (e.g. a `git worktree` of an older commi
 checkout with COMMITRISK_PREDICTION_LOG=false. All are started at once and measured one at a time, rounds
 alternating their order (wrk -t1 -c16 after a 2-s warm-up). On a shared host whose speed drifts by ±20 % within
 minutes, only the paired ratio means much: each round's servers ran within seconds of each other; the table gives
-the median over rounds and every round's ratio.
+the median over rounds and every round's ratio. `--database-url` (a PostgreSQL server, as docker-compose deploys):
+each server logs to a database of its own created there for the run and dropped after it.
 
     .venv/bin/python -m bench.ab --models models --tree /work/old [--rounds 10] [--seconds 4] [--log-off]
+        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
+import subprocess
 import sys
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from bench.load import commits, loaded, script_for
 from bench.machine import publish, short_commit, table
@@ -38,6 +47,32 @@ def servers(trees: list[Path], log_off: bool) -> dict[str, tuple[Path, dict[str,
     return found
 
 
+@contextlib.contextmanager
+def databases(url: str | None, count: int) -> Iterator[list[dict[str, str]]]:
+    """The extra environment of `count` servers: nothing (each its own SQLite file, `launch`'s default), or with a
+    PostgreSQL `url` a database of its own on that server, dropped afterwards."""
+    if url is None:
+        yield [{} for _ in range(count)]
+        return
+    if make_url(url).get_backend_name() != "postgresql":
+        raise SystemExit(f"error: --database-url: {url}: not a PostgreSQL URL (SQLite is the default)")
+    names = [f"bench_ab_{uuid.uuid4().hex[:12]}" for _ in range(count)]
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    created: list[str] = []
+    try:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+                created.append(name)
+        own = [make_url(url).set(database=name).render_as_string(hide_password=False) for name in names]
+        yield [{"COMMITRISK_DATABASE_URL": u} for u in own]
+    finally:
+        with admin.connect() as conn:
+            for name in created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def order(names: list[str], round_index: int) -> list[str]:
     """The servers in the order round `round_index` measures them: forwards, then backwards, alternately."""
     return names if round_index % 2 == 0 else names[::-1]
@@ -50,16 +85,29 @@ def paired(rps: dict[str, list[float]]) -> dict[str, list[float]]:
 
 
 def measure(
-    models: Path, compared: dict[str, tuple[Path, dict[str, str]]], rounds: int, seconds: int, work: Path, path: str
+    models: Path,
+    compared: dict[str, tuple[Path, dict[str, str]]],
+    rounds: int,
+    seconds: int,
+    work: Path,
+    path: str,
+    database_url: str | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
     """(req/s, p99 ms, server CPU µs per request) per server and round."""
     script = script_for(work, "one", commits(1)[0])
-    started = {}
-    try:
-        for name, (root, extra) in compared.items():
+    started: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+
+    def stop_all() -> None:
+        for proc, _ in started.values():
+            stop(proc)
+
+    with contextlib.ExitStack() as stack:
+        logs = stack.enter_context(databases(database_url, len(compared)))
+        stack.callback(stop_all)  # before the databases are dropped
+        for (name, (root, extra)), log in zip(compared.items(), logs, strict=True):
             port = free_port()
             cmd = [sys.executable, "-m", "app", "--models", str(models), "--port", str(port)]
-            started[name] = launch(cmd, port, work, root, extra)
+            started[name] = launch(cmd, port, work, root, {**log, **extra})
         rps: dict[str, list[float]] = {name: [] for name in compared}
         p99: dict[str, list[float]] = {name: [] for name in compared}
         cpu: dict[str, list[float]] = {name: [] for name in compared}
@@ -73,16 +121,19 @@ def measure(
                 cpu[name].append(per_request)
                 print(f"  round {index + 1}: {name:40s} {load.rps:7.0f} req/s  p99 {load.p99_ms:5.2f} ms  "
                       f"{per_request:6.1f} CPU µs/request", flush=True)  # fmt: skip
-    finally:
-        for proc, _ in started.values():
-            stop(proc)
     return rps, p99, cpu
 
 
-def report(rps: dict[str, list[float]], p99: dict[str, list[float]], cpu: dict[str, list[float]], path: str) -> str:
+def report(
+    rps: dict[str, list[float]],
+    p99: dict[str, list[float]],
+    cpu: dict[str, list[float]],
+    path: str,
+    log: str = "SQLite log",
+) -> str:
     """The Markdown body: medians per server and the paired ratios to this checkout."""
     ratios = paired(rps)
-    rows = [
+    rows: list[list[object]] = [
         [name, f"{statistics.median(rps[name]):,.0f}", f"{statistics.median(p99[name]):.2f}",
          f"{statistics.median(cpu[name]):.1f}",
          "—" if name == THIS else f"**{statistics.median(ratios[name]):.3f}** ("
@@ -92,7 +143,7 @@ def report(rps: dict[str, list[float]], p99: dict[str, list[float]], cpu: dict[s
     header = ["server", "req/s (median)", "p99 ms (median)", "server CPU µs/request", "÷ this checkout, paired"]
     rounds = len(next(iter(rps.values())))
     return (
-        f"One-worker servers, the same champion, `{path}` with one commit (wrk -t1 -c16, SQLite log), {rounds} rounds "
+        f"One-worker servers, the same champion, `{path}` with one commit (wrk -t1 -c16, {log}), {rounds} rounds "
         "alternating the order; a ratio below 1 means slower than this checkout.\n\n" + table(header, rows)
     )
 
@@ -105,6 +156,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--path", default="/predict?explain=false")
+    parser.add_argument(
+        "--database-url", help="a PostgreSQL server to log to (a database per server, dropped after); default SQLite"
+    )
     parser.add_argument("--no-append", action="store_true", help="print only (a trial run)")
     args = parser.parse_args()
     if not (args.models / "champion").exists():
@@ -113,8 +167,11 @@ def main() -> None:
     if len(compared) < 2:
         raise SystemExit("error: nothing to compare: give --tree DIR and/or --log-off")
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
-        rps, p99, cpu = measure(args.models, compared, args.rounds, args.seconds, Path(tmp), args.path)
-    publish("A/B of `/predict` throughput (`bench/ab.py`)", report(rps, p99, cpu, args.path), args.no_append)
+        rps, p99, cpu = measure(
+            args.models, compared, args.rounds, args.seconds, Path(tmp), args.path, args.database_url
+        )
+    log = "SQLite log" if args.database_url is None else "PostgreSQL log, a database per server"
+    publish("A/B of `/predict` throughput (`bench/ab.py`)", report(rps, p99, cpu, args.path, log), args.no_append)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from app.monitoring.tables import (
     log_receipts,
     predictions,
     rejections,
+    shadow_predictions,
 )
 
 
@@ -53,11 +54,11 @@ class Store:
         self.engine = engine
         # COMMITRISK_LOG_PARTITION, applied by `migrate` and `apply_retention`; None: the layout is left alone.
         self.partition = partition
-        self._predictions = Appender(engine, schema, "predictions", PREDICTION_COLUMNS)
-        self._shadows = Appender(engine, schema, "shadow_predictions", SHADOW_COLUMNS)
+        self._predictions = Appender(engine, schema, predictions, PREDICTION_COLUMNS)
+        self._shadows = Appender(engine, schema, shadow_predictions, SHADOW_COLUMNS)
         # Each transaction's receipt row, straight to the driver too: building, coercing and compiling two Core
         # statements cost more than writing the rows of a small transaction.
-        self._receipts = Appender(engine, schema, "log_receipts", [log_receipts.c.id.name, log_receipts.c.time.name])
+        self._receipts = Appender(engine, schema, log_receipts, [log_receipts.c.id.name, log_receipts.c.time.name])
         self._forget_receipt = f"DELETE FROM {self._receipts.name} WHERE id = {self._receipts.mark}"
 
     @classmethod

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import create_engine, event, select
 
 from app.contract import FEATURES
+from app.monitoring.appender import COPY_CHUNK
 from app.monitoring.availability import Availability
 from app.monitoring.prediction_log import PredictionBatch, ShadowScores
 from app.monitoring.store import Store
@@ -120,6 +121,36 @@ def test_an_outage_holds_the_rows_until_the_database_is_back(proxied_postgres: t
     assert not thread.is_alive()
     assert counts.written == 100 and counts.dropped == [] and availability.up
     assert len(commit_ids(store)) == 100
+    store.close()
+
+
+def test_a_connection_lost_during_the_copy_is_an_outage_not_a_refusal(
+    proxied_postgres: tuple[Database, TcpProxy],
+) -> None:
+    # The connection breaks between two chunks of PostgreSQL's COPY: the rows are held (not isolated and dropped as
+    # refused) and written once when the database is back.
+    database, proxy = proxied_postgres
+    store = Store.unopened(database.url, database.schema, timeout=2)
+    availability = Availability(store, check_seconds=0.05)
+    assert availability.check()
+    cut = threading.Event()
+
+    def pace() -> None:
+        if not cut.is_set():
+            cut.set()
+            proxy.stop()  # resets the writer's connection mid-COPY
+
+    counts, closing = Counts(), threading.Event()
+    writer = LogWriter(store, closing, counts.write, counts.drop, availability, retry_seconds=0.05, pace=pace)
+    n = 3 * COPY_CHUNK
+    thread = threading.Thread(target=writer.write, args=(rows(0, n),))
+    thread.start()
+    wait_for(lambda: not availability.up, "the writer to find the database down", 30)
+    assert cut.is_set() and thread.is_alive() and counts.written == 0 and counts.dropped == []
+    proxy.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert counts.written == n and counts.dropped == [] and commit_ids(store) == [f"c{k}" for k in range(n)]
     store.close()
 
 
