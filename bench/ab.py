@@ -20,16 +20,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from bench.load import commits, loaded, script_for
 from bench.machine import publish, short_commit, table
-from bench.servers import ROOT, free_port, launch, stop
+from bench.servers import ROOT, free_port, launch, log_databases, stop
 
 THIS = "this checkout"
 LOG_OFF = "this checkout, log off"
@@ -45,32 +40,6 @@ def servers(trees: list[Path], log_off: bool) -> dict[str, tuple[Path, dict[str,
     if log_off:
         found[LOG_OFF] = (ROOT, {"COMMITRISK_PREDICTION_LOG": "false"})
     return found
-
-
-@contextlib.contextmanager
-def databases(url: str | None, count: int) -> Iterator[list[dict[str, str]]]:
-    """The extra environment of `count` servers: nothing (each its own SQLite file, `launch`'s default), or with a
-    PostgreSQL `url` a database of its own on that server, dropped afterwards."""
-    if url is None:
-        yield [{} for _ in range(count)]
-        return
-    if make_url(url).get_backend_name() != "postgresql":
-        raise SystemExit(f"error: --database-url: {url}: not a PostgreSQL URL (SQLite is the default)")
-    names = [f"bench_ab_{uuid.uuid4().hex[:12]}" for _ in range(count)]
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    created: list[str] = []
-    try:
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-                created.append(name)
-        own = [make_url(url).set(database=name).render_as_string(hide_password=False) for name in names]
-        yield [{"COMMITRISK_DATABASE_URL": u} for u in own]
-    finally:
-        with admin.connect() as conn:
-            for name in created:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def order(names: list[str], round_index: int) -> list[str]:
@@ -102,7 +71,7 @@ def measure(
             stop(proc)
 
     with contextlib.ExitStack() as stack:
-        logs = stack.enter_context(databases(database_url, len(compared)))
+        logs = stack.enter_context(log_databases(database_url, len(compared)))
         stack.callback(stop_all)  # before the databases are dropped
         for (name, (root, extra)), log in zip(compared.items(), logs, strict=True):
             port = free_port()

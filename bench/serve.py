@@ -7,11 +7,12 @@ commit with the same champion beside it (issue 18): a hand-written Starlette + o
 hand-written handler are the figures tracked. Each measurement also records the CPU time the server and wrk used
 (the CPU split: both share the machine's cores). `--rounds N` repeats every row, servers alternating (two
 workers included), and reports medians; `--profile` adds a py-spy profile of one `/predict` under load, by stage
-(bench/hot_path.py).
+(bench/hot_path.py); `--database-url` logs to PostgreSQL (what docker-compose deploys) instead of SQLite.
 
     .venv/bin/python bench/serve.py                    # trains a model with `commitrisk train` first
     .venv/bin/python bench/serve.py --models models    # or uses an existing models dir (champion served)
     .venv/bin/python bench/serve.py --models models --rounds 3 --profile
+    .venv/bin/python bench/serve.py --models models --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 Needs `wrk` (Debian: apt-get install -y wrk) and the shared datasets in ../shared/data/commits.
 """
@@ -42,6 +43,7 @@ from bench.machine import describe  # noqa: E402
 from bench.ratios import HAND_WRITTEN, Result, medians, targets  # noqa: E402
 from bench.servers import (  # noqa: E402
     answering_pids,
+    log_databases,
     log_dropped,
     prepare_models,
     start,
@@ -125,20 +127,43 @@ def round_steps(workers: list[int]) -> list[tuple[str, int, str]]:
 
 
 def server_rounds(
-    models: Path, seconds: int, rounds: int, workers: list[int], work: Path, profile: bool
+    models: Path,
+    seconds: int,
+    rounds: int,
+    workers: list[int],
+    work: Path,
+    profile: bool,
+    database_url: str | None = None,
 ) -> tuple[list[Result], str]:
     """commitrisk with one worker, the reference servers and commitrisk with each other count of `workers`, all
-    started together and measured in alternation, `round_steps` after `round_steps`."""
+    started together and measured in alternation, `round_steps` after `round_steps`. `database_url`: a PostgreSQL
+    server on which each commitrisk server logs to a database of its own (default: a SQLite file each)."""
     # (server, workers) → the supervisor, its URL and the worker processes (the supervisor itself with one worker)
     servers: dict[tuple[str, int], tuple[subprocess.Popen[bytes], str, set[int]]] = {}
+    counts = [1, *(w for w in workers if w != 1)]
+    with log_databases(database_url, len(counts)) as logs:
+        log_of = dict(zip(counts, logs, strict=True))
+        return _server_rounds(models, seconds, rounds, workers, work, profile, servers, log_of)
+
+
+def _server_rounds(
+    models: Path,
+    seconds: int,
+    rounds: int,
+    workers: list[int],
+    work: Path,
+    profile: bool,
+    servers: dict[tuple[str, int], tuple[subprocess.Popen[bytes], str, set[int]]],
+    log_of: dict[int, dict[str, str]],
+) -> tuple[list[Result], str]:
     try:
-        proc, url = start(models, 1, work)
+        proc, url = start(models, 1, work, log_of[1])
         servers["commitrisk", 1] = proc, url, {proc.pid}
         for label, module in REFERENCES.items():
             proc, url = start_reference(module, models, work)
             servers[label, 1] = proc, url, {proc.pid}
         for count in (w for w in workers if w != 1):
-            proc, url = start(models, count, work)
+            proc, url = start(models, count, work, log_of[count])
             servers["commitrisk", count] = proc, url, set()  # registered first: `finally` stops it if the wait fails
             wait_for_workers(url, count)
             servers["commitrisk", count] = proc, url, worker_pids(proc, count)
@@ -239,6 +264,10 @@ def main() -> None:
     parser.add_argument("--reloads", type=int, default=500)
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server the commitrisk servers log to (a database each, dropped after); default SQLite",
+    )
+    parser.add_argument(
         "--log-cost", type=int, metavar="ROUNDS", help="only: 1,000-commit batches with the log on vs off, alternating"
     )
     args = parser.parse_args()
@@ -263,16 +292,19 @@ def main() -> None:
         models = prepare_models(work, args.models)
         model_type = json.loads((models / "1" / "manifest.json").read_text())["model_type"]
         info = machine()
-        results, profiled = server_rounds(models, args.seconds, args.rounds, args.workers, work, args.profile)
+        results, profiled = server_rounds(
+            models, args.seconds, args.rounds, args.workers, work, args.profile, args.database_url
+        )
         before, after = reload_growth(models, args.reloads, work)
     rows = medians(results)
+    log = "SQLite" if args.database_url is None else "PostgreSQL, a database per server"
     overrides = ", ".join(f"{k}={v}" for k, v in os.environ.items() if k.startswith("COMMITRISK_")) or "none"
     lines = [
         f"## Serving — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (`bench/serve.py`)",
         "",
         f"Machine: {info}. Model: {model_type} (version 1 of the models dir). wrk -t1, {args.seconds} s "
         "per row; batches with 1 connection (p50 = one batch's latency). `constant` = `GET /health/live` of "
-        f"the same server measured right after. Settings: defaults (prediction log on, SQLite) + {overrides}. "
+        f"the same server measured right after. Settings: defaults (prediction log on, {log}) + {overrides}. "
         f"Rows: median of {args.rounds} rounds, servers alternating. `server CPU` = CPU time of the "
         "server's processes per answered request; `CPU split` = server / wrk CPU as % of all cores during the run.",
         "",

@@ -1,8 +1,10 @@
 """The servers the serving benches measure: commitrisk (`training serve`, one or several workers) and the reference
-handlers, started on free ports with their own log database, waited for, stopped; the models dir they serve."""
+handlers, started on free ports with their own log database (a SQLite file, or a PostgreSQL database created for the
+run: `log_databases`), waited for, stopped; the models dir they serve."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -12,9 +14,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from bench.service import spawned_workers
 
@@ -28,10 +34,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(models: Path, workers: int, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start(
+    models: Path, workers: int, work: Path, extra: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     cmd = [sys.executable, "-m", "training", "serve", "--models", str(models), "--port", str(port)]
-    return launch([*cmd, "--workers", str(workers)], port, work)
+    return launch([*cmd, "--workers", str(workers)], port, work, extra=extra)
 
 
 def start_reference(module: str, models: Path, work: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
@@ -58,6 +66,32 @@ def launch(
             pass
         time.sleep(0.2)
     raise SystemExit(f"server did not become ready; see {work / f'server-{port}.log'}")
+
+
+@contextlib.contextmanager
+def log_databases(url: str | None, count: int) -> Iterator[list[dict[str, str]]]:
+    """The extra environment of `count` servers: nothing (each its own SQLite file, `launch`'s default), or with a
+    PostgreSQL `url` a database of its own on that server, dropped afterwards."""
+    if url is None:
+        yield [{} for _ in range(count)]
+        return
+    if make_url(url).get_backend_name() != "postgresql":
+        raise SystemExit(f"error: --database-url: {url}: not a PostgreSQL URL (SQLite is the default)")
+    names = [f"bench_ab_{uuid.uuid4().hex[:12]}" for _ in range(count)]
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    created: list[str] = []
+    try:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+                created.append(name)
+        own = [make_url(url).set(database=name).render_as_string(hide_password=False) for name in names]
+        yield [{"COMMITRISK_DATABASE_URL": u} for u in own]
+    finally:
+        with admin.connect() as conn:
+            for name in created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -1,5 +1,4 @@
-"""bench/ab.py: which servers it compares, the databases they log to, the order rounds measure them in, and the paired
-ratios."""
+"""bench/ab.py: which servers it compares, the order rounds measure them in, and the paired ratios."""
 
 from __future__ import annotations
 
@@ -7,12 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from bench.ab import LOG_OFF, THIS, databases, order, paired, servers
+from bench.ab import LOG_OFF, THIS, order, paired, servers
 from bench.servers import ROOT
-from tests.support import POSTGRES_URL
 
 
 def test_this_checkout_is_the_base_and_every_tree_and_the_log_off_server_follow(tmp_path: Path) -> None:
@@ -42,28 +38,3 @@ def test_rounds_alternate_the_order_so_no_server_always_runs_first() -> None:
 def test_ratios_are_paired_with_the_base_round_by_round() -> None:
     ratios = paired({"base": [100.0, 200.0], "other": [110.0, 180.0]})
     assert ratios == {"base": [1.0, 1.0], "other": [1.1, 0.9]}
-
-
-def test_each_server_logs_to_a_postgresql_database_of_its_own_dropped_afterwards() -> None:
-    with databases(None, 2) as sqlite:
-        assert sqlite == [{}, {}]  # launch's default: a SQLite file per server
-    with databases(POSTGRES_URL, 2) as logs:
-        urls = [log["COMMITRISK_DATABASE_URL"] for log in logs]
-        names = [make_url(u).database for u in urls]
-        assert len(set(names)) == 2
-        for url in urls:
-            engine = create_engine(url)
-            with engine.begin() as conn:  # usable: a server can create its tables there
-                conn.execute(text("CREATE TABLE t (x int)"))
-            engine.dispose()
-    engine = create_engine(POSTGRES_URL)
-    with engine.connect() as conn:
-        left = conn.execute(text("SELECT datname FROM pg_database WHERE datname = ANY(:n)"), {"n": names}).all()
-    engine.dispose()
-    assert left == []
-
-
-def test_a_database_url_that_is_not_postgresql_is_refused_by_name() -> None:
-    refused = pytest.raises(SystemExit, match=r"--database-url: sqlite:///x\.db: not a PostgreSQL URL")
-    with refused, databases("sqlite:///x.db", 1):
-        pass
