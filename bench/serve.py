@@ -141,48 +141,35 @@ def server_rounds(
     # (server, workers) → the supervisor, its URL and the worker processes (the supervisor itself with one worker)
     servers: dict[tuple[str, int], tuple[subprocess.Popen[bytes], str, set[int]]] = {}
     counts = [1, *(w for w in workers if w != 1)]
-    with log_databases(database_url, len(counts)) as logs:
+    with log_databases(database_url, len(counts)) as logs:  # dropped after the servers' `finally` stops them
         log_of = dict(zip(counts, logs, strict=True))
-        return _server_rounds(models, seconds, rounds, workers, work, profile, servers, log_of)
-
-
-def _server_rounds(
-    models: Path,
-    seconds: int,
-    rounds: int,
-    workers: list[int],
-    work: Path,
-    profile: bool,
-    servers: dict[tuple[str, int], tuple[subprocess.Popen[bytes], str, set[int]]],
-    log_of: dict[int, dict[str, str]],
-) -> tuple[list[Result], str]:
-    try:
-        proc, url = start(models, 1, work, log_of[1])
-        servers["commitrisk", 1] = proc, url, {proc.pid}
-        for label, module in REFERENCES.items():
-            proc, url = start_reference(module, models, work)
-            servers[label, 1] = proc, url, {proc.pid}
-        for count in (w for w in workers if w != 1):
-            proc, url = start(models, count, work, log_of[count])
-            servers["commitrisk", count] = proc, url, set()  # registered first: `finally` stops it if the wait fails
-            wait_for_workers(url, count)
-            servers["commitrisk", count] = proc, url, worker_pids(proc, count)
-            proc, url = start_reference(REFERENCES[HAND_WRITTEN], models, work, count)
-            servers[HAND_WRITTEN, count] = proc, url, set()
-            servers[HAND_WRITTEN, count] = proc, url, answering_pids(url, count)
-        every = {s[0]: s for s in scenarios(work)}
-        results: list[Result] = []
-        for _ in range(rounds):
-            for server, count, scenario in round_steps(workers):
-                proc, url, serving = servers[server, count]
-                results += measure(url, serving | {proc.pid}, server, count, seconds, [every[scenario]], serving)
-        proc, url, _ = servers["commitrisk", 1]
-        chosen = [every["/predict explain=false"], every["/predict (explained)"]]
-        profiled = profile_of(proc.pid, url, chosen, seconds, work) if profile else ""
-        return results, profiled
-    finally:
-        for proc, _, _ in servers.values():
-            stop(proc)
+        try:
+            proc, url = start(models, 1, work, log_of[1])
+            servers["commitrisk", 1] = proc, url, {proc.pid}
+            for label, module in REFERENCES.items():
+                proc, url = start_reference(module, models, work)
+                servers[label, 1] = proc, url, {proc.pid}
+            for count in (w for w in workers if w != 1):
+                proc, url = start(models, count, work, log_of[count])
+                servers["commitrisk", count] = proc, url, set()  # registered first: stopped if the wait fails
+                wait_for_workers(url, count)
+                servers["commitrisk", count] = proc, url, worker_pids(proc, count)
+                proc, url = start_reference(REFERENCES[HAND_WRITTEN], models, work, count)
+                servers[HAND_WRITTEN, count] = proc, url, set()
+                servers[HAND_WRITTEN, count] = proc, url, answering_pids(url, count)
+            every = {s[0]: s for s in scenarios(work)}
+            results: list[Result] = []
+            for _ in range(rounds):
+                for server, count, scenario in round_steps(workers):
+                    proc, url, serving = servers[server, count]
+                    results += measure(url, serving | {proc.pid}, server, count, seconds, [every[scenario]], serving)
+            proc, url, _ = servers["commitrisk", 1]
+            chosen = [every["/predict explain=false"], every["/predict (explained)"]]
+            profiled = profile_of(proc.pid, url, chosen, seconds, work) if profile else ""
+            return results, profiled
+        finally:
+            for proc, _, _ in servers.values():
+                stop(proc)
 
 
 def profile_of(pid: int, url: str, chosen: list[tuple[str, str, Path, int]], seconds: int, work: Path) -> str:
